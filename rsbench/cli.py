@@ -1,0 +1,209 @@
+"""The ``rsbench`` command. User mistakes end in one line on stderr and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+import rsbench
+from rsbench.errors import UserError
+
+app = typer.Typer(
+    help="Benchmark and evaluation suite for risk-sensitive offline RL.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+data_app = typer.Typer(help="Tail-risk datasets: build, relabel, inspect, list.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+out = Console()
+err = Console(stderr=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the same data as JSON.")]
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    table = Table(title=title, title_justify="left")
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r))
+    out.print(table)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"rsbench {rsbench.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Benchmark and evaluation suite for risk-sensitive offline RL."""
+
+
+@app.command()
+def validate(suite: Annotated[Path, typer.Argument(help="Suite YAML file.")], as_json: JsonFlag = False) -> None:
+    """Check a suite file strictly and print the trials it expands to."""
+    from rsbench.suite import load_suite
+
+    s = load_suite(suite)
+    trials = s.trials()
+    if as_json:
+        _emit_json({"suite": s.name, "file": str(suite), "digest": s.digest(), "trials": trials})
+        return
+    _table(
+        f"{suite}: suite '{s.name}' is valid, {len(trials)} trials",
+        ["method", "algo", "task", "dataset", "seed", "steps", "risk", "sweep"],
+        [
+            [t["method"], t["algo"], t["task"], t["dataset"], t["seed"], t["steps"], ", ".join(t["risk"]), t["sweep"] or ""]
+            for t in trials
+        ],
+    )
+
+
+@data_app.command("build")
+def data_build(
+    name: Annotated[str, typer.Argument(help="Catalogue dataset, e.g. pointmass-mixed (see `rsbench data list`).")],
+    episodes: Annotated[int | None, typer.Option(help="Episodes to record (default: the recipe's).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the behaviour and the episode reset seeds.")] = 0,
+    force: Annotated[bool, typer.Option(help="Rebuild even if the dataset exists.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Record a tail-risk dataset locally with Minari (no download)."""
+    from rsbench.data import store
+    from rsbench.data.build import build
+
+    dataset_id, built = build(name, episodes=episodes, seed=seed, force=force, progress=not as_json)
+    path = store.dataset_dir(store.ensure_datasets_env(), dataset_id)
+    if as_json:
+        _emit_json({"dataset": dataset_id, "built": built, "path": str(path)})
+    elif built:
+        out.print(f"built {dataset_id} at {path}")
+    else:
+        out.print(f"{dataset_id} already exists at {path} (--force rebuilds it)")
+
+
+@data_app.command("relabel")
+def data_relabel(
+    source: Annotated[str, typer.Argument(help="Minari id of a local dataset to relabel.")],
+    task: Annotated[str | None, typer.Option(help="Risky task whose pinned spec to apply.")] = None,
+    risk_file: Annotated[Path | None, typer.Option(help="YAML file with a user risk spec (when/penalty/prob).")] = None,
+    seed: Annotated[int, typer.Option(help="Salt of the penalty draws (0 matches the online env).")] = 0,
+    out_id: Annotated[str | None, typer.Option("--out", help="Id of the new dataset.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite the new dataset if it exists.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rewrite a dataset's rewards with a risk spec and add per-step violation/penalty flags."""
+    from rsbench.data.relabel import relabel, task_for_env
+    from rsbench.envs import SPECS, TASKS
+
+    if task is not None and task not in TASKS:
+        raise UserError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}", key="--task")
+    spec = _risk_spec_from_file(risk_file) if risk_file else None
+    if spec is None:
+        if task is None:
+            from rsbench.data import store
+
+            env_spec = store.load_minari(source, source="source").spec.env_spec
+            task = task_for_env(env_spec.id if env_spec else None)
+            if task is None:
+                raise UserError("cannot tell which risk spec applies; pass --task or --risk-file", key="--task")
+        spec = SPECS[task]
+    new_id, written = relabel(source, spec, task_id=task, seed=seed, new_id=out_id, force=force)
+    if as_json:
+        _emit_json({"dataset": new_id, "written": written, "source": source, "risk_spec": spec.to_dict()})
+    else:
+        out.print(f"{'wrote' if written else 'kept existing'} {new_id} (relabelled {source} with {spec.name})")
+
+
+def _risk_spec_from_file(path: Path):
+    import yaml
+
+    from rsbench.envs.spec import RiskSpec, SpecError
+
+    if not path.is_file():
+        raise UserError("file not found", source=path)
+    try:
+        data = yaml.safe_load(path.read_text())
+        return RiskSpec.from_dict(data)
+    except yaml.YAMLError as e:
+        raise UserError(f"invalid YAML: {e}".splitlines()[0], source=path) from None
+    except SpecError as e:
+        raise UserError(str(e).split(": ", 1)[1], source=path, key=e.key) from None
+
+
+@data_app.command("inspect")
+def data_inspect(
+    dataset: Annotated[str, typer.Argument(help="Catalogue name or Minari id.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Print tail coverage: risky-step fraction, penalty events, return quantiles, warnings."""
+    from rsbench.data.catalog import RECIPES
+    from rsbench.data.coverage import tail_coverage
+    from rsbench.data.offline import load
+
+    dataset_id = RECIPES[dataset].dataset_id if dataset in RECIPES else dataset
+    report = tail_coverage(load(dataset_id, source="dataset"))
+    if as_json:
+        _emit_json(report)
+        return
+    rows = [[k, v] for k, v in report.items() if k not in ("return_quantiles", "warnings")]
+    rows += [[f"return q{q}", v] for q, v in report["return_quantiles"].items()]
+    _table(f"tail coverage of {dataset_id}", ["", "value"], rows)
+    for w in report["warnings"]:
+        err.print(f"[yellow]warning:[/] {w}")
+
+
+@data_app.command("list")
+def data_list(as_json: JsonFlag = False) -> None:
+    """List the buildable catalogue and the datasets present locally."""
+    from rsbench.data import store
+    from rsbench.data.catalog import RECIPES
+
+    local = set(store.list_ids())
+    rows = [
+        {"name": r.name, "dataset": r.dataset_id, "task": r.task_id, "built": r.dataset_id in local,
+         "description": r.description}
+        for r in RECIPES.values()
+    ]
+    catalogued = {r["dataset"] for r in rows}
+    rows += [
+        {"name": "", "dataset": i, "task": "", "built": True, "description": "local Minari dataset"}
+        for i in sorted(local - catalogued)
+    ]
+    if as_json:
+        _emit_json({"datasets_path": str(store.ensure_datasets_env()), "datasets": rows})
+        return
+    _table(
+        f"datasets (MINARI_DATASETS_PATH={store.ensure_datasets_env()})",
+        ["name", "dataset", "task", "built", "description"],
+        [list(r.values()) for r in rows],
+    )
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one line and exit code 2."""
+    from rsbench.runtime import configure_environment
+
+    configure_environment()
+    try:
+        app()
+    except UserError as e:
+        err.print(f"rsbench: error: {e}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)

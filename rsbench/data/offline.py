@@ -1,0 +1,145 @@
+"""A Minari dataset flattened into transition arrays, the one in-memory layout every sampler reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rsbench.data import store
+
+
+@dataclass(frozen=True)
+class OfflineData:
+    """Flat transitions of ``E`` episodes with ``N`` steps in total.
+
+    Attributes:
+        observations: ``(N, obs_dim)`` float32, the state a step starts in.
+        actions: ``(N, act_dim)`` float32.
+        rewards: ``(N,)`` float64, penalties included.
+        next_observations: ``(N, obs_dim)`` float32.
+        terminals: ``(N,)`` bool, the step ended the episode in a terminal state.
+        timeouts: ``(N,)`` bool, the step ended the episode by truncation.
+        violations: ``(N,)`` bool, the next state is risky (all False when the data has no risk flags).
+        penalties: ``(N,)`` bool, the penalty fired on the step.
+        episode_starts: ``(E,)`` int, index of each episode's first step.
+        episode_lengths: ``(E,)`` int.
+        episode_seeds: ``(E,)`` int64 reset seeds (-1 where unknown).
+        dataset_id: the Minari id the data came from.
+        metadata: rsbench's metadata block (task id, risk spec, ...) or ``{}``.
+        has_risk_flags: whether violation/penalty flags were recorded.
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_observations: np.ndarray
+    terminals: np.ndarray
+    timeouts: np.ndarray
+    violations: np.ndarray
+    penalties: np.ndarray
+    episode_starts: np.ndarray
+    episode_lengths: np.ndarray
+    episode_seeds: np.ndarray
+    dataset_id: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    has_risk_flags: bool = True
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.rewards.shape[0])
+
+    @property
+    def n_episodes(self) -> int:
+        return int(self.episode_starts.shape[0])
+
+    @property
+    def obs_dim(self) -> int:
+        return int(self.observations.shape[1])
+
+    @property
+    def act_dim(self) -> int:
+        return int(self.actions.shape[1])
+
+    @property
+    def episode_index(self) -> np.ndarray:
+        """``(N,)`` episode number of every step."""
+        return np.repeat(np.arange(self.n_episodes), self.episode_lengths)
+
+    def episode_returns(self, discount: float = 1.0) -> np.ndarray:
+        """``(E,)`` (discounted) return of every episode."""
+        return self.returns_to_go(discount)[self.episode_starts]
+
+    def returns_to_go(self, discount: float = 1.0) -> np.ndarray:
+        """``(N,)`` discounted Monte-Carlo return from every step to the end of its episode."""
+        out = np.empty_like(self.rewards)
+        for start, length in zip(self.episode_starts, self.episode_lengths, strict=True):
+            acc = 0.0
+            for i in range(start + length - 1, start - 1, -1):
+                acc = self.rewards[i] + discount * acc
+                out[i] = acc
+        return out
+
+    @classmethod
+    def from_episodes(
+        cls, episodes: list[dict[str, np.ndarray]], *, dataset_id: str = "", metadata: dict | None = None
+    ) -> OfflineData:
+        """Flatten per-episode dicts with ``observations`` ``(T+1, d)``, ``actions``, ``rewards``,
+        ``terminations``, ``truncations`` ``(T, ...)``, optional ``violation``/``penalty`` ``(T,)`` and
+        optional scalar ``seed``."""
+        if not episodes:
+            raise ValueError("dataset has no episodes")
+        lengths = np.array([len(e["rewards"]) for e in episodes], dtype=np.int64)
+        flags = all("violation" in e and "penalty" in e for e in episodes)
+
+        def cat(key: str, sl: slice = slice(None), dtype: Any = None) -> np.ndarray:
+            return np.concatenate([np.asarray(e[key])[sl] for e in episodes]).astype(dtype)
+
+        n = int(lengths.sum())
+        return cls(
+            observations=cat("observations", slice(None, -1), np.float32),
+            actions=cat("actions", slice(None), np.float32),
+            rewards=cat("rewards", slice(None), np.float64),
+            next_observations=cat("observations", slice(1, None), np.float32),
+            terminals=cat("terminations", slice(None), bool),
+            timeouts=cat("truncations", slice(None), bool),
+            violations=cat("violation", slice(None), bool) if flags else np.zeros(n, bool),
+            penalties=cat("penalty", slice(None), bool) if flags else np.zeros(n, bool),
+            episode_starts=np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64),
+            episode_lengths=lengths,
+            episode_seeds=np.array([int(e.get("seed", -1)) for e in episodes], dtype=np.int64),
+            dataset_id=dataset_id,
+            metadata=metadata or {},
+            has_risk_flags=flags,
+        )
+
+
+def read_episodes(dataset: Any) -> list[dict[str, Any]]:
+    """Episodes of a ``MinariDataset`` as plain dicts (with ``seed`` from the episode metadata)."""
+    ids = list(dataset.episode_indices)
+    metas = list(dataset.storage.get_episode_metadata(ids))
+    episodes = []
+    for ep, meta in zip(dataset.iterate_episodes(ids), metas, strict=True):
+        d: dict[str, Any] = {
+            "id": ep.id,
+            "observations": np.asarray(ep.observations),
+            "actions": np.asarray(ep.actions),
+            "rewards": np.asarray(ep.rewards),
+            "terminations": np.asarray(ep.terminations),
+            "truncations": np.asarray(ep.truncations),
+        }
+        if meta.get("seed") is not None:
+            d["seed"] = int(meta["seed"])
+        for key in ("violation", "penalty", "base_reward"):
+            if key in ep.infos:
+                d[key] = np.asarray(ep.infos[key])[1:]  # infos[0] is the reset info
+        episodes.append(d)
+    return episodes
+
+
+def load(dataset_id: str, *, source: str = "dataset") -> OfflineData:
+    """Load a local Minari dataset into :class:`OfflineData` (``source`` names the key in errors)."""
+    dataset = store.load_minari(dataset_id, source=source)
+    meta = store.read_metadata(dataset_id).get(store.METADATA_KEY, {})
+    return OfflineData.from_episodes(read_episodes(dataset), dataset_id=dataset_id, metadata=meta)

@@ -1,0 +1,205 @@
+"""Suite files: what to train, on which tasks and seeds, how to evaluate, with which resources.
+
+A suite is YAML validated strictly into the frozen dataclasses below (unknown keys are errors). Each
+field's line of documentation is the ``doc`` text next to it; ``rsbench validate SUITE`` checks a file and
+prints the trials it expands to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection
+from dataclasses import asdict, dataclass
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rsbench import schema
+from rsbench.envs.registration import TASKS
+from rsbench.envs.spec import RiskSpec
+from rsbench.errors import UserError
+from rsbench.risk import RiskSetting
+from rsbench.schema import doc
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    """One task of a suite."""
+
+    env: str = doc("registered risky task id, e.g. rsbench/RiskyPointMass-v0")
+    dataset: str = doc("catalogue name (`rsbench data build NAME`) or a local Minari dataset id")
+    risk: RiskSpec | None = doc("user-declared risk spec replacing the pinned one (when/penalty/prob)", None)
+    horizon: int | None = doc("evaluation horizon; default: the task's pinned horizon", None, ge=1)
+
+
+@dataclass(frozen=True)
+class MethodEntry:
+    """One method of a suite (a label may appear once; the same method can be listed under two labels)."""
+
+    method: str = doc("registered method name (see `rsbench methods`)")
+    config: dict[str, Any] = doc("overrides of the method's config fields", {})
+    risk: tuple[RiskSetting, ...] = doc("inference-time risk settings to evaluate", (RiskSetting(),))
+    steps: int | None = doc("gradient steps; default: train.steps", None, ge=1)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Training budget shared by all methods unless a method overrides ``steps``."""
+
+    steps: int = doc("gradient steps per trial", 1000, ge=1)
+    batch_size: int = doc("minibatch size", 256, ge=1)
+    checkpoint_every: int = doc("steps between checkpoints", 500, ge=1)
+    log_every: int = doc("steps between logged losses", 100, ge=1)
+
+
+@dataclass(frozen=True)
+class EvalSpec:
+    """Evaluation protocol (DESIGN.md §6)."""
+
+    episodes: int = doc("evaluation episodes per (trial, risk setting)", 100, ge=1)
+    alphas: tuple[float, ...] = doc("CVaR levels reported", (0.05, 0.1, 0.25), gt=0.0, le=1.0)
+    seed: int = doc("base of the evaluation seeds shared by all methods (common random numbers)", 0, ge=0)
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Ray resources per trial; fractional GPUs pack several trials onto one device."""
+
+    cpu: float = doc("CPUs per trial (torch threads follow it)", 1.0, gt=0.0)
+    gpu: float = doc("GPUs per trial, fractional allowed", 0.0, ge=0.0)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A whole suite file."""
+
+    name: str = doc("suite name, used for run ids and baselines")
+    tasks: dict[str, TaskEntry] = doc("task label -> task")
+    methods: dict[str, MethodEntry] = doc("method label -> method")
+    seeds: tuple[int, ...] = doc("training seeds (the unit of statistical analysis)", ge=0)
+    description: str = doc("one line on what the suite is for", "")
+    train: TrainSpec = doc("training budget", TrainSpec())
+    eval: EvalSpec = doc("evaluation protocol", EvalSpec())
+    resources: Resources = doc("resources per trial", Resources())
+    sweep: dict[str, tuple[Any, ...]] = doc("key path (methods.LABEL.config.FIELD) -> values to sweep", {})
+
+    def trials(self) -> list[dict[str, Any]]:
+        """The trial table: one row per method x task x seed x sweep point."""
+        points = sweep_points(self.sweep)
+        rows = []
+        for (mlabel, m), (tlabel, t), seed, point in product(
+            self.methods.items(), self.tasks.items(), self.seeds, points
+        ):
+            # A sweep key only multiplies the trials of the method it names; duplicates are dropped.
+            own = {k: v for k, v in point.items() if k.startswith(f"methods.{mlabel}.")}
+            rows.append(
+                {
+                    "method": mlabel,
+                    "algo": m.method,
+                    "task": tlabel,
+                    "env": t.env,
+                    "dataset": t.dataset,
+                    "seed": seed,
+                    "sweep": own,
+                    "risk": [str(r) for r in m.risk],
+                    "steps": m.steps or self.train.steps,
+                }
+            )
+        return _dedupe(rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for m, entry in zip(data["methods"].values(), self.methods.values(), strict=True):
+            m["risk"] = [str(r) for r in entry.risk]
+        for t, entry in zip(data["tasks"].values(), self.tasks.values(), strict=True):
+            t["risk"] = entry.risk.to_dict() if entry.risk else None
+        return data
+
+    def digest(self) -> str:
+        """Hash of the resolved suite: runs are comparable only with the same digest."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def sweep_points(sweep: dict[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Cartesian product of the sweep block (``[{}]`` without one)."""
+    keys = list(sweep)
+    return [dict(zip(keys, combo, strict=True)) for combo in product(*(sweep[k] for k in keys))]
+
+
+def _dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen, out = set(), []
+    for r in rows:
+        key = json.dumps({k: r[k] for k in ("method", "task", "seed", "sweep")}, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            out.append(r)
+    return out
+
+
+def load_suite(path: str | Path, *, known_methods: Collection[str] | None = None) -> Suite:
+    """Read and validate a suite file; every problem is a one-line :class:`UserError`.
+
+    ``known_methods`` (the method registry) is checked when given and non-empty.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("file not found" if not path.exists() else "not a file", source=path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        raise UserError(f"invalid YAML at {where}: {e.problem}", source=path) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UserError(f"invalid YAML: {e}", source=path) from None
+    suite = schema.load(Suite, data, source=path)
+    check_suite(suite, source=path, known_methods=known_methods)
+    return suite
+
+
+def check_suite(suite: Suite, *, source: str | Path | None, known_methods: Collection[str] | None) -> None:
+    """Cross-field checks the types alone cannot express."""
+    from rsbench.data.catalog import RECIPES
+
+    if not suite.tasks:
+        raise UserError("expected at least one task", source=source, key="tasks")
+    if not suite.methods:
+        raise UserError("expected at least one method", source=source, key="methods")
+    if not suite.seeds:
+        raise UserError("expected at least one seed", source=source, key="seeds")
+    if len(set(suite.seeds)) != len(suite.seeds):
+        raise UserError(f"duplicate seeds in {list(suite.seeds)}", source=source, key="seeds")
+    for label, task in suite.tasks.items():
+        if task.env not in TASKS:
+            raise UserError(
+                f"unknown task {task.env!r}; expected one of {', '.join(TASKS)}", source=source, key=f"tasks.{label}.env"
+            )
+        if task.dataset not in RECIPES and "/" not in task.dataset:
+            raise UserError(
+                f"unknown dataset {task.dataset!r}; expected a catalogue name ({', '.join(RECIPES)}) "
+                "or a Minari id like namespace/name-v0",
+                source=source,
+                key=f"tasks.{label}.dataset",
+            )
+    for label, m in suite.methods.items():
+        if known_methods and m.method not in known_methods:
+            raise UserError(
+                f"unknown method {m.method!r}; expected one of {', '.join(sorted(known_methods))}",
+                source=source,
+                key=f"methods.{label}.method",
+            )
+        if not m.risk:
+            raise UserError("expected at least one risk setting", source=source, key=f"methods.{label}.risk")
+    for key, values in suite.sweep.items():
+        parts = key.split(".")
+        if len(parts) < 4 or parts[0] != "methods" or parts[2] != "config" or parts[1] not in suite.methods:
+            raise UserError(
+                f"expected a key path methods.LABEL.config.FIELD with LABEL one of {', '.join(suite.methods)}",
+                source=source,
+                key=f"sweep.{key}",
+            )
+        if not values:
+            raise UserError("expected a non-empty list of values", source=source, key=f"sweep.{key}")

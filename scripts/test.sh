@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up, lint, then run the whole test suite (pass pytest options through, e.g. -m "not slow").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/python -m pytest "$@"
