@@ -58,7 +58,9 @@ def _root(
 
 
 @app.command()
-def validate(suite: Annotated[Path, typer.Argument(help="Suite YAML file.")], as_json: JsonFlag = False) -> None:
+def validate(
+    suite: Annotated[Path, typer.Argument(help="Suite YAML file.")], as_json: JsonFlag = False
+) -> None:
     """Check a suite file strictly and print the trials it expands to."""
     from rsbench.suite import load_suite
 
@@ -71,7 +73,16 @@ def validate(suite: Annotated[Path, typer.Argument(help="Suite YAML file.")], as
         f"{suite}: suite '{s.name}' is valid, {len(trials)} trials",
         ["method", "algo", "task", "dataset", "seed", "steps", "risk", "sweep"],
         [
-            [t["method"], t["algo"], t["task"], t["dataset"], t["seed"], t["steps"], ", ".join(t["risk"]), t["sweep"] or ""]
+            [
+                t["method"],
+                t["algo"],
+                t["task"],
+                t["dataset"],
+                t["seed"],
+                t["steps"],
+                ", ".join(t["risk"]),
+                t["sweep"] or "",
+            ]
             for t in trials
         ],
     )
@@ -79,7 +90,9 @@ def validate(suite: Annotated[Path, typer.Argument(help="Suite YAML file.")], as
 
 @data_app.command("build")
 def data_build(
-    name: Annotated[str, typer.Argument(help="Catalogue dataset, e.g. pointmass-mixed (see `rsbench data list`).")],
+    name: Annotated[
+        str, typer.Argument(help="Catalogue dataset, e.g. pointmass-mixed (see `rsbench data list`).")
+    ],
     episodes: Annotated[int | None, typer.Option(help="Episodes to record (default: the recipe's).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the behaviour and the episode reset seeds.")] = 0,
     force: Annotated[bool, typer.Option(help="Rebuild even if the dataset exists.")] = False,
@@ -103,7 +116,9 @@ def data_build(
 def data_relabel(
     source: Annotated[str, typer.Argument(help="Minari id of a local dataset to relabel.")],
     task: Annotated[str | None, typer.Option(help="Risky task whose pinned spec to apply.")] = None,
-    risk_file: Annotated[Path | None, typer.Option(help="YAML file with a user risk spec (when/penalty/prob).")] = None,
+    risk_file: Annotated[
+        Path | None, typer.Option(help="YAML file with a user risk spec (when/penalty/prob).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Salt of the penalty draws (0 matches the online env).")] = 0,
     out_id: Annotated[str | None, typer.Option("--out", help="Id of the new dataset.")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite the new dataset if it exists.")] = False,
@@ -123,13 +138,17 @@ def data_relabel(
             env_spec = store.load_minari(source, source="source").spec.env_spec
             task = task_for_env(env_spec.id if env_spec else None)
             if task is None:
-                raise UserError("cannot tell which risk spec applies; pass --task or --risk-file", key="--task")
+                raise UserError(
+                    "cannot tell which risk spec applies; pass --task or --risk-file", key="--task"
+                )
         spec = SPECS[task]
     new_id, written = relabel(source, spec, task_id=task, seed=seed, new_id=out_id, force=force)
     if as_json:
         _emit_json({"dataset": new_id, "written": written, "source": source, "risk_spec": spec.to_dict()})
     else:
-        out.print(f"{'wrote' if written else 'kept existing'} {new_id} (relabelled {source} with {spec.name})")
+        out.print(
+            f"{'wrote' if written else 'kept existing'} {new_id} (relabelled {source} with {spec.name})"
+        )
 
 
 def _risk_spec_from_file(path: Path):
@@ -178,8 +197,13 @@ def data_list(as_json: JsonFlag = False) -> None:
 
     local = set(store.list_ids())
     rows = [
-        {"name": r.name, "dataset": r.dataset_id, "task": r.task_id, "built": r.dataset_id in local,
-         "description": r.description}
+        {
+            "name": r.name,
+            "dataset": r.dataset_id,
+            "task": r.task_id,
+            "built": r.dataset_id in local,
+            "description": r.description,
+        }
         for r in RECIPES.values()
     ]
     catalogued = {r["dataset"] for r in rows}

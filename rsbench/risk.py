@@ -24,7 +24,9 @@ class RiskSetting:
 
     def __post_init__(self) -> None:
         if self.kind not in ("neutral", "cvar", "seeking"):
-            raise ValueError(f"unknown risk kind {self.kind!r}; expected neutral, cvar:ALPHA or seeking:ALPHA")
+            raise ValueError(
+                f"unknown risk kind {self.kind!r}; expected neutral, cvar:ALPHA or seeking:ALPHA"
+            )
         if not 0.0 < self.alpha <= 1.0:
             raise ValueError(f"risk level alpha must be in (0, 1], got {self.alpha}")
         if self.kind == "neutral" and self.alpha != 1.0:

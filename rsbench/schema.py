@@ -72,7 +72,9 @@ def _convert(tp: Any, value: Any, *, source: str | Path | None, path: str) -> An
                 return _convert(arg, value, source=source, path=path)
             except UserError as e:
                 errors.append(e)
-        raise errors[0] if len(errors) == 1 else _fail(source, path, f"expected {_describe(tp)}, got {value!r}")
+        raise (
+            errors[0] if len(errors) == 1 else _fail(source, path, f"expected {_describe(tp)}, got {value!r}")
+        )
     if hasattr(tp, "from_data"):  # value objects that parse themselves (risk settings, risk specs)
         return tp.from_data(value, source=source, path=path)
     if dataclasses.is_dataclass(tp):
@@ -121,14 +123,18 @@ def _dataclass(cls: Any, value: Any, *, source: str | Path | None, path: str) ->
     for key in value:
         if key not in fields:
             raise _fail(
-                source, f"{path}.{key}" if path else str(key), f"unknown key; expected one of {', '.join(fields)}"
+                source,
+                f"{path}.{key}" if path else str(key),
+                f"unknown key; expected one of {', '.join(fields)}",
             )
     kwargs = {}
     for name, f in fields.items():
         sub = f"{path}.{name}" if path else name
         if name not in value:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise _fail(source, sub, f"missing required key ({f.metadata.get('doc', _describe(hints[name]))})")
+                raise _fail(
+                    source, sub, f"missing required key ({f.metadata.get('doc', _describe(hints[name]))})"
+                )
             continue
         converted = _convert(hints[name], value[name], source=source, path=sub)
         _check_bounds(f, converted, source=source, path=sub)
@@ -159,5 +165,12 @@ def describe_fields(cls: type) -> list[dict[str, Any]]:
         default = f.default if f.default is not dataclasses.MISSING else None
         if f.default_factory is not dataclasses.MISSING:
             default = f.default_factory()
-        rows.append({"name": f.name, "type": _describe(hints[f.name]), "default": default, "doc": f.metadata.get("doc", "")})
+        rows.append(
+            {
+                "name": f.name,
+                "type": _describe(hints[f.name]),
+                "default": default,
+                "doc": f.metadata.get("doc", ""),
+            }
+        )
     return rows

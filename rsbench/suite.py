@@ -175,7 +175,9 @@ def check_suite(suite: Suite, *, source: str | Path | None, known_methods: Colle
     for label, task in suite.tasks.items():
         if task.env not in TASKS:
             raise UserError(
-                f"unknown task {task.env!r}; expected one of {', '.join(TASKS)}", source=source, key=f"tasks.{label}.env"
+                f"unknown task {task.env!r}; expected one of {', '.join(TASKS)}",
+                source=source,
+                key=f"tasks.{label}.env",
             )
         if task.dataset not in RECIPES and "/" not in task.dataset:
             raise UserError(

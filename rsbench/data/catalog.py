@@ -44,8 +44,8 @@ def dataset_id_for(name: str) -> str:
 
 
 def _pointmass_mixed(rng: np.random.Generator) -> EpisodePolicy:
-    from rsbench.envs.policies import detour, shortcut
     from rsbench.envs.pointmass import MAX_STEP
+    from rsbench.envs.policies import detour, shortcut
 
     # Half the episodes take the shortcut through the hazard, half the detour; Gaussian action noise
     # spreads the paths so the data covers the band between them.

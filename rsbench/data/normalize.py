@@ -49,4 +49,6 @@ class Normalizer:
 
     @classmethod
     def from_state_dict(cls, state: dict) -> Normalizer:
-        return cls(state["kind"], np.asarray(state["shift"], np.float64), np.asarray(state["scale"], np.float64))
+        return cls(
+            state["kind"], np.asarray(state["shift"], np.float64), np.asarray(state["scale"], np.float64)
+        )

@@ -29,9 +29,7 @@ def as_seed_array(seeds: int | np.ndarray | list[int]) -> np.ndarray:
     return np.asarray([int(s) & _MASK64 for s in np.atleast_1d(np.asarray(seeds, dtype=object))], np.uint64)
 
 
-def penalty_uniforms(
-    episode_seeds: int | np.ndarray, steps: int | np.ndarray, salt: int = 0
-) -> np.ndarray:
+def penalty_uniforms(episode_seeds: int | np.ndarray, steps: int | np.ndarray, salt: int = 0) -> np.ndarray:
     """Uniform draws in ``[0, 1)``; ``episode_seeds`` and ``steps`` broadcast to ``(N,)``.
 
     ``steps`` counts transitions since reset from 0. ``salt`` separates independent relabellings of the

@@ -11,7 +11,7 @@ evaluator share one implementation.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -41,7 +41,7 @@ def step_positions(pos: np.ndarray, action: np.ndarray) -> tuple[np.ndarray, np.
 class PointMassEnv(gym.Env):
     """The plain (risk-free) point mass; ``rsbench/RiskyPointMass-v0`` wraps it with the hazard spec."""
 
-    metadata = {"render_modes": []}
+    metadata: ClassVar[dict] = {"render_modes": []}
 
     def __init__(self) -> None:
         self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)

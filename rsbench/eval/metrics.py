@@ -133,9 +133,7 @@ def episode_violation_rate(violation_steps: npt.ArrayLike) -> FloatArray | float
     return (_episodes_last(violation_steps, -1) > 0).mean(axis=-1)
 
 
-def normalized_score(
-    x: npt.ArrayLike, random_score: float, expert_score: float
-) -> FloatArray | float:
+def normalized_score(x: npt.ArrayLike, random_score: float, expert_score: float) -> FloatArray | float:
     """D4RL-style normalised score ``100 (x - random) / (expert - random)``; elementwise, any shape."""
     if expert_score == random_score:
         raise ValueError("expert_score must differ from random_score")

@@ -51,6 +51,10 @@ class Verdict(str, Enum):
     OK = "OK"
     INCONCLUSIVE = "INCONCLUSIVE"
 
+    def __str__(self) -> str:
+        # As StrEnum (3.11+): printing and numpy string comparisons see "OK", not "Verdict.OK".
+        return self.value
+
 
 @dataclass(frozen=True)
 class RegressionResult:
@@ -290,5 +294,5 @@ def adjust_family(
             continue
         verdict = Verdict(str(_decide(p_adj, r.p_noninferiority, r.alpha)))
         new = replace(r, p_adjusted=float(p_adj), verdict=verdict)
-        out.append(replace(new, reason=_reason(new)) if new.verdict is not r.verdict else new)
+        out.append(replace(new, reason=_reason(new)))
     return out

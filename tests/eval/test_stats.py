@@ -31,7 +31,9 @@ def test_welch_reference_values():
     assert round(r.statistic, 4) == -1.8974
     assert round(r.df, 4) == 5.8824
     assert round(r.p_value, 4) == 0.1075
-    assert s.welch_t_test([1, 2, 3, 4, 5], [2, 4, 6, 8, 10], "less").p_value == pytest.approx(0.1075 / 2, abs=1e-4)
+    assert s.welch_t_test([1, 2, 3, 4, 5], [2, 4, 6, 8, 10], "less").p_value == pytest.approx(
+        0.1075 / 2, abs=1e-4
+    )
 
 
 def test_proportion_intervals_reference_values():

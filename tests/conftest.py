@@ -1,0 +1,51 @@
+"""Test isolation: every test writes only under its tmp dir (datasets, home, working directory)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_REAL_HOME = Path(os.path.expanduser("~"))
+_STRAY = [REPO / "MUJOCO_LOG.TXT", _REAL_HOME / ".minari", _REAL_HOME / ".ray" / "auth_token"]
+_BEFORE = {p: p.exists() for p in _STRAY}
+
+
+@pytest.fixture(autouse=True)
+def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "datasets"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "mpl"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def pointmass_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A datasets root holding a small ``pointmass-mixed`` (200 episodes), built once per session."""
+    from rsbench.data.build import build
+
+    root = tmp_path_factory.mktemp("pointmass-datasets")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MINARI_DATASETS_PATH", str(root))
+        build("pointmass-mixed", episodes=200, seed=0, progress=False)
+    return root
+
+
+@pytest.fixture
+def pointmass_data(pointmass_root: Path, monkeypatch: pytest.MonkeyPatch):
+    """The session's small ``pointmass-mixed`` loaded as :class:`OfflineData`."""
+    from rsbench.data.offline import load
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(pointmass_root))
+    return load("rsbench/pointmass-mixed-v1")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any test wrote where the project must not write."""
+    stray = [str(p) for p in _STRAY if p.exists() and not _BEFORE[p]]
+    if stray:
+        print(f"\nfiles written outside the project or temp dirs: {', '.join(stray)}")
+        session.exitstatus = 1
