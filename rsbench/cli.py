@@ -221,6 +221,70 @@ def data_list(as_json: JsonFlag = False) -> None:
     )
 
 
+@app.command("eval")
+def eval_cmd(
+    policy: Annotated[
+        str, typer.Option(help="Scripted policy: shortcut | detour (point mass) | random (any task).")
+    ] = "random",
+    policy_file: Annotated[
+        str | None, typer.Option(help="User policy FILE.py:NAME mapping an obs batch to an action batch.")
+    ] = None,
+    task: Annotated[str, typer.Option(help="Registered risky task id.")] = "rsbench/RiskyPointMass-v0",
+    episodes: Annotated[int, typer.Option(help="Evaluation episodes, run in lock-step.", min=1)] = 100,
+    seed: Annotated[int, typer.Option(help="Evaluation base seed (shared by all methods).", min=0)] = 0,
+    risk: Annotated[str, typer.Option(help="Comma-separated risk settings passed to the policy.")] = "",
+    alphas: Annotated[str, typer.Option(help="Comma-separated CVaR levels.")] = "0.05,0.1,0.25",
+    as_json: JsonFlag = False,
+) -> None:
+    """Evaluate a policy: batched seeded episodes, metrics with 95% intervals and flags."""
+    import numpy as np
+
+    from rsbench.envs import TASKS
+    from rsbench.eval.policies import load_policy_file, scripted_policy
+    from rsbench.eval.rollout import evaluate
+    from rsbench.eval.summary import summarize
+    from rsbench.risk import RiskSetting
+
+    if task not in TASKS:
+        raise UserError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}", key="--task")
+    settings = [_parse(RiskSetting.parse, r, "--risk") for r in risk.split(",") if r.strip()] or [None]
+    levels = tuple(_parse(float, a, "--alphas") for a in alphas.split(","))
+    if not all(0 < a <= 1 for a in levels):
+        raise UserError(f"expected levels in (0, 1], got {alphas}", key="--alphas")
+    fn = load_policy_file(policy_file) if policy_file else scripted_policy(policy, task, seed)
+    results = []
+    for setting in settings:
+        eps = evaluate(fn, task, episodes, seed=seed, risk=setting)
+        rows = summarize(eps, levels, rng=np.random.default_rng(seed))
+        results.append({"risk": str(setting or "none"), "metrics": [r.to_dict() for r in rows]})
+    name = policy_file or policy
+    if as_json:
+        _emit_json({"policy": name, "task": task, "episodes": episodes, "seed": seed, "results": results})
+        return
+    for res in results:
+        _table(
+            f"{name} on {task}: {episodes} episodes, eval seed {seed}, risk {res['risk']}",
+            ["metric", "estimate", "95% interval", "method", "flags"],
+            [
+                [
+                    m["metric"],
+                    m["estimate"],
+                    f"[{m['low']:.4g}, {m['high']:.4g}]",
+                    m["method"],
+                    "; ".join(m["flags"]),
+                ]
+                for m in res["metrics"]
+            ],
+        )
+
+
+def _parse(parse: Any, text: str, key: str) -> Any:
+    try:
+        return parse(text.strip())
+    except ValueError as e:
+        raise UserError(str(e), key=key) from None
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one line and exit code 2."""
     from rsbench.runtime import configure_environment

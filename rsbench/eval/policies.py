@@ -1,0 +1,46 @@
+"""Policies the evaluator can run without a trained method: scripted ones and a user's function."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from rsbench.envs import TASKS, make
+from rsbench.envs.policies import SCRIPTED
+from rsbench.errors import UserError
+from rsbench.eval.rollout import Policy
+
+
+def scripted_policy(name: str, task_id: str, seed: int = 0) -> Policy:
+    """``shortcut`` / ``detour`` (Risky PointMass only) or ``random`` (uniform in the action box)."""
+    if name == "random":
+        env = make(task_id)
+        low, high = env.action_space.low, env.action_space.high
+        env.close()
+        rng = np.random.default_rng([seed, 2])
+        return lambda obs, risk=None: rng.uniform(low, high, size=(len(obs), len(low)))
+    if name in SCRIPTED:
+        if TASKS[task_id].base != "rsbench/PointMass":
+            raise UserError(f"policy {name!r} is scripted for rsbench/RiskyPointMass-v0 only", key="--policy")
+        fn = SCRIPTED[name]
+        return lambda obs, risk=None: fn(obs)
+    raise UserError(f"unknown policy {name!r}; expected shortcut, detour or random", key="--policy")
+
+
+def load_policy_file(spec: str) -> Policy:
+    """``path/to/file.py:NAME`` -> the callable ``NAME`` defined in that file."""
+    path_text, sep, name = spec.rpartition(":")
+    path = Path(path_text)
+    if not sep or not name:
+        raise UserError(f"expected FILE.py:NAME, got {spec!r}", key="--policy-file")
+    if not path.is_file():
+        raise UserError("file not found", source=path, key="--policy-file")
+    module_spec = importlib.util.spec_from_file_location(f"rsbench_user_policy_{path.stem}", path)
+    module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
+    module_spec.loader.exec_module(module)  # type: ignore[union-attr]
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise UserError(f"no callable {name!r} in the file", source=path, key="--policy-file")
+    return fn

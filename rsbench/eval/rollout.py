@@ -1,0 +1,167 @@
+"""Batched, seeded evaluation rollouts (DESIGN.md §6).
+
+All episodes of one evaluation run in lock-step: one policy call per step for every live episode,
+finished episodes drop out. Evaluation seeds are fixed per (task, episode index) and shared by every
+method, and the penalty draws are keyed by those seeds, so two methods meet the same start states and the
+same penalty draws (common random numbers).
+
+Risky PointMass steps as one numpy batch (no per-env Python objects); other tasks step a list of
+unwrapped gymnasium envs in a plain loop (on few cores that beats subprocess vector envs) and the risk
+spec, penalty draws and time limit are applied to the whole batch at once.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from rsbench.envs import SPECS, TASKS, RiskSpec
+from rsbench.envs.penalty import _mix, as_seed_array, penalty_uniforms
+from rsbench.envs.registration import make_base
+from rsbench.risk import RiskSetting
+
+# ``policy(obs_batch)`` or ``policy(obs_batch, risk=setting)``: ``(B, obs_dim)`` -> ``(B, act_dim)``.
+Policy = Callable[..., np.ndarray]
+
+
+@dataclass(frozen=True)
+class Episodes:
+    """Per-episode records of one evaluation, every array ``(n_episodes,)`` in episode-index order."""
+
+    returns: np.ndarray
+    lengths: np.ndarray
+    violation_steps: np.ndarray
+    penalty_events: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    seeds: np.ndarray
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """Column arrays, e.g. for a results table."""
+        return asdict(self)
+
+
+def eval_seeds(task_id: str, episodes: int, base_seed: int = 0) -> np.ndarray:
+    """Reset seeds ``(episodes,)``: fixed per (task, base seed, episode index), whatever ``episodes`` is."""
+    key = (zlib.crc32(task_id.encode()) << 32) | (base_seed & 0xFFFFFFFF)
+    with np.errstate(over="ignore"):
+        mixed = _mix(np.uint64(key) ^ _mix(np.arange(episodes, dtype=np.uint64) + np.uint64(1)))
+    return (mixed >> np.uint64(33)).astype(np.int64)  # 31-bit: valid for every env's seeding
+
+
+def evaluate(
+    policy: Policy,
+    task_id: str,
+    episodes: int,
+    *,
+    seed: int = 0,
+    horizon: int | None = None,
+    spec: RiskSpec | None = None,
+    risk: RiskSetting | None = None,
+) -> Episodes:
+    """Run ``episodes`` evaluation episodes of ``policy`` on ``task_id`` in lock-step.
+
+    ``seed`` is the evaluation base seed (the suite's ``eval.seed``), ``horizon`` overrides the task's,
+    ``spec`` a user risk spec, and ``risk`` is passed to the policy as ``risk=`` when given.
+    """
+    if task_id not in TASKS:
+        raise KeyError(f"unknown task {task_id!r}; expected one of {', '.join(TASKS)}")
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    seeds = eval_seeds(task_id, episodes, seed)
+    horizon = horizon or TASKS[task_id].horizon
+    spec = spec or SPECS[task_id]
+    base = TASKS[task_id].base
+    batch: _Batch = _PointMassBatch() if base == "rsbench/PointMass" else _GymBatch(base, len(seeds))
+    try:
+        return _run(batch, policy, seeds, horizon, spec, risk)
+    finally:
+        batch.close()
+
+
+def _run(
+    batch: _Batch, policy: Policy, seeds: np.ndarray, horizon: int, spec: RiskSpec, risk: RiskSetting | None
+) -> Episodes:
+    """The lock-step loop; the risk spec is applied to the whole batch at once, exactly as
+    :class:`~rsbench.envs.wrapper.RiskWrapper` applies it to one env (tested equal)."""
+    n = len(seeds)
+    obs = batch.reset(seeds)
+    key = as_seed_array(seeds)
+    returns, lengths = np.zeros(n), np.zeros(n, np.int64)
+    violations, penalties = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    terminated, truncated = np.zeros(n, bool), np.zeros(n, bool)
+    live = np.arange(n)
+    for t in range(horizon):
+        action = np.asarray(policy(obs[live]) if risk is None else policy(obs[live], risk=risk))
+        nxt, base_reward, term = batch.step(live, action)
+        obs[live] = nxt
+        violation = spec.violation(obs[live])
+        reward, fired = spec.apply(base_reward, violation, penalty_uniforms(key[live], t))
+        returns[live] += reward
+        lengths[live] += 1
+        violations[live] += violation
+        penalties[live] += fired
+        terminated[live] = term
+        truncated[live] = ~term & (t + 1 >= horizon)
+        live = live[~term]
+        if live.size == 0:
+            break
+    return Episodes(returns, lengths, violations, penalties, terminated, truncated, seeds)
+
+
+class _Batch:
+    """A batch of episodes of one base environment (no risk, no time limit): the loop adds both."""
+
+    def reset(self, seeds: np.ndarray) -> np.ndarray:
+        """Reset episode ``i`` with ``seeds[i]``; returns observations ``(n, obs_dim)`` float32."""
+        raise NotImplementedError
+
+    def step(self, live: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Step the ``live`` episodes; returns next obs ``(m, obs_dim)``, base rewards and terminated ``(m,)``."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _PointMassBatch(_Batch):
+    """Risky PointMass as one numpy array of positions."""
+
+    def reset(self, seeds: np.ndarray) -> np.ndarray:
+        from rsbench.envs.pointmass import reset_positions
+
+        # Same start states as PointMassEnv.reset(seed=s): gymnasium seeds np_random as default_rng(s).
+        self.pos = np.concatenate([reset_positions(np.random.default_rng(int(s)), 1) for s in seeds])
+        return self.pos.astype(np.float32)
+
+    def step(self, live: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        from rsbench.envs.pointmass import step_positions
+
+        nxt, reward, terminated = step_positions(self.pos[live], np.asarray(actions, dtype=np.float64))
+        self.pos[live] = nxt
+        return nxt.astype(np.float32), reward, terminated
+
+
+# Building a MuJoCo model costs about as much as 60 steps; evaluations in one process (every risk
+# setting of a trial, every benchmark repeat) reuse the envs, which reset(seed=...) fully re-initialises.
+_POOL: dict[str, list] = {}
+
+
+class _GymBatch(_Batch):
+    """A list of unwrapped gymnasium envs stepped in a plain loop."""
+
+    def __init__(self, base: str, n: int):
+        pool = _POOL.setdefault(base, [])
+        pool.extend(make_base(base) for _ in range(n - len(pool)))
+        self.envs = pool[:n]
+
+    def reset(self, seeds: np.ndarray) -> np.ndarray:
+        return np.stack([env.reset(seed=int(s))[0] for env, s in zip(self.envs, seeds, strict=True)])
+
+    def step(self, live: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        out = [self.envs[i].step(a) for i, a in zip(live, actions, strict=True)]
+        obs = np.stack([o[0] for o in out])
+        return obs, np.array([o[1] for o in out], dtype=np.float64), np.array([o[2] for o in out], dtype=bool)

@@ -1,0 +1,97 @@
+"""One evaluation's metrics, each with its interval and flags: what ``rsbench eval`` prints.
+
+The unit here is the episode of a single policy (one training seed or a scripted policy); aggregates over
+training seeds, where the seed is the unit, come with the results store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from rsbench.eval import metrics, stats
+from rsbench.eval.rollout import Episodes
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """A metric's point estimate with a ``level`` interval ``[low, high]`` and warnings."""
+
+    metric: str
+    estimate: float
+    low: float
+    high: float
+    level: float
+    method: str
+    flags: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "flags": list(self.flags)}
+
+
+def _row(metric: str, interval: stats.Interval, flags: tuple[str, ...] = ()) -> MetricRow:
+    return MetricRow(
+        metric, interval.estimate, interval.low, interval.high, interval.level, interval.method, flags
+    )
+
+
+def summarize(
+    episodes: Episodes,
+    alphas: tuple[float, ...] = (0.05, 0.1, 0.25),
+    *,
+    rng: np.random.Generator,
+    level: float = 0.95,
+    n_boot: int = 2000,
+) -> list[MetricRow]:
+    """Mean return (t-interval), CVaR_alpha per alpha (percentile bootstrap over episodes, flagged when
+    n*alpha < 10), violation rate over steps and episode violation rate (Wilson), penalty events per episode.
+
+    The step violation rate's Wilson interval treats steps as independent, which they are not within an
+    episode; it is flagged so.
+    """
+    n = len(episodes.returns)
+    rows = [
+        _row("mean_return", stats.t_interval(episodes.returns, level) if n > 1 else _point(episodes.returns))
+    ]
+    for alpha in alphas:
+        flags = (
+            (f"unreliable: n*alpha = {metrics.tail_size(n, alpha):g} < 10",)
+            if metrics.unreliable_tail(n, alpha)
+            else ()
+        )
+        ci = stats.bootstrap_ci(
+            episodes.returns, partial(metrics.cvar, alpha=alpha), rng=rng, n_boot=n_boot, level=level
+        )
+        rows.append(_row(f"cvar_{alpha:g}", ci, flags))
+    steps = int(episodes.lengths.sum())
+    rows.append(
+        _row(
+            "violation_rate",
+            stats.wilson_interval(int(episodes.violation_steps.sum()), steps, level),
+            ("steps within an episode are correlated: interval too narrow",),
+        )
+    )
+    rows.append(
+        _row(
+            "episode_violation_rate",
+            stats.wilson_interval(int((episodes.violation_steps > 0).sum()), n, level),
+        )
+    )
+    rows.append(
+        _row(
+            "penalty_events_per_episode",
+            stats.t_interval(episodes.penalty_events, level) if n > 1 else _point(episodes.penalty_events),
+        )
+    )
+    rows.append(
+        _row("mean_length", stats.t_interval(episodes.lengths, level) if n > 1 else _point(episodes.lengths))
+    )
+    return rows
+
+
+def _point(x: np.ndarray) -> stats.Interval:
+    v = float(np.mean(x))
+    return stats.Interval(v, float("nan"), float("nan"), 0.0, "single episode")
