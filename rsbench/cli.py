@@ -152,19 +152,15 @@ def data_relabel(
 
 
 def _risk_spec_from_file(path: Path):
-    import yaml
-
     from rsbench.envs.spec import RiskSpec, SpecError
+    from rsbench.schema import read_yaml
 
-    if not path.is_file():
-        raise UserError("file not found", source=path)
     try:
-        data = yaml.safe_load(path.read_text())
-        return RiskSpec.from_dict(data)
-    except yaml.YAMLError as e:
-        raise UserError(f"invalid YAML: {e}".splitlines()[0], source=path) from None
+        return RiskSpec.from_dict(read_yaml(path))
     except SpecError as e:
-        raise UserError(str(e).split(": ", 1)[1], source=path, key=e.key) from None
+        # A risk file holds the spec at its top level: drop the "risk." prefix the parser reports.
+        key = e.key.removeprefix("risk").removeprefix(".") or "<top level>"
+        raise UserError(str(e).split(": ", 1)[1], source=path, key=key) from None
 
 
 @data_app.command("inspect")

@@ -28,6 +28,24 @@ def doc(text: str, default: Any = dataclasses.MISSING, **bounds: float) -> Any:
     return dataclasses.field(default=default, metadata=meta)
 
 
+def read_yaml(path: str | Path) -> Any:
+    """Parse a YAML file; a missing file or bad YAML is a one-line :class:`UserError` naming the file."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("file not found" if not path.exists() else "not a file", source=path)
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        raise UserError(f"invalid YAML at {where}: {e.problem}", source=path) from None
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UserError(f"invalid YAML: {first}", source=path) from None
+
+
 def load(cls: type[T], data: Any, *, source: str | Path | None, path: str = "") -> T:
     """Build ``cls`` from ``data``; ``path`` is the key path of ``data`` inside ``source``."""
     return _convert(cls, data, source=source, path=path)
@@ -39,6 +57,8 @@ def _fail(source: str | Path | None, path: str, message: str) -> UserError:
 
 def _describe(tp: Any) -> str:
     origin = get_origin(tp)
+    if hasattr(tp, "from_data"):
+        return f"a {tp.__name__}"
     if dataclasses.is_dataclass(tp):
         return f"a mapping with keys {', '.join(f.name for f in dataclasses.fields(tp))}"
     if origin is Literal:

@@ -15,8 +15,6 @@ from itertools import product
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from rsbench import schema
 from rsbench.envs.registration import TASKS
 from rsbench.envs.spec import RiskSpec
@@ -145,19 +143,26 @@ def load_suite(path: str | Path, *, known_methods: Collection[str] | None = None
     ``known_methods`` (the method registry) is checked when given and non-empty.
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserError("file not found" if not path.exists() else "not a file", source=path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        raise UserError(f"invalid YAML at {where}: {e.problem}", source=path) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise UserError(f"invalid YAML: {e}", source=path) from None
+    data = schema.read_yaml(path)
     suite = schema.load(Suite, data, source=path)
     check_suite(suite, source=path, known_methods=known_methods)
     return suite
+
+
+def _check_plain(value: Any, *, source: str | Path | None, path: str) -> None:
+    """Method configs must be plain JSON-like data (string keys): they are hashed and stored with results."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise UserError(f"expected string keys, got {k!r}", source=source, key=path)
+            _check_plain(v, source=source, path=f"{path}.{k}")
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_plain(v, source=source, path=f"{path}[{i}]")
+    elif not (value is None or isinstance(value, str | int | float | bool)):
+        raise UserError(
+            f"expected a string, number, boolean, list or mapping, got {value!r}", source=source, key=path
+        )
 
 
 def check_suite(suite: Suite, *, source: str | Path | None, known_methods: Collection[str] | None) -> None:
@@ -187,6 +192,7 @@ def check_suite(suite: Suite, *, source: str | Path | None, known_methods: Colle
                 key=f"tasks.{label}.dataset",
             )
     for label, m in suite.methods.items():
+        _check_plain(m.config, source=source, path=f"methods.{label}.config")
         if known_methods and m.method not in known_methods:
             raise UserError(
                 f"unknown method {m.method!r}; expected one of {', '.join(sorted(known_methods))}",

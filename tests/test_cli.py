@@ -241,7 +241,6 @@ def test_data_relabel_unknown_task_exits_2(
 # Known bugs (reported, not fixed here): each should become a one-line UserError with exit 2.
 
 
-@pytest.mark.xfail(reason="rsbench/envs/spec.py: an unhashable op raises TypeError", strict=False)
 def test_data_relabel_unhashable_op_exits_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -252,9 +251,6 @@ def test_data_relabel_unhashable_op_exits_2(
     assert "when[0].op" in _one_error_line(stderr)
 
 
-@pytest.mark.xfail(
-    reason="rsbench/cli.py: _risk_spec_from_file does not catch UnicodeDecodeError", strict=False
-)
 def test_data_relabel_binary_risk_file_exits_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -269,7 +269,6 @@ def test_cross_field_and_edge_cases(tmp_path: Path, body: str, expected: str) ->
 # Known bugs (reported, not fixed here): each should become a one-line UserError.
 
 
-@pytest.mark.xfail(reason="rsbench/suite.py: yaml.ReaderError's message spans two lines", strict=False)
 def test_control_character_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "bell.yaml"
     path.write_text("name: t\x07\n")
@@ -277,7 +276,6 @@ def test_control_character_is_one_line(tmp_path: Path) -> None:
     assert message.splitlines() == [message]
 
 
-@pytest.mark.xfail(reason="rsbench/envs/spec.py: an unhashable op raises TypeError", strict=False)
 def test_unhashable_risk_op_is_a_user_error(tmp_path: Path) -> None:
     path = tmp_path / "op.yaml"
     path.write_text(
@@ -290,9 +288,6 @@ def test_unhashable_risk_op_is_a_user_error(tmp_path: Path) -> None:
     assert "tasks.pointmass.risk.when[0].op" in _error(path)
 
 
-@pytest.mark.xfail(
-    reason="rsbench/suite.py: digest() cannot serialise YAML dates in a method config", strict=False
-)
 def test_digest_of_config_with_a_date(tmp_path: Path) -> None:
     path = tmp_path / "date.yaml"
     path.write_text(

@@ -66,8 +66,9 @@ class SinusoidGait:
             zeros = np.zeros(j)
             q, qd = obs[:, 2 : 2 + j], obs[:, -j:]
             th, thd = obs[:, 1:2], obs[:, 2 + j + 2 : 2 + j + 3]
-            kp, kd, ka, kav = (np.asarray(g, dtype=np.float64) if g else zeros for g in (
-                self.kp, self.kd, self.ka, self.kav))
+            kp, kd, ka, kav = (
+                np.asarray(g, dtype=np.float64) if g else zeros for g in (self.kp, self.kd, self.ka, self.kav)
+            )
             u = u - kp * q - kd * qd + ka * th + kav * thd
         return np.clip(u, -1.0, 1.0)
 

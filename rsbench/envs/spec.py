@@ -232,7 +232,7 @@ def _clause(data: Any, key: str) -> Clause:
         raise SpecError(f"{key}.obs", f"expected a non-negative observation index, got {ref!r}")
     if source == "info" and (not isinstance(ref, str) or not ref):
         raise SpecError(f"{key}.info", f"expected an info key name, got {ref!r}")
-    if data["op"] not in _OPS:
+    if not isinstance(data["op"], str) or data["op"] not in _OPS:
         raise SpecError(f"{key}.op", f"expected one of {', '.join(_OPS)}, got {data['op']!r}")
     return Compare(source, ref, data["op"], _number(data["value"], f"{key}.value"))
 

@@ -51,7 +51,9 @@ def test_sequence_sampler_pads_past_the_episode_end():
     s = SequenceSampler(d, horizon=4, batch_size=64, rng=np.random.default_rng(1), discount=1.0)
     batch = s.sample()
     assert batch["observations"].shape == (64, 4, 2) and batch["mask"].shape == (64, 4)
-    for obs, mask, ret, act in zip(batch["observations"], batch["mask"], batch["returns"], batch["actions"], strict=True):
+    for obs, mask, ret, act in zip(
+        batch["observations"], batch["mask"], batch["returns"], batch["actions"], strict=True
+    ):
         start = obs[0, 0]
         if start < 10:  # first episode, final state 3
             expected = np.minimum(start + np.arange(4), 3)

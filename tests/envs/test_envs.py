@@ -25,7 +25,7 @@ def rollout(env, policy, seed):
 def test_every_task_steps_with_risk_info(task_id, tmp_path: Path):
     env = make(task_id)
     assert env.spec.max_episode_steps == TASKS[task_id].horizon
-    obs, info = env.reset(seed=0)
+    _, info = env.reset(seed=0)
     assert set(info) >= INFO_KEYS and info["episode_seed"] == 0
     _, reward, *_, info = env.step(env.action_space.sample())
     assert set(info) >= INFO_KEYS

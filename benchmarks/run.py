@@ -1,0 +1,187 @@
+"""rsbench's performance harness: run named benchmarks, write one JSON file and a Markdown table.
+
+    .venv/bin/python benchmarks/run.py                 # every benchmark
+    .venv/bin/python benchmarks/run.py eval_pointmass  # only some
+    .venv/bin/python benchmarks/run.py --list
+
+Figures go to ``benchmarks/results/results.json`` (with machine info) and ``benchmarks/results/results.md``
+(the table the README shows). A benchmark is a function returning a list of figures, registered with
+``@benchmark``; targets are stated next to the figure and checked here, never in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path(__file__).resolve().parent / "results"
+Figure = dict  # {"name", "value", "unit", "target" (optional str), "met" (optional bool), "note"}
+BENCHMARKS: dict[str, Callable[[], list[Figure]]] = {}
+
+
+def benchmark(fn: Callable[[], list[Figure]]) -> Callable[[], list[Figure]]:
+    BENCHMARKS[fn.__name__] = fn
+    return fn
+
+
+def _best_rate(work: Callable[[], int], repeats: int = 3) -> float:
+    """Best of ``repeats`` runs of ``work`` (which returns a count of steps), in steps per second."""
+    best = 0.0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        n = work()
+        best = max(best, n / (time.perf_counter() - t0))
+    return best
+
+
+@benchmark
+def eval_halfcheetah() -> list[Figure]:
+    """Evaluator throughput on RiskyHalfCheetah vs raw HalfCheetah-v5 stepping, trivial policy."""
+    import gymnasium as gym
+    import mujoco
+
+    from rsbench.eval.rollout import evaluate
+
+    mujoco.set_mju_user_warning(lambda m: None)
+    episodes, horizon = 50, 200
+    env = gym.make("HalfCheetah-v5")
+    zeros = np.zeros(6, np.float32)
+
+    def raw() -> int:
+        for _ in range(episodes):
+            env.reset(seed=0)
+            for _ in range(horizon):
+                env.step(zeros)
+        return episodes * horizon
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        return np.zeros((len(obs), 6), np.float32)
+
+    def ours() -> int:
+        return int(evaluate(policy, "rsbench/RiskyHalfCheetah-v0", episodes).lengths.sum())
+
+    t0 = time.perf_counter()
+    ours()  # the first call builds the MuJoCo models the later ones reuse
+    cold = episodes * horizon / (time.perf_counter() - t0)
+    raw_rate, our_rate = _best_rate(raw), _best_rate(ours)
+    ratio = our_rate / raw_rate
+    return [
+        {"name": "raw HalfCheetah-v5 steps/s", "value": round(raw_rate), "unit": "steps/s"},
+        {
+            "name": "evaluator RiskyHalfCheetah steps/s (50 episodes)",
+            "value": round(our_rate),
+            "unit": "steps/s",
+        },
+        {"name": "evaluator first call, models built", "value": round(cold), "unit": "steps/s"},
+        {
+            "name": "evaluator / raw",
+            "value": round(ratio, 3),
+            "unit": "ratio",
+            "target": ">= 0.70",
+            "met": ratio >= 0.7,
+        },
+    ]
+
+
+@benchmark
+def eval_pointmass() -> list[Figure]:
+    """Evaluator throughput on RiskyPointMass, batch of 1000 episodes, full 100-step horizon."""
+    from rsbench.eval.rollout import evaluate
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        return np.full((len(obs), 2), 0.01)  # drifts away from the goal: every episode runs 100 steps
+
+    def ours() -> int:
+        return int(evaluate(policy, "rsbench/RiskyPointMass-v0", 1000).lengths.sum())
+
+    rate = _best_rate(ours)
+    return [
+        {
+            "name": "evaluator RiskyPointMass steps/s (1000 episodes)",
+            "value": round(rate),
+            "unit": "steps/s",
+            "target": ">= 200000",
+            "met": rate >= 200_000,
+        },
+    ]
+
+
+def machine() -> dict:
+    import torch
+
+    return {
+        "host": platform.node(),
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def markdown(results: dict) -> str:
+    lines = ["| benchmark | figure | value | target |", "|---|---|---|---|"]
+    for name, figures in results["benchmarks"].items():
+        for f in figures:
+            target = f.get("target", "")
+            if target:
+                target += " ✅" if f.get("met") else " ❌"
+            lines.append(f"| {name} | {f['name']} | {f['value']:,} {f['unit']} | {target} |")
+    m = results["machine"]
+    lines.append(
+        f"\nMeasured {m['when']} on {m['cores']} cores, Python {m['python']}, torch {m['torch']}"
+        f"{', ' + m['cuda'] if m['cuda'] else ', CPU'}."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument("--out", type=Path, default=OUT, help="directory for results.json / results.md")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, fn in BENCHMARKS.items():
+            print(f"{name}: {fn.__doc__}")
+        return 0
+    unknown = [n for n in args.names if n not in BENCHMARKS]
+    if unknown:
+        print(
+            f"benchmarks/run.py: error: unknown benchmark(s) {', '.join(unknown)}; see --list",
+            file=sys.stderr,
+        )
+        return 2
+    os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp())
+    os.chdir(tempfile.mkdtemp())  # MuJoCo may log into the working directory
+    path = args.out / "results.json"
+    previous = json.loads(path.read_text())["benchmarks"] if path.is_file() else {}
+    results = {"machine": machine(), "benchmarks": dict(previous)}
+    for name in args.names or list(BENCHMARKS):
+        print(f"running {name} ...", flush=True)
+        results["benchmarks"][name] = BENCHMARKS[name]()
+        for f in results["benchmarks"][name]:
+            print(f"  {f['name']}: {f['value']} {f['unit']} {f.get('target', '')}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(results, indent=2) + "\n")
+    tmp.replace(path)
+    (args.out / "results.md").write_text(markdown(results))
+    print(f"wrote {path} and {args.out / 'results.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
