@@ -1,0 +1,16 @@
+"""The README's Python examples run as written."""
+
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_python_examples_run(pointmass_root: Path, monkeypatch):
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(pointmass_root))
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    assert blocks
+    for block in blocks:
+        namespace: dict = {}
+        exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["batch"]["observations"].shape == (32, 16, 2)
