@@ -14,6 +14,7 @@ import numpy as np
 
 import rsbench
 from rsbench.data import store
+from rsbench.data.catalog import dataset_id_for
 from rsbench.data.offline import read_episodes
 from rsbench.envs import TASKS, RiskSpec
 from rsbench.envs.penalty import penalty_uniforms
@@ -30,11 +31,9 @@ def task_for_env(env_id: str | None) -> str | None:
 
 def default_relabel_id(source_id: str) -> str:
     """``mujoco/halfcheetah/medium-v0`` -> ``rsbench/halfcheetah-medium-risky-v1``."""
-    from rsbench.envs.spec import RISK_SPEC_VERSION
-
     parts = source_id.rsplit("-v", 1)[0].split("/")
     stem = "-".join(p for p in parts if p not in ("mujoco", "rsbench", "D4RL"))
-    return f"rsbench/{stem}-risky-v{RISK_SPEC_VERSION}"
+    return dataset_id_for(f"{stem}-risky")
 
 
 def relabel_episode(episode: dict[str, Any], spec: RiskSpec, seed: int) -> dict[str, Any]:

@@ -16,7 +16,8 @@ _M2 = np.uint64(0x94D049BB133111EB)
 _MASK64 = (1 << 64) - 1
 
 
-def _mix(z: np.ndarray) -> np.ndarray:
+def mix64(z: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser on a ``uint64`` array (wrapping arithmetic): a well-mixed hash."""
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
     return z ^ (z >> np.uint64(31))
@@ -38,6 +39,6 @@ def penalty_uniforms(episode_seeds: int | np.ndarray, steps: int | np.ndarray, s
     seeds = as_seed_array(episode_seeds)
     t = np.asarray(steps, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        key = _mix(_mix(np.uint64(int(salt) & _MASK64) + _GOLDEN) ^ seeds)
-        bits = _mix(key + (t + np.uint64(1)) * _GOLDEN)
+        key = mix64(mix64(np.uint64(int(salt) & _MASK64) + _GOLDEN) ^ seeds)
+        bits = mix64(key + (t + np.uint64(1)) * _GOLDEN)
     return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))

@@ -39,7 +39,10 @@ def load_policy_file(spec: str) -> Policy:
         raise UserError("file not found", source=path, key="--policy-file")
     module_spec = importlib.util.spec_from_file_location(f"rsbench_user_policy_{path.stem}", path)
     module = importlib.util.module_from_spec(module_spec)  # type: ignore[arg-type]
-    module_spec.loader.exec_module(module)  # type: ignore[union-attr]
+    try:
+        module_spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except Exception as e:  # the user's file failed to import: say where and why, in one line
+        raise UserError(f"cannot load: {type(e).__name__}: {e}", source=path, key="--policy-file") from None
     fn = getattr(module, name, None)
     if not callable(fn):
         raise UserError(f"no callable {name!r} in the file", source=path, key="--policy-file")

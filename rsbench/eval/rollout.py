@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from rsbench.envs import SPECS, TASKS, RiskSpec
-from rsbench.envs.penalty import _mix, as_seed_array, penalty_uniforms
+from rsbench.envs.penalty import as_seed_array, mix64, penalty_uniforms
 from rsbench.envs.registration import make_base
 from rsbench.risk import RiskSetting
 
@@ -48,7 +48,7 @@ def eval_seeds(task_id: str, episodes: int, base_seed: int = 0) -> np.ndarray:
     """Reset seeds ``(episodes,)``: fixed per (task, base seed, episode index), whatever ``episodes`` is."""
     key = (zlib.crc32(task_id.encode()) << 32) | (base_seed & 0xFFFFFFFF)
     with np.errstate(over="ignore"):
-        mixed = _mix(np.uint64(key) ^ _mix(np.arange(episodes, dtype=np.uint64) + np.uint64(1)))
+        mixed = mix64(np.uint64(key) ^ mix64(np.arange(episodes, dtype=np.uint64) + np.uint64(1)))
     return (mixed >> np.uint64(33)).astype(np.int64)  # 31-bit: valid for every env's seeding
 
 
@@ -76,10 +76,7 @@ def evaluate(
     spec = spec or SPECS[task_id]
     base = TASKS[task_id].base
     batch: _Batch = _PointMassBatch() if base == "rsbench/PointMass" else _GymBatch(base, len(seeds))
-    try:
-        return _run(batch, policy, seeds, horizon, spec, risk)
-    finally:
-        batch.close()
+    return _run(batch, policy, seeds, horizon, spec, risk)
 
 
 def _run(
@@ -122,9 +119,6 @@ class _Batch:
     def step(self, live: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Step the ``live`` episodes; returns next obs ``(m, obs_dim)``, base rewards and terminated ``(m,)``."""
         raise NotImplementedError
-
-    def close(self) -> None:
-        pass
 
 
 class _PointMassBatch(_Batch):

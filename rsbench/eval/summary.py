@@ -53,9 +53,7 @@ def summarize(
     episode; it is flagged so.
     """
     n = len(episodes.returns)
-    rows = [
-        _row("mean_return", stats.t_interval(episodes.returns, level) if n > 1 else _point(episodes.returns))
-    ]
+    rows = [_row("mean_return", _mean_interval(episodes.returns, level))]
     for alpha in alphas:
         flags = (
             (f"unreliable: n*alpha = {metrics.tail_size(n, alpha):g} < 10",)
@@ -83,15 +81,15 @@ def summarize(
     rows.append(
         _row(
             "penalty_events_per_episode",
-            stats.t_interval(episodes.penalty_events, level) if n > 1 else _point(episodes.penalty_events),
+            _mean_interval(episodes.penalty_events, level),
         )
     )
-    rows.append(
-        _row("mean_length", stats.t_interval(episodes.lengths, level) if n > 1 else _point(episodes.lengths))
-    )
+    rows.append(_row("mean_length", _mean_interval(episodes.lengths, level)))
     return rows
 
 
-def _point(x: np.ndarray) -> stats.Interval:
-    v = float(np.mean(x))
-    return stats.Interval(v, float("nan"), float("nan"), 0.0, "single episode")
+def _mean_interval(x: np.ndarray, level: float) -> stats.Interval:
+    """t-interval of the mean; one episode has no interval (NaN bounds)."""
+    if len(x) > 1:
+        return stats.t_interval(x, level)
+    return stats.Interval(float(np.mean(x)), float("nan"), float("nan"), 0.0, "single episode")

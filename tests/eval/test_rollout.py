@@ -85,8 +85,12 @@ def test_common_random_numbers_and_fixed_seeds():
     first = evaluate(shortcut, "rsbench/RiskyPointMass-v0", 300)
     again = evaluate(shortcut, "rsbench/RiskyPointMass-v0", 300)
     assert np.array_equal(first.returns, again.returns)
-    # The same seeds give the same penalty draws to every policy: a random policy's episodes that sit in
-    # the hazard on a step get the penalty exactly when the shortcut's would on that step.
+    # An episode's outcome (start state and penalty draws) depends on its seed alone, not on the batch
+    # around it: the first 150 of 300 episodes equal a run of 150.
+    half = evaluate(shortcut, "rsbench/RiskyPointMass-v0", 150)
+    assert np.array_equal(half.returns, first.returns[:150])
+    assert np.array_equal(half.penalty_events, first.penalty_events[:150]) and half.penalty_events.sum() > 10
+    # Every policy is evaluated on the same seeds.
     rnd = evaluate(
         scripted_policy("random", "rsbench/RiskyPointMass-v0", 0), "rsbench/RiskyPointMass-v0", 300
     )
