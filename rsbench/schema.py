@@ -20,9 +20,15 @@ from rsbench.errors import UserError
 T = TypeVar("T")
 
 
-def doc(text: str, default: Any = dataclasses.MISSING, **bounds: float) -> Any:
-    """A dataclass field with its one-line documentation and optional bounds (``ge``, ``gt``, ``le``)."""
-    meta = {"doc": text, **bounds}
+def doc(text: str, default: Any = dataclasses.MISSING, *, inference: bool = False, **bounds: float) -> Any:
+    """A dataclass field with its one-line documentation and optional bounds (``ge``, ``gt``, ``le``).
+
+    ``inference=True`` marks a method setting that may change at inference time without retraining
+    (risk level, guidance scale, sampling steps, ...).
+    """
+    meta: dict[str, Any] = {"doc": text, **bounds}
+    if inference:
+        meta["inference"] = True
     if isinstance(default, list | dict):
         return dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -191,6 +197,7 @@ def describe_fields(cls: type) -> list[dict[str, Any]]:
                 "type": _describe(hints[f.name]),
                 "default": default,
                 "doc": f.metadata.get("doc", ""),
+                "inference": bool(f.metadata.get("inference", False)),
             }
         )
     return rows

@@ -29,6 +29,7 @@ class OfflineData:
         dataset_id: the Minari id the data came from.
         metadata: rsbench's metadata block (task id, risk spec, ...) or ``{}``.
         has_risk_flags: whether violation/penalty flags were recorded.
+        action_low, action_high: ``(act_dim,)`` bounds of the recorded action space, or None if unknown.
     """
 
     observations: np.ndarray
@@ -45,6 +46,8 @@ class OfflineData:
     dataset_id: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     has_risk_flags: bool = True
+    action_low: np.ndarray | None = None
+    action_high: np.ndarray | None = None
 
     @property
     def n_steps(self) -> int:
@@ -83,7 +86,12 @@ class OfflineData:
 
     @classmethod
     def from_episodes(
-        cls, episodes: list[dict[str, np.ndarray]], *, dataset_id: str = "", metadata: dict | None = None
+        cls,
+        episodes: list[dict[str, np.ndarray]],
+        *,
+        dataset_id: str = "",
+        metadata: dict | None = None,
+        action_bounds: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> OfflineData:
         """Flatten per-episode dicts with ``observations`` ``(T+1, d)``, ``actions``, ``rewards``,
         ``terminations``, ``truncations`` ``(T, ...)``, optional ``violation``/``penalty`` ``(T,)`` and
@@ -112,6 +120,8 @@ class OfflineData:
             dataset_id=dataset_id,
             metadata=metadata or {},
             has_risk_flags=flags,
+            action_low=None if action_bounds is None else np.asarray(action_bounds[0], np.float32),
+            action_high=None if action_bounds is None else np.asarray(action_bounds[1], np.float32),
         )
 
 
@@ -142,4 +152,8 @@ def load(dataset_id: str, *, source: str = "dataset") -> OfflineData:
     """Load a local Minari dataset into :class:`OfflineData` (``source`` names the key in errors)."""
     dataset = store.load_minari(dataset_id, source=source)
     meta = store.read_metadata(dataset_id).get(store.METADATA_KEY, {})
-    return OfflineData.from_episodes(read_episodes(dataset), dataset_id=dataset_id, metadata=meta)
+    space = dataset.action_space
+    bounds = (space.low, space.high) if hasattr(space, "low") else None
+    return OfflineData.from_episodes(
+        read_episodes(dataset), dataset_id=dataset_id, metadata=meta, action_bounds=bounds
+    )

@@ -1,0 +1,321 @@
+"""What the three diffusion planners share: the config fields, the denoiser with its EMA copy, training of
+the trajectory model, sampling with inpainting / guidance / best-of-N, and replanning during rollouts.
+
+A planner subclass says what a trajectory is (:meth:`DiffusionPlanner.trajectories`), what else it trains
+(:meth:`DiffusionPlanner.aux_losses`), how it guides and ranks samples and how a plan becomes an action.
+Tensors: plans are ``(B, H, D)`` in normalised units, ``D = transition_dim``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from rsbench.data.normalize import Normalizer
+from rsbench.methods.base import DataSpec, Method, MethodConfig, MethodPolicy, Space, as_risk, seeded
+from rsbench.methods.diffusion import (
+    EMA,
+    DDIMSampler,
+    DDPMSampler,
+    Guidance,
+    Inpainting,
+    NoiseSchedule,
+    TemporalUnet,
+    diffusion_loss,
+    select_best,
+)
+from rsbench.risk import RiskSetting
+from rsbench.schema import doc
+
+if TYPE_CHECKING:
+    from rsbench.data.offline import OfflineData
+
+
+@dataclass(frozen=True)
+class PlannerConfig(MethodConfig):
+    """Fields every diffusion planner has. ``inference`` fields may change at ``act`` time."""
+
+    horizon: int = doc("H, steps per plan; divisible by 2**(len(dim_mults) - 1)", 32, ge=2)
+    dim: int = doc("base channels of the temporal U-Net", 32, ge=8)
+    dim_mults: tuple[int, ...] = doc("U-Net channel multiplier per resolution level", (1, 2, 4, 8))
+    diffusion_steps: int = doc("K, noise levels of the diffusion process in training", 20, ge=2)
+    schedule: Literal["linear", "cosine"] = doc("noise schedule of the K betas", "cosine")
+    predict: Literal["epsilon", "x0"] = doc("what the denoiser predicts", "epsilon")
+    normalizer: Literal["limits", "gaussian"] = doc(
+        "state normalisation: limits maps [min, max] to [-1, 1]", "limits"
+    )
+    lr: float = doc("Adam learning rate of every network", 2e-4, gt=0)
+    discount: float = doc("discount of the returns that value, critic and conditioning use", 0.99, gt=0, le=1)
+    ema_decay: float = doc("decay of the EMA copy of the denoiser used for sampling", 0.995, gt=0, le=1)
+    ema_start: int = doc("steps before the EMA starts averaging (until then it copies)", 1000, ge=0)
+    ema_every: int = doc("update the EMA every this many steps", 10, ge=1)
+    sampler: Literal["ddpm", "ddim"] = doc("sampler at inference", "ddpm", inference=True)
+    sampling_steps: int = doc(
+        "denoising steps at inference (<= diffusion_steps; fewer is faster)", 20, ge=1, inference=True
+    )
+    candidates: int = doc(
+        "plans sampled per environment; the best by the method's score is executed", 1, ge=1, inference=True
+    )
+    replan_every: int = doc(
+        "execute this many steps of a plan before planning again (< horizon)", 1, ge=1, inference=True
+    )
+
+
+def torch_normalize(norm: Normalizer, x: torch.Tensor) -> torch.Tensor:
+    shift = torch.as_tensor(norm.shift, dtype=x.dtype, device=x.device)
+    scale = torch.as_tensor(norm.scale, dtype=x.dtype, device=x.device)
+    return (x - shift) / scale
+
+
+def torch_unnormalize(norm: Normalizer, y: torch.Tensor) -> torch.Tensor:
+    shift = torch.as_tensor(norm.shift, dtype=y.dtype, device=y.device)
+    scale = torch.as_tensor(norm.scale, dtype=y.dtype, device=y.device)
+    return y * scale + shift
+
+
+def window_returns(data: OfflineData, horizon: int, discount: float) -> np.ndarray:
+    """``(N,)`` discounted return of the ``horizon``-step window starting at every step (cut at episode end)."""
+    to_go = data.returns_to_go(discount)
+    ends = (data.episode_starts + data.episode_lengths)[data.episode_index]
+    later = np.arange(data.n_steps) + horizon
+    tail = np.where(later < ends, to_go[np.minimum(later, data.n_steps - 1)], 0.0)
+    return to_go - discount**horizon * tail
+
+
+class DiffusionPlanner(Method):
+    """Base of Diffuser, Decision Diffuser and RS-Diffuser (see the module docstring)."""
+
+    Config: ClassVar[type[PlannerConfig]] = PlannerConfig
+    config: PlannerConfig
+    state_offset: ClassVar[int | None] = None  # where the state sits in a transition; None -> act_dim
+
+    def __init__(
+        self, config: PlannerConfig, space: Space, *, seed: int = 0, device: str | torch.device = "cpu"
+    ):
+        super().__init__(config, space, seed=seed, device=device)
+        c = config
+        if c.sampling_steps > c.diffusion_steps:
+            raise ValueError(f"sampling_steps {c.sampling_steps} > diffusion_steps {c.diffusion_steps}")
+        if c.replan_every >= c.horizon:
+            raise ValueError(f"replan_every {c.replan_every} must be < horizon {c.horizon}")
+        with seeded(seed):  # initial weights follow the trial's seed
+            self.model = TemporalUnet(self.transition_dim, c.dim, c.dim_mults, cond_dim=self.cond_dim)
+            self.model.check_horizon(c.horizon)
+            self.aux = self.build_aux()
+        self.model.to(self.device)
+        self.aux.to(self.device)
+        self.ema = EMA(self.model, c.ema_decay, c.ema_start, c.ema_every)
+        self.schedule = NoiseSchedule.create(c.schedule, c.diffusion_steps).to(self.device)
+        self.optimizer = torch.optim.Adam([*self.model.parameters(), *self.aux.parameters()], lr=c.lr)
+
+    # -- what a subclass defines ---------------------------------------------------------------------
+    @property
+    def transition_dim(self) -> int:
+        """D, the width of one plan step."""
+        return self.space.obs_dim
+
+    @property
+    def cond_dim(self) -> int:
+        """Width of the U-Net's global condition (0: unconditional)."""
+        return 0
+
+    def build_aux(self) -> nn.ModuleDict:
+        """Networks trained beside the denoiser (value, critic, inverse dynamics)."""
+        return nn.ModuleDict()
+
+    def trajectories(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Normalised training plans ``(B, H, D)`` from a sequence batch (states only by default)."""
+        return batch["observations"]
+
+    def aux_losses(self, batch: dict[str, torch.Tensor], x0: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Losses of the ``aux`` networks on a batch."""
+        return {}
+
+    def denoiser(
+        self, model: nn.Module, settings: PlannerConfig, batch: dict[str, torch.Tensor] | None, n: int
+    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """``model_fn(x (n,H,D), t (n,)) -> (n,H,D)`` for training (``batch`` given) or sampling."""
+        return model
+
+    def guidance(self, settings: PlannerConfig, risk: RiskSetting) -> Guidance | None:
+        """Gradient guidance for sampling (None: unguided)."""
+        return None
+
+    def score(self, plans: torch.Tensor, risk: RiskSetting) -> torch.Tensor:
+        """``(n,)`` score of finished plans ``(n, H, D)`` for best-of-N selection (higher is better)."""
+        return torch.zeros(plans.shape[0], device=plans.device)
+
+    def plan_action(self, obs: torch.Tensor, plans: torch.Tensor, offset: int) -> torch.Tensor:
+        """Actions ``(B, act_dim)`` in env units for normalised ``obs`` ``(B, obs_dim)`` executing step
+        ``offset`` of ``plans`` ``(B, H, D)``."""
+        raise NotImplementedError
+
+    # -- training ------------------------------------------------------------------------------------
+    def prepare(self, data: OfflineData) -> None:
+        self.normalizers["obs"] = Normalizer.fit(data.observations, self.config.normalizer)
+
+    def data_spec(self) -> DataSpec:
+        return DataSpec(
+            "sequences", self.config.horizon, self.config.discount, obs_normalizer=self.normalizers["obs"]
+        )
+
+    def inpainting(self, state: torch.Tensor) -> Inpainting:
+        """Condition on the current normalised state ``(B, obs_dim)`` at plan index 0."""
+        offset = self.space.act_dim if self.state_offset is None else self.state_offset
+        return Inpainting({0: state}, offset=offset)
+
+    def loss_weights(self) -> torch.Tensor | None:
+        return None
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        x0 = self.trajectories(batch)
+        loss = diffusion_loss(
+            self.denoiser(self.model, self.config, batch, x0.shape[0]),
+            self.schedule,
+            x0,
+            generator=self.generator,
+            predict=self.config.predict,
+            inpainting=self.inpainting(batch["observations"][:, 0]),
+            weights=self.loss_weights(),
+        )
+        aux = self.aux_losses(batch, x0)
+        total = loss + sum(aux.values(), torch.zeros((), device=self.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        self.ema.update(self.steps + 1)
+        return {"diffusion_loss": float(loss), **{k: float(v) for k, v in aux.items()}}
+
+    def components(self) -> dict[str, Any]:
+        return {"model": self.model, "ema": self.ema, "aux": self.aux, "optimizer": self.optimizer}
+
+    # -- acting --------------------------------------------------------------------------------------
+    def sample_plans(
+        self, obs: np.ndarray, settings: PlannerConfig, risk: RiskSetting, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised ``obs`` ``(B, obs_dim)`` and the chosen plans ``(B, H, D)`` (best of ``candidates``)."""
+        c = settings
+        s0 = self.obs_tensor(obs)
+        b, n = s0.shape[0], c.candidates
+        shape = (b * n, c.horizon, self.transition_dim)
+        if c.sampler == "ddim":
+            sampler = DDIMSampler(self.schedule, c.sampling_steps, predict=c.predict, clip_x0=self.clip_x0)
+        else:
+            sampler = DDPMSampler(self.schedule, c.sampling_steps, predict=c.predict, clip_x0=self.clip_x0)
+        plans = sampler.sample(
+            self.denoiser(self.ema.model, c, None, b * n),
+            shape,
+            generator=generator,
+            inpainting=self.inpainting(s0.repeat_interleave(n, dim=0)),
+            guidance=self.guidance(c, risk),
+        )
+        if n > 1:
+            scores = self.score(plans, risk).view(b, n)
+            plans, _ = select_best(plans.view(b, n, *shape[1:]), scores)
+        return s0, plans
+
+    @property
+    def clip_x0(self) -> float | None:
+        return 1.0 if self.config.normalizer == "limits" else None
+
+    @torch.no_grad()
+    def act(
+        self,
+        obs: np.ndarray,
+        *,
+        risk: RiskSetting | str | None = None,
+        generator: torch.Generator | None = None,
+        **inference: Any,
+    ) -> np.ndarray:
+        s0, plans = self.sample_plans(
+            obs, self.settings(inference), as_risk(risk), generator or self.generator
+        )
+        return self.clip_actions(self.plan_action(s0, plans, 0))
+
+    def policy(
+        self, *, risk: RiskSetting | str | None = None, seed: int = 0, **inference: Any
+    ) -> MethodPolicy:
+        return ReplanningPolicy(self, risk=risk, seed=seed, inference=inference)
+
+
+class ReplanningPolicy(MethodPolicy):
+    """Plans for the whole batch every ``replan_every`` steps and follows the stored plans in between.
+
+    The evaluator steps every live episode in lock-step, so all live episodes share ``step``; ``env_ids``
+    says which stored plan belongs to which row. Without ``env_ids``/``step`` it plans on every call.
+    """
+
+    method: DiffusionPlanner
+
+    def __init__(self, method: DiffusionPlanner, **kwargs: Any):
+        super().__init__(method, **kwargs)
+        self.every = method.settings(self.inference).replan_every
+        self._plans: torch.Tensor | None = None
+        self._planned_at = 0
+
+    @torch.no_grad()
+    def __call__(
+        self, obs: np.ndarray, *, env_ids: np.ndarray | None = None, step: int | None = None
+    ) -> np.ndarray:
+        m = self.method
+        if env_ids is None or step is None or self.every == 1:
+            return m.act(obs, risk=self.risk, generator=self.generator, **self.inference)
+        ids = torch.as_tensor(np.asarray(env_ids), device=m.device, dtype=torch.long)
+        if step == 0 or self._plans is None or step - self._planned_at >= self.every:
+            settings = m.settings(self.inference)
+            s0, plans = m.sample_plans(obs, settings, self.risk, self.generator)
+            if step == 0 or self._plans is None:
+                self._plans = plans.new_zeros((int(ids.max()) + 1, *plans.shape[1:]))
+            self._plans[ids] = plans
+            self._planned_at = step
+            return m.clip_actions(m.plan_action(s0, plans, 0))
+        return m.clip_actions(m.plan_action(m.obs_tensor(obs), self._plans[ids], step - self._planned_at))
+
+
+@dataclass(frozen=True)
+class StatePlannerConfig(PlannerConfig):
+    """A planner that diffuses states only and acts through an inverse-dynamics model."""
+
+    inv_hidden: tuple[int, ...] = doc(
+        "hidden sizes of the inverse-dynamics MLP a_t = f(s_t, s_t+1)", (256, 256)
+    )
+
+
+class StatePlanner(DiffusionPlanner):
+    """Plans are state sequences ``(B, H, obs_dim)``; ``a_t = f(s_t, s_{t+1})`` (Decision Diffuser's split)."""
+
+    Config: ClassVar[type[StatePlannerConfig]] = StatePlannerConfig
+    config: StatePlannerConfig
+    state_offset: ClassVar[int | None] = 0
+
+    def build_aux(self) -> nn.ModuleDict:
+        from rsbench.methods.nets import InverseDynamics
+
+        return nn.ModuleDict(
+            {
+                "inverse_dynamics": InverseDynamics(
+                    self.space.obs_dim, self.space.act_dim, self.config.inv_hidden
+                )
+            }
+        )
+
+    def _to_unit(self, actions: torch.Tensor) -> torch.Tensor:
+        return (actions - (self._high + self._low) / 2) / ((self._high - self._low) / 2)
+
+    def _from_unit(self, u: torch.Tensor) -> torch.Tensor:
+        return u * (self._high - self._low) / 2 + (self._high + self._low) / 2
+
+    def aux_losses(self, batch: dict[str, torch.Tensor], x0: torch.Tensor) -> dict[str, torch.Tensor]:
+        s, s_next = batch["observations"][:, :-1], batch["observations"][:, 1:]
+        pred = self.aux["inverse_dynamics"](s, s_next)
+        err = (pred - self._to_unit(batch["actions"][:, :-1])).pow(2).mean(-1)
+        mask = batch["mask"][:, :-1]  # steps past the episode's end have no action
+        return {"inverse_dynamics_loss": (err * mask).sum() / mask.sum().clamp_min(1.0)}
+
+    def plan_action(self, obs: torch.Tensor, plans: torch.Tensor, offset: int) -> torch.Tensor:
+        return self._from_unit(self.aux["inverse_dynamics"](obs, plans[:, offset + 1]))

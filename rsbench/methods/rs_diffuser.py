@@ -1,0 +1,155 @@
+"""RS-Diffuser: risk-sensitive diffusion planning with a distributional critic; the risk level is chosen at
+inference time, with no retraining.
+
+Diffuses state sequences (inverse dynamics for actions, as Decision Diffuser). A distributional critic
+``Z(x_k, k)`` outputs ``M`` quantiles of the discounted Monte-Carlo return of the plan's segment (or of the
+return-to-go), trained by quantile-Huber regression on noised plans. Sampling follows the gradient of a
+risk functional ``rho`` of those quantiles, ``x <- x + scale * sigma_k^2 * grad rho(Z(x, k))``: the lower-tail
+CVaR_alpha for ``cvar:alpha``, the mean for ``neutral``, the upper tail for ``seeking:alpha``; the
+``candidates`` are ranked by ``rho(Z(x_0, 0))``. Without tail coverage in the data the critic cannot learn the
+tail (see ``rsbench data inspect``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from rsbench.data.normalize import Normalizer
+from rsbench.methods.base import as_risk
+from rsbench.methods.diffusion import Guidance, TemporalValue
+from rsbench.methods.planner import (
+    StatePlanner,
+    StatePlannerConfig,
+    torch_normalize,
+    torch_unnormalize,
+    window_returns,
+)
+from rsbench.methods.quantile import midpoint_taus, quantile_huber_loss, risk_value
+from rsbench.methods.registry import register
+from rsbench.risk import RiskSetting
+from rsbench.schema import doc
+
+if TYPE_CHECKING:
+    from rsbench.data.offline import OfflineData
+
+
+@dataclass(frozen=True)
+class RSDiffuserConfig(StatePlannerConfig):
+    """RS-Diffuser. The risk setting itself is passed to ``act`` (the suite's ``risk:`` list)."""
+
+    n_quantiles: int = doc("M, quantiles of the critic's return distribution", 32, ge=2)
+    kappa: float = doc("threshold of the quantile-Huber loss (in normalised return units)", 1.0, gt=0)
+    critic_dim: int = doc("base channels of the critic's temporal encoder", 32, ge=8)
+    critic_target: Literal["segment", "to_go"] = doc(
+        "return the critic predicts: the plan's H steps or to episode end", "segment"
+    )
+    critic_weight: float = doc("weight of the critic loss beside the diffusion loss", 1.0, ge=0)
+    guidance_scale: float = doc(
+        "risk guidance scale (0 = no gradient guidance, ranking only)", 0.1, ge=0, inference=True
+    )
+    n_guide_steps: int = doc("guidance gradient steps per denoising step (DDPM)", 1, ge=1, inference=True)
+    t_stopgrad: int = doc("no guidance at denoising steps below this noise level", 1, ge=0, inference=True)
+    candidates: int = doc(
+        "plans sampled per environment, ranked by the risk functional", 16, ge=1, inference=True
+    )
+
+    @classmethod
+    def tiny(cls) -> RSDiffuserConfig:
+        return cls(
+            horizon=8,
+            dim=16,
+            dim_mults=(1, 2),
+            diffusion_steps=5,
+            sampling_steps=5,
+            ema_start=0,
+            inv_hidden=(32,),
+            n_quantiles=8,
+            critic_dim=16,
+            candidates=2,
+        )
+
+
+@register("rs_diffuser")
+class RSDiffuser(StatePlanner):
+    """RS-Diffuser: state diffusion guided and ranked by a risk functional of a distributional critic."""
+
+    Config: ClassVar[type[RSDiffuserConfig]] = RSDiffuserConfig
+    config: RSDiffuserConfig
+    risk_aware = True
+
+    def build_aux(self) -> nn.ModuleDict:
+        aux = super().build_aux()
+        c = self.config
+        aux["critic"] = TemporalValue(
+            c.horizon, self.transition_dim, c.critic_dim, c.dim_mults, out_dim=c.n_quantiles
+        )
+        return aux
+
+    def prepare(self, data: OfflineData) -> None:
+        super().prepare(data)
+        c = self.config
+        targets = (
+            window_returns(data, c.horizon, c.discount)
+            if c.critic_target == "segment"
+            else data.returns_to_go(c.discount)
+        )
+        self.normalizers["returns"] = Normalizer.fit(targets, "gaussian")
+
+    def quantiles(self, plans: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """``(n, M)`` normalised return quantiles of noised plans ``(n, H, obs_dim)`` at noise levels ``t`` ``(n,)``."""
+        return self.aux["critic"](plans, t)
+
+    def aux_losses(self, batch: dict[str, torch.Tensor], x0: torch.Tensor) -> dict[str, torch.Tensor]:
+        losses = super().aux_losses(batch, x0)
+        c = self.config
+        if c.critic_target == "segment":
+            discounts = c.discount ** torch.arange(c.horizon, device=self.device, dtype=torch.float32)
+            target = (batch["rewards"] * discounts).sum(dim=1)
+        else:
+            target = batch["returns"]
+        target = torch_normalize(self.normalizers["returns"], target[:, None]).squeeze(-1)
+        t = torch.randint(
+            0, self.schedule.n_steps, (x0.shape[0],), device=self.device, generator=self.generator
+        )
+        noise = torch.randn(x0.shape, device=self.device, generator=self.generator)
+        xt = self.inpainting(batch["observations"][:, 0]).apply(self.schedule.q_sample(x0, t, noise))
+        taus = midpoint_taus(c.n_quantiles, device=self.device)
+        losses["critic_loss"] = c.critic_weight * quantile_huber_loss(
+            self.quantiles(xt, t), target, taus, c.kappa
+        )
+        return losses
+
+    def guidance(self, settings: RSDiffuserConfig, risk: RiskSetting) -> Guidance | None:
+        if settings.guidance_scale == 0:
+            return None
+        return Guidance(
+            lambda x, t: risk_value(self.quantiles(x, t), risk),
+            settings.guidance_scale,
+            settings.n_guide_steps,
+            settings.t_stopgrad,
+        )
+
+    def score(self, plans: torch.Tensor, risk: RiskSetting) -> torch.Tensor:
+        zero = torch.zeros(plans.shape[0], dtype=torch.long, device=plans.device)
+        return risk_value(self.quantiles(plans, zero), risk)
+
+    @torch.no_grad()
+    def return_quantiles(
+        self,
+        obs: np.ndarray,
+        *,
+        risk: RiskSetting | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> np.ndarray:
+        """``(B, M)`` predicted return quantiles (env units, ascending) of the plan chosen at ``risk`` from
+        ``obs``, for calibration plots against realised returns."""
+        risk = as_risk(risk)
+        _, plans = self.sample_plans(obs, self.config, risk, generator or self.generator)
+        q = self.quantiles(plans, torch.zeros(plans.shape[0], dtype=torch.long, device=plans.device))
+        q = torch.sort(q, dim=-1).values
+        return torch_unnormalize(self.normalizers["returns"], q[..., None]).squeeze(-1).cpu().numpy()
