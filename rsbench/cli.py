@@ -27,6 +27,17 @@ out = Console()
 err = Console(stderr=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the same data as JSON.")]
+MethodFiles = Annotated[
+    list[Path] | None,
+    typer.Option("--method-file", help="A Python file that registers a method (repeatable)."),
+]
+
+
+def _load_method_files(files: list[Path] | None) -> None:
+    from rsbench.methods import load_method_file
+
+    for f in files or []:
+        load_method_file(f)
 
 
 def _emit_json(data: Any) -> None:
@@ -59,12 +70,18 @@ def _root(
 
 @app.command()
 def validate(
-    suite: Annotated[Path, typer.Argument(help="Suite YAML file.")], as_json: JsonFlag = False
+    suite: Annotated[Path, typer.Argument(help="Suite YAML file.")],
+    method_file: MethodFiles = None,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Check a suite file strictly and print the trials it expands to."""
+    """Check a suite file strictly (method names and configs included) and print its trials."""
+    from rsbench.methods import available
+    from rsbench.methods.registry import check_suite_methods
     from rsbench.suite import load_suite
 
-    s = load_suite(suite)
+    _load_method_files(method_file)
+    s = load_suite(suite, known_methods=available())
+    check_suite_methods(s, source=suite)
     trials = s.trials()
     if as_json:
         _emit_json({"suite": s.name, "file": str(suite), "digest": s.digest(), "trials": trials})
@@ -86,6 +103,32 @@ def validate(
             for t in trials
         ],
     )
+
+
+@app.command()
+def methods(
+    name: Annotated[str | None, typer.Argument(help="Show one method's config fields in full.")] = None,
+    method_file: MethodFiles = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the registered methods with their config fields and defaults."""
+    from rsbench.methods import available
+    from rsbench.methods.registry import describe
+
+    _load_method_files(method_file)
+    names = [name] if name else available()
+    info = [describe(n) for n in names]
+    if as_json:
+        _emit_json(info)
+        return
+    for m in info:
+        risk = "risk-aware (act takes a risk setting)" if m["risk_aware"] else "risk setting fixed"
+        out.print(f"[bold]{m['name']}[/bold]  {m['summary']}  [dim]{m['class']}; {risk}; {m['paper']}[/dim]")
+        _table(
+            "",
+            ["field", "default", "inference", "description"],
+            [[f["name"], f["default"], "yes" if f["inference"] else "", f["doc"]] for f in m["config"]],
+        )
 
 
 @data_app.command("build")

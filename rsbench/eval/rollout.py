@@ -12,6 +12,7 @@ spec, penalty draws and time limit are applied to the whole batch at once.
 
 from __future__ import annotations
 
+import inspect
 import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -23,8 +24,20 @@ from rsbench.envs.penalty import as_seed_array, mix64, penalty_uniforms
 from rsbench.envs.registration import make_base
 from rsbench.risk import RiskSetting
 
-# ``policy(obs_batch)`` or ``policy(obs_batch, risk=setting)``: ``(B, obs_dim)`` -> ``(B, act_dim)``.
+# ``policy(obs_batch, **kw)``: ``(B, obs_dim)`` -> ``(B, act_dim)``. Of the keywords ``risk`` (the risk
+# setting), ``env_ids`` (``(B,)`` which episodes of the batch the rows are) and ``step`` (the episode step,
+# shared by every live episode), the evaluator passes those the policy's signature names.
 Policy = Callable[..., np.ndarray]
+
+
+def _accepted(policy: Policy) -> set[str]:
+    try:
+        params = inspect.signature(policy).parameters
+    except (TypeError, ValueError):  # builtins and C callables: positional observations only
+        return set()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return {"risk", "env_ids", "step"}
+    return {"risk", "env_ids", "step"} & set(params)
 
 
 @dataclass(frozen=True)
@@ -65,7 +78,9 @@ def evaluate(
     """Run ``episodes`` evaluation episodes of ``policy`` on ``task_id`` in lock-step.
 
     ``seed`` is the evaluation base seed (the suite's ``eval.seed``), ``horizon`` overrides the task's,
-    ``spec`` a user risk spec, and ``risk`` is passed to the policy as ``risk=`` when given.
+    ``spec`` a user risk spec, and ``risk`` is passed to the policy as ``risk=`` when given (and recorded
+    by the caller); ``env_ids`` and ``step`` are passed to policies that name them (planners replan
+    every few steps and keep a plan per episode).
     """
     if task_id not in TASKS:
         raise KeyError(f"unknown task {task_id!r}; expected one of {', '.join(TASKS)}")
@@ -91,8 +106,12 @@ def _run(
     violations, penalties = np.zeros(n, np.int64), np.zeros(n, np.int64)
     terminated, truncated = np.zeros(n, bool), np.zeros(n, bool)
     live = np.arange(n)
+    accepted = _accepted(policy)
     for t in range(horizon):
-        action = np.asarray(policy(obs[live]) if risk is None else policy(obs[live], risk=risk))
+        kwargs: dict[str, object] = {"env_ids": live, "step": t}
+        if risk is not None:
+            kwargs["risk"] = risk
+        action = np.asarray(policy(obs[live], **{k: v for k, v in kwargs.items() if k in accepted}))
         nxt, base_reward, term = batch.step(live, action)
         obs[live] = nxt
         violation = spec.violation(obs[live])

@@ -189,7 +189,7 @@ class DiffusionPlanner(Method):
         total.backward()
         self.optimizer.step()
         self.ema.update(self.steps + 1)
-        return {"diffusion_loss": float(loss), **{k: float(v) for k, v in aux.items()}}
+        return {"diffusion_loss": loss.item(), **{k: v.item() for k, v in aux.items()}}
 
     def components(self) -> dict[str, Any]:
         return {"model": self.model, "ema": self.ema, "aux": self.aux, "optimizer": self.optimizer}

@@ -134,3 +134,25 @@ def create(
     if not isinstance(config, MethodConfig):
         config = cls.Config.from_dict(config, source=source, path=key)
     return cls(config, space, seed=seed, device=device)
+
+
+def check_suite_methods(suite: Any, *, source: str | Path | None) -> None:
+    """Every method entry of a suite names a registered method and its config parses strictly."""
+    for label, entry in suite.methods.items():
+        cls = get(entry.method, source=source, key=f"methods.{label}.method")
+        cls.Config.from_dict(entry.config, source=source, path=f"methods.{label}.config")
+
+
+def describe(name: str) -> dict[str, Any]:
+    """Name, class, paper, risk awareness, summary and config fields of a registered method."""
+    from rsbench.schema import describe_fields
+
+    cls = get(name)
+    return {
+        "name": name,
+        "class": _qualname(cls),
+        "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
+        "paper": cls.paper,
+        "risk_aware": cls.risk_aware,
+        "config": describe_fields(cls.Config),
+    }

@@ -154,3 +154,19 @@ def test_user_policy_file(tmp_path: Path):
     assert metrics["mean_length"]["estimate"] == 100  # standing still never reaches the goal
     bad = subprocess.run([RSBENCH, "eval", "--policy-file", f"{f}:nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and "no callable 'nope'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_policies_that_name_env_ids_and_step_get_them() -> None:
+    seen: list[tuple[int, list[int]]] = []
+
+    def policy(obs, *, env_ids, step):
+        seen.append((step, list(env_ids)))
+        assert len(env_ids) == len(obs)
+        return np.clip(np.array([0.1, 0.1]) - obs, -0.1, 0.1)
+
+    eps = evaluate(policy, "rsbench/RiskyPointMass-v0", 4, seed=0)
+    assert [s for s, _ in seen] == list(range(len(seen)))
+    assert seen[0][1] == [0, 1, 2, 3]
+    finished_early = np.flatnonzero(eps.lengths < eps.lengths.max())
+    for i in finished_early:  # an episode leaves the batch after its last step
+        assert all(i not in ids for step, ids in seen if step >= eps.lengths[i])

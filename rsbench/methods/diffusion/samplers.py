@@ -1,0 +1,291 @@
+"""Reverse-process samplers: ancestral DDPM (Ho et al. 2020) and DDIM (Song et al. 2021).
+
+Both draw ``(B, H, D)`` trajectories from a network ``model_fn(x (B, H, D), t (B,) long) -> (B, H, D)``
+trained on a :class:`NoiseSchedule` of K steps, optionally on fewer, evenly spaced steps (the network is
+always fed the original timesteps), with inpainting conditions, guidance by a differentiable score and
+clipping of the predicted clean trajectory. Randomness comes only from the ``generator`` passed to
+:meth:`~DDPMSampler.sample`, so a seed fixes the samples; sampling happens on the generator's device.
+A sampler keeps no state between calls and may be shared.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal, overload
+
+import torch
+from torch import Tensor
+
+from rsbench.methods.diffusion.objective import Inpainting, ModelFn, Prediction
+from rsbench.methods.diffusion.schedules import NoiseSchedule
+
+# ``guide(x, t)``: ``(B, H, D)`` trajectories, ``(B,)`` long timesteps -> ``(B,)`` scores, differentiable in x.
+Guide = Callable[[Tensor, Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class Guidance:
+    """Steer sampling up the gradient of ``fn`` (e.g. a learned value of the trajectory).
+
+    DDPM follows Diffuser: before each denoising step at timestep ``t >= t_stopgrad``, ``n_steps`` times
+    ``x += scale * grad`` with ``grad`` multiplied by the step's posterior variance when
+    ``scale_grad_by_std``. DDIM uses classifier guidance on the noise (Dhariwal & Nichol 2021),
+    ``eps -= scale * sqrt(1 - alphā_t) * grad``, once per step; it ignores ``n_steps`` and
+    ``scale_grad_by_std`` (the ``sqrt(1 - alphā_t)`` factor plays that part). ``t`` is the original
+    timestep, also when sampling on fewer steps.
+    """
+
+    fn: Guide
+    scale: float = 0.1
+    n_steps: int = 2
+    t_stopgrad: int = 2
+    scale_grad_by_std: bool = True
+
+    def __post_init__(self) -> None:
+        if self.n_steps < 0:
+            raise ValueError(f"guidance n_steps must be >= 0, got {self.n_steps}")
+
+
+def guide_gradient(fn: Guide, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+    """``fn(x, t)`` ``(B,)`` and the gradient of its sum w.r.t. ``x`` ``(B, H, D)``, both detached.
+
+    Works inside ``torch.no_grad()`` and ``torch.inference_mode()`` callers: the graph is built on a
+    fresh leaf copy of ``x`` with gradients switched back on, and is freed before returning.
+    """
+    with torch.inference_mode(False), torch.enable_grad():
+        leaf = x.detach().clone().requires_grad_(True)
+        score = fn(leaf, t.clone())
+        (grad,) = torch.autograd.grad(score.sum(), leaf, allow_unused=True)
+    if grad is None:  # the score does not depend on x
+        grad = torch.zeros_like(leaf)
+    return score.detach(), grad.detach()
+
+
+def select_best(candidates: Tensor, scores: Tensor) -> tuple[Tensor, Tensor]:
+    """Best-of-N: the highest-scoring of ``candidates`` ``(B, N, H, D)`` by ``scores`` ``(B, N)``.
+
+    Returns the chosen trajectories ``(B, H, D)`` and their indices ``(B,)`` into N.
+    """
+    if scores.shape != candidates.shape[:2]:
+        raise ValueError(f"scores {tuple(scores.shape)} do not match candidates {tuple(candidates.shape)}")
+    index = scores.argmax(dim=1)
+    best = candidates[torch.arange(candidates.shape[0], device=candidates.device), index]
+    return best, index
+
+
+class _Sampler(abc.ABC):
+    """The loop shared by the samplers; subclasses define one reverse step.
+
+    ``schedule`` is the (respaced) schedule the steps walk, ``timesteps`` its original timesteps.
+    """
+
+    def __init__(
+        self, schedule: NoiseSchedule, steps: int, clip_x0: float | None, predict: Prediction
+    ) -> None:
+        if predict not in ("epsilon", "x0"):
+            raise ValueError(f"predict must be 'epsilon' or 'x0', got {predict!r}")
+        if clip_x0 is not None and not clip_x0 > 0:
+            raise ValueError(f"clip_x0 must be positive, got {clip_x0}")
+        self.schedule, timesteps = schedule.respaced(steps)
+        # Python ints: building each step's (B,) timestep tensor then needs no device sync.
+        self.timesteps: tuple[int, ...] = tuple(timesteps.tolist())
+        self.clip_x0 = clip_x0
+        self.predict = predict
+
+    @property
+    def steps(self) -> int:
+        """The number of reverse steps taken per sample."""
+        return len(self.timesteps)
+
+    @overload
+    def sample(
+        self,
+        model_fn: ModelFn,
+        shape: tuple[int, ...],
+        *,
+        generator: torch.Generator,
+        inpainting: Inpainting | None = ...,
+        guidance: Guidance | None = ...,
+        return_chain: Literal[False] = ...,
+        dtype: torch.dtype = ...,
+    ) -> Tensor: ...
+
+    @overload
+    def sample(
+        self,
+        model_fn: ModelFn,
+        shape: tuple[int, ...],
+        *,
+        generator: torch.Generator,
+        inpainting: Inpainting | None = ...,
+        guidance: Guidance | None = ...,
+        return_chain: Literal[True],
+        dtype: torch.dtype = ...,
+    ) -> tuple[Tensor, Tensor]: ...
+
+    @torch.no_grad()
+    def sample(
+        self,
+        model_fn: ModelFn,
+        shape: tuple[int, ...],
+        *,
+        generator: torch.Generator,
+        inpainting: Inpainting | None = None,
+        guidance: Guidance | None = None,
+        return_chain: bool = False,
+        dtype: torch.dtype = torch.float32,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Draw trajectories of ``shape`` ``(B, H, D)`` and ``dtype`` on ``generator``'s device.
+
+        Starts from ``N(0, I)`` and writes the ``inpainting`` entries in at the start and after every
+        step, so they hold their values exactly. With ``return_chain`` also returns every intermediate
+        ``x``, noise first: ``(B, steps + 1, H, D)``.
+        """
+        device = generator.device
+        schedule = self.schedule.to(device)
+        x = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        x = _inpaint(x, inpainting)
+        chain = [x] if return_chain else None
+        for i in reversed(range(self.steps)):
+            x = self._step(
+                model_fn, schedule, x, i, generator=generator, inpainting=inpainting, guidance=guidance
+            )
+            x = _inpaint(x, inpainting)
+            if chain is not None:
+                chain.append(x)
+        if chain is not None:
+            return x, torch.stack(chain, dim=1)
+        return x
+
+    @abc.abstractmethod
+    def _step(
+        self,
+        model_fn: ModelFn,
+        schedule: NoiseSchedule,
+        x: Tensor,
+        i: int,
+        *,
+        generator: torch.Generator,
+        inpainting: Inpainting | None,
+        guidance: Guidance | None,
+    ) -> Tensor:
+        """``x`` at step ``i`` of the respaced schedule -> ``x`` at step ``i - 1``, both ``(B, H, D)``."""
+
+    def _times(self, x: Tensor, i: int) -> tuple[Tensor, Tensor]:
+        """Step ``i`` as ``(B,)`` long indices into the respaced schedule, and as original timesteps."""
+        b = x.shape[0]
+        index = torch.full((b,), i, dtype=torch.long, device=x.device)
+        return index, torch.full((b,), self.timesteps[i], dtype=torch.long, device=x.device)
+
+    def _clip(self, x0: Tensor) -> Tensor:
+        return x0 if self.clip_x0 is None else x0.clamp(-self.clip_x0, self.clip_x0)
+
+
+def _inpaint(x: Tensor, inpainting: Inpainting | None) -> Tensor:
+    return x if inpainting is None else inpainting.apply(x)
+
+
+class DDPMSampler(_Sampler):
+    """Ancestral sampling on ``steps`` evenly spaced of the K timesteps (all K when None)."""
+
+    def __init__(
+        self,
+        schedule: NoiseSchedule,
+        steps: int | None = None,
+        clip_x0: float | None = None,
+        predict: Prediction = "epsilon",
+    ) -> None:
+        super().__init__(schedule, schedule.n_steps if steps is None else steps, clip_x0, predict)
+
+    def _step(
+        self,
+        model_fn: ModelFn,
+        schedule: NoiseSchedule,
+        x: Tensor,
+        i: int,
+        *,
+        generator: torch.Generator,
+        inpainting: Inpainting | None,
+        guidance: Guidance | None,
+    ) -> Tensor:
+        index, t = self._times(x, i)
+        # Diffuser's guided step: nudge x up the guide before denoising it, by steps of size ~ variance.
+        if guidance is not None and self.timesteps[i] >= guidance.t_stopgrad:
+            variance = schedule.posterior_log_variance_clipped[i].exp()
+            for _ in range(guidance.n_steps):
+                _, grad = guide_gradient(guidance.fn, x, t)
+                if guidance.scale_grad_by_std:
+                    grad = grad * variance
+                x = _inpaint(x + guidance.scale * grad, inpainting)
+
+        out = model_fn(x, t)
+        x0 = schedule.predict_x0_from_eps(x, index, out) if self.predict == "epsilon" else out
+        mean, _, log_variance = schedule.q_posterior(self._clip(x0), x, index)
+        if i == 0:
+            return mean
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return mean + (0.5 * log_variance).exp() * noise
+
+
+class DDIMSampler(_Sampler):
+    """DDIM on ``steps`` evenly spaced of the K timesteps; deterministic given the start noise at ``eta=0``.
+
+    ``eta = 1`` gives the DDPM posterior's noise level at every step.
+    """
+
+    def __init__(
+        self,
+        schedule: NoiseSchedule,
+        steps: int,
+        eta: float = 0.0,
+        clip_x0: float | None = None,
+        predict: Prediction = "epsilon",
+    ) -> None:
+        if eta < 0:
+            raise ValueError(f"eta must be >= 0, got {eta}")
+        super().__init__(schedule, steps, clip_x0, predict)
+        self.eta = eta
+        # Per-step scalars, in float64 from the precise 1 - alphā: x_{i-1} = a x0 + b eps + sigma z.
+        s = self.schedule
+        one_minus_abar = s.sqrt_one_minus_alphas_cumprod.double().square()
+        one_minus_abar_prev = torch.cat([one_minus_abar.new_zeros(1), one_minus_abar[:-1]])
+        sigma2 = eta**2 * s.posterior_variance.double()  # DDIM's sigma_t² is eta² times the DDPM posterior's
+        self._coef_x0 = tuple(s.alphas_cumprod_prev.double().sqrt().tolist())
+        self._coef_eps = tuple((one_minus_abar_prev - sigma2).clamp(min=0).sqrt().tolist())
+        self._sigma = tuple(sigma2.sqrt().tolist())
+        self._sqrt_one_minus_abar = tuple(one_minus_abar.sqrt().tolist())
+
+    def _step(
+        self,
+        model_fn: ModelFn,
+        schedule: NoiseSchedule,
+        x: Tensor,
+        i: int,
+        *,
+        generator: torch.Generator,
+        inpainting: Inpainting | None,
+        guidance: Guidance | None,
+    ) -> Tensor:
+        index, t = self._times(x, i)
+        out = model_fn(x, t)
+        if self.predict == "epsilon":
+            eps = out
+            x0 = schedule.predict_x0_from_eps(x, index, eps)
+        else:
+            x0 = out
+            eps = schedule.predict_eps_from_x0(x, index, x0)
+        if guidance is not None and self.timesteps[i] >= guidance.t_stopgrad:
+            _, grad = guide_gradient(guidance.fn, x, t)
+            eps = eps - (guidance.scale * self._sqrt_one_minus_abar[i]) * grad
+            x0 = schedule.predict_x0_from_eps(x, index, eps)
+        if self.clip_x0 is not None:
+            # Keep eps consistent with the clipped x0, so that the step stays on the DDIM path.
+            x0 = self._clip(x0)
+            eps = schedule.predict_eps_from_x0(x, index, x0)
+
+        x = self._coef_x0[i] * x0 + self._coef_eps[i] * eps
+        if self._sigma[i] > 0:
+            x = x + self._sigma[i] * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return x
