@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import planners
+
 OUT = Path(__file__).resolve().parent / "results"
 Figure = dict  # {"name", "value", "unit", "target" (optional str), "met" (optional bool), "note"}
 BENCHMARKS: dict[str, Callable[[], list[Figure]]] = {}
@@ -114,6 +117,25 @@ def eval_pointmass() -> list[Figure]:
             "met": rate >= 200_000,
         },
     ]
+
+
+def _threads(n: int, fn: Callable[..., list[Figure]]) -> Callable[[], list[Figure]]:
+    def run() -> list[Figure]:
+        import torch
+
+        torch.set_num_threads(n)
+        figures = fn("cpu")
+        if torch.cuda.is_available():
+            figures += fn("cuda")
+        return figures
+
+    run.__name__, run.__doc__ = fn.__name__, f"{fn.__doc__} ({n} CPU threads; CUDA too when present)"
+    return run
+
+
+benchmark(_threads(2, planners.unet_train_step))
+benchmark(_threads(2, planners.planning))
+benchmark(planners.planner_training_gpu)
 
 
 def machine() -> dict:

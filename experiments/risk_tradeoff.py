@@ -45,13 +45,17 @@ def run_trial(job: dict[str, Any]) -> list[dict[str, Any]]:
     data = load(job["dataset"])
     method = create(job["method"], Space.from_data(data), job["config"], seed=job["seed"])
     start = time.perf_counter()
-    result = fit(method, data, job["steps"], batch_size=job["batch_size"], seed=job["seed"], log_every=job["log_every"])
+    result = fit(
+        method, data, job["steps"], batch_size=job["batch_size"], seed=job["seed"], log_every=job["log_every"]
+    )
     train_time = time.perf_counter() - start
     rows = []
     for risk in job["risk"]:
         start = time.perf_counter()
         policy = method.policy(risk=risk, seed=job["eval_seed"])
-        eps = evaluate(policy, job["task"], job["episodes"], seed=job["eval_seed"], risk=RiskSetting.parse(risk))
+        eps = evaluate(
+            policy, job["task"], job["episodes"], seed=job["eval_seed"], risk=RiskSetting.parse(risk)
+        )
         rows.append(
             {
                 "label": job["label"],
@@ -85,7 +89,9 @@ def _jobs(args: argparse.Namespace) -> list[dict[str, Any]]:
     labels = args.methods.split(",") if args.methods else list(suite.methods)
     unknown = sorted(set(labels) - set(suite.methods))
     if unknown:
-        raise SystemExit(f"{args.suite}: methods: no entries {unknown}; the suite has {sorted(suite.methods)}")
+        raise SystemExit(
+            f"{args.suite}: methods: no entries {unknown}; the suite has {sorted(suite.methods)}"
+        )
     seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(suite.seeds)
     jobs = []
     for task_name, task in suite.tasks.items():
@@ -132,7 +138,13 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     from rsbench.eval import stats
 
     def values(label: str, risk: str, metric: str) -> np.ndarray:
-        return np.array([r[metric] for r in sorted(rows, key=lambda r: r["seed"]) if r["label"] == label and r["risk"] == risk])
+        return np.array(
+            [
+                r[metric]
+                for r in sorted(rows, key=lambda r: r["seed"])
+                if r["label"] == label and r["risk"] == risk
+            ]
+        )
 
     cvar_key = f"cvar_{ALPHA:g}"
     groups = sorted({(r["label"], r["risk"]) for r in rows}, key=lambda g: (g[0], g[1] != "neutral", g[1]))
@@ -142,14 +154,22 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         for metric in ("mean_return", cvar_key, "violation_rate", "episode_violation_rate", "mean_length"):
             x = values(label, risk, metric)
             ci = stats.t_interval(x) if x.size >= 2 else None
-            row[metric] = {"mean": float(x.mean()), "low": ci.low if ci else None, "high": ci.high if ci else None}
+            row[metric] = {
+                "mean": float(x.mean()),
+                "low": ci.low if ci else None,
+                "high": ci.high if ci else None,
+            }
         table.append(row)
     tests = []
     for label in sorted({g[0] for g in groups}):
         risks = [g[1] for g in groups if g[0] == label]
         if "neutral" in risks and f"cvar:{ALPHA:g}" in risks:
             averse, neutral = f"cvar:{ALPHA:g}", "neutral"
-            for metric, alternative in ((cvar_key, "greater"), ("violation_rate", "less"), ("mean_return", "two-sided")):
+            for metric, alternative in (
+                (cvar_key, "greater"),
+                ("violation_rate", "less"),
+                ("mean_return", "two-sided"),
+            ):
                 a, b = values(label, averse, metric), values(label, neutral, metric)
                 if a.size < 2 or b.size < 2:
                     continue
@@ -188,7 +208,11 @@ def markdown(summary: dict[str, Any], header: str) -> str:
             f"{cell(r['violation_rate'], 3)} | {cell(r['episode_violation_rate'], 2)} |"
         )
     if summary["tests"]:
-        lines += ["", "| method | comparison | metric | difference | Welch p (one-sided) | Welch p (two-sided) |", "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| method | comparison | metric | difference | Welch p (one-sided) | Welch p (two-sided) |",
+            "|---|---|---|---|---|---|",
+        ]
         for t in summary["tests"]:
             one = f"{t['p_value']:.2g} ({t['alternative']})" if t["alternative"] != "two-sided" else "-"
             lines.append(
@@ -200,7 +224,9 @@ def markdown(summary: dict[str, Any], header: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", type=Path, default=ROOT / "suites" / "pointmass.yaml")
-    parser.add_argument("--methods", default="rs_diffuser,diffuser", help="suite method labels, comma-separated ('' = all)")
+    parser.add_argument(
+        "--methods", default="rs_diffuser,diffuser", help="suite method labels, comma-separated ('' = all)"
+    )
     parser.add_argument("--seeds", default="", help="comma-separated seeds (default: the suite's)")
     parser.add_argument("--steps", type=int, default=0, help="override the training steps")
     parser.add_argument("--episodes", type=int, default=0, help="override the evaluation episodes")
@@ -225,7 +251,10 @@ def main(argv: list[str] | None = None) -> int:
     _ensure_datasets(jobs)
     rows: list[dict[str, Any]] = []
     start = time.perf_counter()
-    with Progress(console=console) as progress, ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool:
+    with (
+        Progress(console=console) as progress,
+        ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("spawn")) as pool,
+    ):
         bar = progress.add_task(f"{len(jobs)} trials", total=len(jobs))
         futures = {pool.submit(run_trial, job): job for job in jobs}
         for future in as_completed(futures):
@@ -239,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(summary, header)
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = args.out / ".results.json.tmp"
-    tmp.write_text(json.dumps({"suite": str(args.suite), "wall_seconds": wall, "rows": rows, **summary}, indent=2))
+    tmp.write_text(
+        json.dumps({"suite": str(args.suite), "wall_seconds": wall, "rows": rows, **summary}, indent=2)
+    )
     tmp.replace(args.out / "results.json")
     (args.out / ".results.md.tmp").write_text(text)
     (args.out / ".results.md.tmp").replace(args.out / "results.md")

@@ -106,8 +106,8 @@ def test_validate_smoke_table(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "out", Console(width=200))  # wide enough that no cell is cut
     result = runner.invoke(cli.app, ["validate", str(SMOKE)])
     assert result.exit_code == 0, result.output
-    assert "suite 'smoke' is valid, 10 trials" in result.stdout
-    for method in ("rs_diffuser", "decision_diffuser", "iqn"):
+    assert "suite 'smoke' is valid, 6 trials" in result.stdout
+    for method in ("rs_diffuser", "decision_diffuser", "diffuser"):
         assert method in result.stdout
 
 
@@ -119,13 +119,11 @@ def test_validate_smoke_json() -> None:
     assert data["file"] == str(SMOKE)
     assert len(data["digest"]) == 16
     trials = data["trials"]
-    assert len(trials) == 10
+    assert len(trials) == 6
     for t in trials:
         assert {"method", "task", "seed"} <= set(t)
     assert {(t["method"], t["task"], t["seed"]) for t in trials} == {
-        (m, "pointmass", s)
-        for m in ("rs_diffuser", "diffuser", "decision_diffuser", "cql", "iqn")
-        for s in (0, 1)
+        (m, "pointmass", s) for m in ("rs_diffuser", "diffuser", "decision_diffuser") for s in (0, 1)
     }
 
 
@@ -259,3 +257,40 @@ def test_data_relabel_binary_risk_file_exits_2(
     code, stderr = _main(["data", "relabel", "nope/x-v0", "--risk-file", str(risk)], monkeypatch, capsys)
     assert code == 2
     assert _one_error_line(stderr).startswith(f"rsbench: error: {risk}: ")
+
+
+def test_validate_checks_method_configs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        SMOKE.read_text().replace("candidates: 8, replan_every: 2}", "candidates: 0, replan_every: 2}", 1)
+    )
+    code, stderr = _main(["validate", str(bad)], monkeypatch, capsys)
+    assert code == 2
+    assert _one_error_line(stderr) == (
+        f"rsbench: error: {bad}: methods.rs_diffuser.config.candidates: expected >= 1, got 0"
+    )
+
+
+def test_methods_lists_fields_and_loads_method_files(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = runner.invoke(
+        cli.app, ["methods", "--json", "--method-file", str(REPO / "examples" / "bc_method.py")]
+    )
+    assert result.exit_code == 0, result.output
+    info = {m["name"]: m for m in json.loads(result.stdout)}
+    assert {"rs_diffuser", "diffuser", "decision_diffuser", "bc_example"} <= set(info)
+    assert info["rs_diffuser"]["risk_aware"] and not info["diffuser"]["risk_aware"]
+    fields = {f["name"]: f for f in info["rs_diffuser"]["config"]}
+    assert fields["candidates"]["inference"] and not fields["horizon"]["inference"]
+    assert fields["horizon"]["default"] == 32 and fields["horizon"]["doc"]
+    table = runner.invoke(cli.app, ["methods", "diffuser"])
+    assert table.exit_code == 0 and "guidance_scale" in table.stdout
+    code, stderr = _main(["methods", "--method-file", "nope.py"], monkeypatch, capsys)
+    assert code == 2
+    assert (
+        _one_error_line(stderr)
+        == "rsbench: error: nope.py: expected an existing .py file that registers a method"
+    )

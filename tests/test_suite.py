@@ -15,6 +15,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SUITES = HERE / "suites"
 SMOKE = REPO / "suites" / "smoke.yaml"
+FIVE = SUITES / "five_methods.yaml"  # the five-method smoke suite, checked without a registry
 VALID = SUITES / "valid_user_risk_sweep.yaml"
 
 _TOP_KEYS = "name, tasks, methods, seeds, description, train, eval, resources, sweep"
@@ -102,7 +103,7 @@ def _error(path: Path, **kwargs) -> str:
 
 def test_every_suite_file_is_covered() -> None:
     files = {p.name for p in SUITES.glob("*.yaml")}
-    assert files == {*MALFORMED, VALID.name}
+    assert files == {*MALFORMED, VALID.name, FIVE.name}
     assert set(KEY_AND_EXPECTED) == set(MALFORMED)
 
 
@@ -129,8 +130,17 @@ def test_malformed_suite_names_key_and_expectation(name: str) -> None:
         assert str(err).startswith(f"{path}: {key}: ")
 
 
-def test_smoke_suite_validates() -> None:
-    suite = load_suite(SMOKE)
+def test_smoke_suite_validates_against_the_registry() -> None:
+    from rsbench.methods import available
+    from rsbench.methods.registry import check_suite_methods
+
+    suite = load_suite(SMOKE, known_methods=available())
+    check_suite_methods(suite, source=SMOKE)
+    assert {t["method"] for t in suite.trials()} <= set(available())
+
+
+def test_five_method_suite_validates() -> None:
+    suite = load_suite(FIVE)
     trials = suite.trials()
     assert suite.name == "smoke"
     assert len(trials) == 10
@@ -182,11 +192,11 @@ def test_to_dict_is_plain_data() -> None:
 
 
 def test_digest_is_stable_and_tracks_values(tmp_path: Path) -> None:
-    first, second = load_suite(SMOKE).digest(), load_suite(SMOKE).digest()
+    first, second = load_suite(FIVE).digest(), load_suite(FIVE).digest()
     assert first == second
     assert len(first) == 16
 
-    text = SMOKE.read_text()
+    text = FIVE.read_text()
     copy = tmp_path / "copy.yaml"
     copy.write_text("# a comment does not change the suite\n" + text)
     assert load_suite(copy).digest() == first, "the digest depends on the values, not the file"
@@ -199,13 +209,13 @@ def test_digest_is_stable_and_tracks_values(tmp_path: Path) -> None:
 
 def test_known_methods_rejects_unknown_method() -> None:
     known = {"rs_diffuser", "diffuser", "decision_diffuser", "cql"}
-    message = _error(SMOKE, known_methods=known)
+    message = _error(FIVE, known_methods=known)
     assert message == (
-        f"{SMOKE}: methods.iqn.method: unknown method 'iqn'; "
+        f"{FIVE}: methods.iqn.method: unknown method 'iqn'; "
         "expected one of cql, decision_diffuser, diffuser, rs_diffuser"
     )
-    assert len(load_suite(SMOKE, known_methods={*known, "iqn"}).trials()) == 10
-    assert len(load_suite(SMOKE, known_methods=()).trials()) == 10  # empty registry: not checked
+    assert len(load_suite(FIVE, known_methods={*known, "iqn"}).trials()) == 10
+    assert len(load_suite(FIVE, known_methods=()).trials()) == 10  # empty registry: not checked
 
 
 def test_missing_file() -> None:
@@ -279,7 +289,7 @@ def test_control_character_is_one_line(tmp_path: Path) -> None:
 def test_unhashable_risk_op_is_a_user_error(tmp_path: Path) -> None:
     path = tmp_path / "op.yaml"
     path.write_text(
-        SMOKE.read_text().replace(
+        FIVE.read_text().replace(
             "    dataset: pointmass-mixed\n",
             "    dataset: pointmass-mixed\n"
             "    risk: {when: [{obs: 0, op: ['>'], value: 1}], penalty: -1, prob: 0.1}\n",
@@ -291,7 +301,7 @@ def test_unhashable_risk_op_is_a_user_error(tmp_path: Path) -> None:
 def test_digest_of_config_with_a_date(tmp_path: Path) -> None:
     path = tmp_path / "date.yaml"
     path.write_text(
-        SMOKE.read_text().replace("config: {hidden: [64, 64]}", "config: {hidden: [64, 64], tag: 2024-01-01}")
+        FIVE.read_text().replace("config: {hidden: [64, 64]}", "config: {hidden: [64, 64], tag: 2024-01-01}")
     )
     try:
         suite = load_suite(path)

@@ -39,18 +39,6 @@ class DecisionDiffuserConfig(StatePlannerConfig):
         "return condition at inference, in [0, 1] of the dataset's range", 0.9, ge=0, le=1, inference=True
     )
 
-    @classmethod
-    def tiny(cls) -> DecisionDiffuserConfig:
-        return cls(
-            horizon=8,
-            dim=16,
-            dim_mults=(1, 2),
-            diffusion_steps=5,
-            sampling_steps=5,
-            ema_start=0,
-            inv_hidden=(32,),
-        )
-
 
 @register("decision_diffuser")
 class DecisionDiffuser(StatePlanner):

@@ -37,10 +37,6 @@ class DiffuserConfig(PlannerConfig):
     n_guide_steps: int = doc("guidance gradient steps per denoising step (DDPM)", 2, ge=1, inference=True)
     t_stopgrad: int = doc("no guidance at denoising steps below this noise level", 2, ge=0, inference=True)
 
-    @classmethod
-    def tiny(cls) -> DiffuserConfig:
-        return cls(horizon=8, dim=16, dim_mults=(1, 2), diffusion_steps=5, sampling_steps=5, ema_start=0)
-
 
 @register("diffuser")
 class Diffuser(DiffusionPlanner):

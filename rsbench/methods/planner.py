@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 import numpy as np
 import torch
@@ -64,6 +64,10 @@ class PlannerConfig(MethodConfig):
     replan_every: int = doc(
         "execute this many steps of a plan before planning again (< horizon)", 1, ge=1, inference=True
     )
+
+    @classmethod
+    def tiny(cls) -> Self:
+        return cls(horizon=8, dim=16, dim_mults=(1, 2), diffusion_steps=5, sampling_steps=5, ema_start=0)
 
 
 def torch_normalize(norm: Normalizer, x: torch.Tensor) -> torch.Tensor:
@@ -280,6 +284,10 @@ class ReplanningPolicy(MethodPolicy):
 @dataclass(frozen=True)
 class StatePlannerConfig(PlannerConfig):
     """A planner that diffuses states only and acts through an inverse-dynamics model."""
+
+    @classmethod
+    def tiny(cls) -> Self:
+        return super().tiny().replace(inv_hidden=(32,))
 
     inv_hidden: tuple[int, ...] = doc(
         "hidden sizes of the inverse-dynamics MLP a_t = f(s_t, s_t+1)", (256, 256)

@@ -44,7 +44,9 @@ class RSDiffuserConfig(StatePlannerConfig):
 
     n_quantiles: int = doc("M, quantiles of the critic's return distribution", 32, ge=2)
     kappa: float = doc("threshold of the quantile-Huber loss (in normalised return units)", 1.0, gt=0)
-    critic_dim: int = doc("base channels of the critic's temporal encoder", 32, ge=8)
+    critic_dim: int = doc(
+        "base channels of the critic's temporal encoder (a critic needs less than the denoiser)", 16, ge=8
+    )
     critic_target: Literal["segment", "to_go"] = doc(
         "return the critic predicts: the plan's H steps or to episode end", "segment"
     )
@@ -60,18 +62,7 @@ class RSDiffuserConfig(StatePlannerConfig):
 
     @classmethod
     def tiny(cls) -> RSDiffuserConfig:
-        return cls(
-            horizon=8,
-            dim=16,
-            dim_mults=(1, 2),
-            diffusion_steps=5,
-            sampling_steps=5,
-            ema_start=0,
-            inv_hidden=(32,),
-            n_quantiles=8,
-            critic_dim=16,
-            candidates=2,
-        )
+        return super().tiny().replace(n_quantiles=8, candidates=2)
 
 
 @register("rs_diffuser")
