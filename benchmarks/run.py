@@ -27,6 +27,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import planners
 
+import baselines
+
 OUT = Path(__file__).resolve().parent / "results"
 Figure = dict  # {"name", "value", "unit", "target" (optional str), "met" (optional bool), "note"}
 BENCHMARKS: dict[str, Callable[[], list[Figure]]] = {}
@@ -136,6 +138,7 @@ def _threads(n: int, fn: Callable[..., list[Figure]]) -> Callable[[], list[Figur
 benchmark(_threads(2, planners.unet_train_step))
 benchmark(_threads(2, planners.planning))
 benchmark(planners.planner_training_gpu)
+benchmark(_threads(2, baselines.cql_train_step))
 
 
 def machine() -> dict:

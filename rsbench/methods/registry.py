@@ -28,6 +28,7 @@ _BUILTIN_MODULES = (
     "rsbench.methods.diffuser",
     "rsbench.methods.decision_diffuser",
     "rsbench.methods.rs_diffuser",
+    "rsbench.methods.cql",
 )
 _REGISTRY: dict[str, type[Method]] = {}
 _discovered = False

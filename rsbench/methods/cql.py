@@ -1,0 +1,228 @@
+"""CQL (Kumar et al. 2020, "Conservative Q-Learning for Offline Reinforcement Learning",
+https://arxiv.org/abs/2006.04779): SAC with twin critics, automatic entropy tuning and the CQL(H)
+regulariser, defaults after CORL's implementation (https://github.com/tinkoff-ai/CORL).
+
+The critic loss adds ``cql_alpha * (logsumexp_a Q(s, a) - Q(s, a_data))``; the log-sum-exp is estimated with
+importance sampling over ``cql_n_actions`` uniform actions and actions of the current policy at ``s`` and
+``s'``. Actions live in ``[-1, 1]`` inside the method and are mapped onto the task's bounds in ``act``.
+CQL is not risk-aware: it optimises the mean return.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from rsbench.data.normalize import Normalizer
+from rsbench.methods.base import DataSpec, Method, MethodConfig, Space, seeded
+from rsbench.methods.nets import mlp
+from rsbench.methods.registry import register
+from rsbench.risk import RiskSetting
+from rsbench.schema import doc
+
+if TYPE_CHECKING:
+    from rsbench.data.offline import OfflineData
+
+
+@dataclass(frozen=True)
+class CQLConfig(MethodConfig):
+    """CQL(H) on SAC; defaults follow CORL's continuous-control configuration."""
+
+    hidden: tuple[int, ...] = doc("hidden layer sizes of the actor and of each critic", (256, 256, 256))
+    actor_lr: float = doc("actor learning rate", 3e-5, gt=0)
+    critic_lr: float = doc("critic learning rate", 3e-4, gt=0)
+    alpha_lr: float = doc("learning rate of the entropy temperature", 3e-4, gt=0)
+    discount: float = doc("discount factor", 0.99, gt=0, le=1)
+    tau: float = doc("Polyak rate of the target critics", 5e-3, gt=0, le=1)
+    cql_alpha: float = doc("weight of the conservative penalty", 10.0, ge=0)
+    cql_n_actions: int = doc("sampled actions per state for the log-sum-exp", 10, ge=1)
+    cql_temp: float = doc("temperature of the log-sum-exp", 1.0, gt=0)
+    cql_lagrange: bool = doc("tune cql_alpha by dual gradient descent towards cql_target_gap", False)
+    cql_target_gap: float = doc("target of logsumexp Q - Q(data) when cql_lagrange is on", 10.0)
+    target_entropy_scale: float = doc("target entropy = -scale * act_dim", 1.0, ge=0)
+    bc_steps: int = doc("first steps train the actor by behaviour cloning (log-likelihood)", 0, ge=0)
+    normalize_obs: bool = doc("standardise observations with the dataset's mean and std", True)
+    reward_scale: float = doc("rewards are multiplied by this in training", 1.0, gt=0)
+
+    @classmethod
+    def tiny(cls) -> CQLConfig:
+        return cls(hidden=(32, 32), cql_n_actions=2)
+
+
+class TanhGaussianActor(nn.Module):
+    """``s (B, obs_dim)`` -> action in ``[-1, 1]^act_dim`` from a tanh-squashed Gaussian, with its log-density."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...]):
+        super().__init__()
+        self.net = mlp(obs_dim, hidden, 2 * act_dim, nn.ReLU)
+
+    def forward(
+        self, obs: torch.Tensor, generator: torch.Generator | None, deterministic: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.net(obs).chunk(2, dim=-1)
+        log_std = log_std.clamp(-5.0, 2.0)
+        if deterministic:
+            return torch.tanh(mean), torch.zeros(obs.shape[:-1], device=obs.device)
+        eps = torch.randn(mean.shape, device=mean.device, generator=generator)
+        pre = mean + log_std.exp() * eps
+        action = torch.tanh(pre)
+        normal_logp = (-0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        # the tanh change of variables, in the numerically stable form 2 (log 2 - x - softplus(-2x))
+        correction = (2 * (math.log(2) - pre - nn.functional.softplus(-2 * pre))).sum(-1)
+        return action, normal_logp - correction
+
+    def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """Log-density of ``action`` in ``(-1, 1)`` (used for behaviour cloning)."""
+        mean, log_std = self.net(obs).chunk(2, dim=-1)
+        log_std = log_std.clamp(-5.0, 2.0)
+        a = action.clamp(-0.999999, 0.999999)
+        pre = torch.atanh(a)
+        eps = (pre - mean) / log_std.exp()
+        normal_logp = (-0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return normal_logp - (2 * (math.log(2) - pre - nn.functional.softplus(-2 * pre))).sum(-1)
+
+
+class TwinQ(nn.Module):
+    """Two critics ``Q_i(s, a)``: ``(B, obs_dim)``, ``(B, act_dim)`` -> ``(2, B)``."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...]):
+        super().__init__()
+        self.q = nn.ModuleList([mlp(obs_dim + act_dim, hidden, 1, nn.ReLU) for _ in range(2)])
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, action], dim=-1)
+        return torch.stack([q(x).squeeze(-1) for q in self.q])
+
+
+@register("cql")
+class CQL(Method):
+    """CQL(H): SAC with twin critics, automatic entropy tuning and the conservative log-sum-exp penalty."""
+
+    Config: ClassVar[type[CQLConfig]] = CQLConfig
+    config: CQLConfig
+    paper = "https://arxiv.org/abs/2006.04779"
+
+    def __init__(self, config: CQLConfig, space: Space, *, seed: int = 0, device: str | torch.device = "cpu"):
+        super().__init__(config, space, seed=seed, device=device)
+        c = config
+        with seeded(seed):
+            self.actor = TanhGaussianActor(space.obs_dim, space.act_dim, c.hidden).to(self.device)
+            self.critic = TwinQ(space.obs_dim, space.act_dim, c.hidden).to(self.device)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.zeros((), device=self.device))
+        self.log_cql_alpha = nn.Parameter(torch.tensor(math.log(max(c.cql_alpha, 1e-6)), device=self.device))
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=c.alpha_lr)
+        self.cql_alpha_opt = torch.optim.Adam([self.log_cql_alpha], lr=c.critic_lr)
+        self.target_entropy = -c.target_entropy_scale * space.act_dim
+
+    def prepare(self, data: OfflineData) -> None:
+        if self.config.normalize_obs:
+            self.normalizers["obs"] = Normalizer.fit(data.observations, "gaussian")
+
+    def data_spec(self) -> DataSpec:
+        return DataSpec(
+            "transitions", obs_normalizer=self.normalizers.get("obs"), reward_scale=self.config.reward_scale
+        )
+
+    def _unit(self, actions: torch.Tensor) -> torch.Tensor:
+        return ((actions - (self._high + self._low) / 2) / ((self._high - self._low) / 2)).clamp(-1, 1)
+
+    def _repeat(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        return x.repeat_interleave(n, dim=0)
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        c, g = self.config, self.generator
+        obs, next_obs = batch["observations"], batch["next_observations"]
+        actions = self._unit(batch["actions"])
+        b, n, d = obs.shape[0], c.cql_n_actions, self.space.act_dim
+
+        # actor and temperature (SAC)
+        new_actions, logp = self.actor(obs, g)
+        alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
+        alpha = self.log_alpha.exp().detach()
+        if self.steps < c.bc_steps:
+            actor_loss = (alpha * logp - self.actor.log_prob(obs, actions)).mean()
+        else:
+            actor_loss = (alpha * logp - self.critic(obs, new_actions).min(0).values).mean()
+        self.alpha_opt.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        self.alpha_opt.step()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+
+        # critics: TD target from the twin minimum of the target critics
+        with torch.no_grad():
+            next_actions, _ = self.actor(next_obs, g)
+            target_q = self.critic_target(next_obs, next_actions).min(0).values
+            target = batch["rewards"] + c.discount * (1.0 - batch["terminals"]) * target_q
+        q_data = self.critic(obs, actions)  # (2, B)
+        td_loss = (q_data - target).pow(2).mean(1).sum() * 0.5
+
+        # CQL(H): importance-sampled log-sum-exp over uniform and policy actions
+        obs_n, next_n = self._repeat(obs, n), self._repeat(next_obs, n)
+        with torch.no_grad():
+            pi_now, logp_now = self.actor(obs_n, g)
+            pi_next, logp_next = self.actor(next_n, g)
+        uniform = torch.rand((b * n, d), device=self.device, generator=g) * 2 - 1
+        q_uniform = self.critic(obs_n, uniform).view(2, b, n) + d * math.log(2.0)  # minus log(1/2^d)
+        q_now = self.critic(obs_n, pi_now).view(2, b, n) - logp_now.view(1, b, n)
+        q_next = self.critic(obs_n, pi_next).view(2, b, n) - logp_next.view(1, b, n)
+        stacked = torch.cat([q_uniform, q_now, q_next], dim=2) / c.cql_temp
+        gap = (torch.logsumexp(stacked, dim=2) * c.cql_temp - q_data).mean(1)  # (2,)
+        if c.cql_lagrange:
+            cql_alpha = self.log_cql_alpha.exp().clamp(0.0, 1e6)
+            lagrange_loss = -(cql_alpha * (gap.detach() - c.cql_target_gap)).sum() * 0.5
+            self.cql_alpha_opt.zero_grad(set_to_none=True)
+            lagrange_loss.backward()
+            self.cql_alpha_opt.step()
+            cql_alpha = cql_alpha.detach()
+        else:
+            cql_alpha = torch.tensor(c.cql_alpha, device=self.device)
+        penalty = (cql_alpha * gap).sum()
+        critic_loss = td_loss + penalty
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+        with torch.no_grad():
+            torch._foreach_lerp_(list(self.critic_target.parameters()), list(self.critic.parameters()), c.tau)
+        return {
+            "critic_loss": td_loss.item(),
+            "cql_penalty": penalty.item(),
+            "actor_loss": actor_loss.item(),
+            "alpha": alpha.item(),
+            "q_data": q_data.mean().item(),
+        }
+
+    @torch.no_grad()
+    def act(
+        self,
+        obs: np.ndarray,
+        *,
+        risk: RiskSetting | str | None = None,
+        generator: torch.Generator | None = None,
+        **inference: Any,
+    ) -> np.ndarray:
+        self.settings(inference)
+        unit, _ = self.actor(self.obs_tensor(obs), None, deterministic=True)
+        return self.clip_actions(unit * (self._high - self._low) / 2 + (self._high + self._low) / 2)
+
+    def components(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor,
+            "critic": self.critic,
+            "critic_target": self.critic_target,
+            "temperatures": nn.ParameterList([self.log_alpha, self.log_cql_alpha]),
+            "actor_opt": self.actor_opt,
+            "critic_opt": self.critic_opt,
+            "alpha_opt": self.alpha_opt,
+            "cql_alpha_opt": self.cql_alpha_opt,
+        }
