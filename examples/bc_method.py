@@ -57,8 +57,7 @@ class BehaviourCloning(Method):
         return DataSpec("transitions", obs_normalizer=self.normalizers["obs"])
 
     def _forward(self, obs: torch.Tensor) -> torch.Tensor:
-        mid, half = (self._high + self._low) / 2, (self._high - self._low) / 2
-        return mid + half * torch.tanh(self.policy_net(obs))
+        return self.env_actions(torch.tanh(self.policy_net(obs)))
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         loss = (self._forward(batch["observations"]) - batch["actions"]).pow(2).mean()

@@ -106,7 +106,7 @@ def test_validate_smoke_table(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "out", Console(width=200))  # wide enough that no cell is cut
     result = runner.invoke(cli.app, ["validate", str(SMOKE)])
     assert result.exit_code == 0, result.output
-    assert "suite 'smoke' is valid, 8 trials" in result.stdout
+    assert "suite 'smoke' is valid, 10 trials" in result.stdout
     for method in ("rs_diffuser", "decision_diffuser", "diffuser", "cql"):
         assert method in result.stdout
 
@@ -119,11 +119,13 @@ def test_validate_smoke_json() -> None:
     assert data["file"] == str(SMOKE)
     assert len(data["digest"]) == 16
     trials = data["trials"]
-    assert len(trials) == 8
+    assert len(trials) == 10
     for t in trials:
         assert {"method", "task", "seed"} <= set(t)
     assert {(t["method"], t["task"], t["seed"]) for t in trials} == {
-        (m, "pointmass", s) for m in ("rs_diffuser", "diffuser", "decision_diffuser", "cql") for s in (0, 1)
+        (m, "pointmass", s)
+        for m in ("rs_diffuser", "diffuser", "decision_diffuser", "cql", "iqn")
+        for s in (0, 1)
     }
 
 

@@ -248,6 +248,14 @@ class Method(abc.ABC):
             obs = self.normalizers[key].normalize(obs)
         return torch.as_tensor(obs, device=self.device)
 
+    def unit_actions(self, actions: torch.Tensor) -> torch.Tensor:
+        """Map ``(..., act_dim)`` actions from the action bounds onto ``[-1, 1]``."""
+        return (actions - (self._high + self._low) / 2) / ((self._high - self._low) / 2)
+
+    def env_actions(self, unit: torch.Tensor) -> torch.Tensor:
+        """Map ``(..., act_dim)`` actions from ``[-1, 1]`` onto the action bounds."""
+        return unit * (self._high - self._low) / 2 + (self._high + self._low) / 2
+
     def clip_actions(self, actions: torch.Tensor) -> np.ndarray:
         """Clamp ``(B, act_dim)`` to the action bounds and return float32 numpy."""
         return torch.clamp(actions, self._low, self._high).detach().cpu().numpy().astype(np.float32)

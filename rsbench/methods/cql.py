@@ -132,16 +132,13 @@ class CQL(Method):
             "transitions", obs_normalizer=self.normalizers.get("obs"), reward_scale=self.config.reward_scale
         )
 
-    def _unit(self, actions: torch.Tensor) -> torch.Tensor:
-        return ((actions - (self._high + self._low) / 2) / ((self._high - self._low) / 2)).clamp(-1, 1)
-
     def _repeat(self, x: torch.Tensor, n: int) -> torch.Tensor:
         return x.repeat_interleave(n, dim=0)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         c, g = self.config, self.generator
         obs, next_obs = batch["observations"], batch["next_observations"]
-        actions = self._unit(batch["actions"])
+        actions = self.unit_actions(batch["actions"]).clamp(-1, 1)
         b, n, d = obs.shape[0], c.cql_n_actions, self.space.act_dim
 
         # actor and temperature (SAC)
@@ -213,7 +210,7 @@ class CQL(Method):
     ) -> np.ndarray:
         self.settings(inference)
         unit, _ = self.actor(self.obs_tensor(obs), None, deterministic=True)
-        return self.clip_actions(unit * (self._high - self._low) / 2 + (self._high + self._low) / 2)
+        return self.clip_actions(self.env_actions(unit))
 
     def components(self) -> dict[str, Any]:
         return {

@@ -312,18 +312,12 @@ class StatePlanner(DiffusionPlanner):
             }
         )
 
-    def _to_unit(self, actions: torch.Tensor) -> torch.Tensor:
-        return (actions - (self._high + self._low) / 2) / ((self._high - self._low) / 2)
-
-    def _from_unit(self, u: torch.Tensor) -> torch.Tensor:
-        return u * (self._high - self._low) / 2 + (self._high + self._low) / 2
-
     def aux_losses(self, batch: dict[str, torch.Tensor], x0: torch.Tensor) -> dict[str, torch.Tensor]:
         s, s_next = batch["observations"][:, :-1], batch["observations"][:, 1:]
         pred = self.aux["inverse_dynamics"](s, s_next)
-        err = (pred - self._to_unit(batch["actions"][:, :-1])).pow(2).mean(-1)
+        err = (pred - self.unit_actions(batch["actions"][:, :-1])).pow(2).mean(-1)
         mask = batch["mask"][:, :-1]  # steps past the episode's end have no action
         return {"inverse_dynamics_loss": (err * mask).sum() / mask.sum().clamp_min(1.0)}
 
     def plan_action(self, obs: torch.Tensor, plans: torch.Tensor, offset: int) -> torch.Tensor:
-        return self._from_unit(self.aux["inverse_dynamics"](obs, plans[:, offset + 1]))
+        return self.env_actions(self.aux["inverse_dynamics"](obs, plans[:, offset + 1]))

@@ -29,6 +29,7 @@ _BUILTIN_MODULES = (
     "rsbench.methods.decision_diffuser",
     "rsbench.methods.rs_diffuser",
     "rsbench.methods.cql",
+    "rsbench.methods.iqn",
 )
 _REGISTRY: dict[str, type[Method]] = {}
 _discovered = False

@@ -1,0 +1,248 @@
+"""IQN as an offline distributional actor-critic (Dabney et al. 2018, https://arxiv.org/abs/1806.06923).
+
+Twin implicit quantile critics ``Z(s, a, tau)`` learn the return distribution by quantile-Huber regression
+on distributional TD targets ``r + discount * (1 - terminal) * min_twin Z_target(s', pi_target(s'), tau')``.
+A deterministic actor maximises a risk functional of ``Z``, estimated by averaging ``Z(s, pi(s), tau)`` over
+taus drawn from the risk's tail (``cvar:alpha``: ``tau ~ U(0, alpha)`` estimates CVaR_alpha), regularised
+towards the data's actions as in TD3+BC (Fujimoto & Gu 2021, https://arxiv.org/abs/2106.06860). With
+``conservative`` the critics also carry a CQL penalty, as CODAC (Ma et al. 2021,
+https://arxiv.org/abs/2107.06106).
+
+The risk level is a training setting (``train_risk``): the actor is fixed after training, so ``act``
+ignores its ``risk`` argument. Rewards are not scaled: quantiles (and ``kappa``) are in reward units.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from rsbench.data.normalize import Normalizer
+from rsbench.methods.base import DataSpec, Method, MethodConfig, Space, seeded
+from rsbench.methods.nets import mlp
+from rsbench.methods.quantile import midpoint_taus, quantile_huber_loss
+from rsbench.methods.registry import register
+from rsbench.risk import RiskSetting
+from rsbench.schema import doc
+
+if TYPE_CHECKING:
+    from rsbench.data.offline import OfflineData
+
+
+@dataclass(frozen=True)
+class IQNConfig(MethodConfig):
+    """IQN actor-critic. ``train_risk`` is the risk level the actor is trained for (not an inference setting)."""
+
+    hidden: tuple[int, ...] = doc(
+        "hidden layer sizes of the critic's state-action MLP and the actor", (256, 256)
+    )
+    embedding_dim: int = doc("cosine features of the tau embedding, cos(pi * i * tau) for i < this", 64, ge=1)
+    n_taus: int = doc("N, taus sampled for the online critics' quantiles per transition", 32, ge=1)
+    n_target_taus: int = doc("N', taus sampled for the target distribution per transition", 32, ge=1)
+    n_policy_taus: int = doc("taus sampled from the risk's tail for the actor's objective", 32, ge=1)
+    kappa: float = doc("threshold of the quantile-Huber loss (reward units)", 1.0, gt=0)
+    discount: float = doc("discount of the TD targets", 0.99, gt=0, le=1)
+    tau: float = doc("Polyak rate of the target critics and actor, updated every step", 0.005, gt=0, le=1)
+    critic_lr: float = doc("Adam learning rate of the critics", 3e-4, gt=0)
+    actor_lr: float = doc("Adam learning rate of the actor", 3e-4, gt=0)
+    bc_weight: float = doc(
+        "lambda of the TD3+BC actor loss -lambda * rho(Z) / mean|rho(Z)| + (a - a_data)^2", 2.5, ge=0
+    )
+    train_risk: RiskSetting = doc(
+        "risk functional rho the actor maximises (neutral, cvar:ALPHA, seeking:ALPHA)",
+        RiskSetting("cvar", 0.1),
+    )
+    conservative: bool = doc("add a CQL penalty to the critic loss (CODAC)", False)
+    cql_alpha: float = doc("weight of the CQL penalty when conservative", 1.0, ge=0)
+    cql_samples: int = doc("uniform random actions per state in the CQL logsumexp", 10, ge=1)
+    normalize_obs: bool = doc("standardise observations with the dataset's mean and std", True)
+
+    @classmethod
+    def tiny(cls) -> IQNConfig:
+        return cls(hidden=(32,), embedding_dim=16, n_taus=8, n_target_taus=8, n_policy_taus=8, cql_samples=2)
+
+
+def risk_taus(
+    risk: RiskSetting, shape: Sequence[int], *, generator: torch.Generator, device: torch.device | str
+) -> torch.Tensor:
+    """Quantile levels drawn uniformly from the tail that ``risk`` averages over.
+
+    ``cvar:alpha``: ``alpha * U`` in ``[0, alpha)`` (the lower tail of mass alpha); ``seeking:alpha``:
+    ``1 - alpha * U`` in ``(1 - alpha, 1]`` (the upper tail of mass alpha); ``neutral``: ``U``. The mean of
+    ``Z(tau)`` over them is a Monte-Carlo estimate of the risk functional.
+    """
+    u = torch.rand(tuple(shape), generator=generator, device=device)
+    if risk.kind == "cvar":
+        return risk.alpha * u
+    if risk.kind == "seeking":
+        return 1.0 - risk.alpha * u
+    return u
+
+
+class QuantileCritic(nn.Module):
+    """Implicit quantile network ``Z(s, a, tau)``: ``head(phi(s, a) * ReLU(Linear(cos(pi * i * tau))))``.
+
+    ``forward(obs (B, obs_dim), actions (B, act_dim), taus (B, N)) -> (B, N)`` return quantiles.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int], embedding_dim: int):
+        super().__init__()
+        features = hidden[-1]
+        self.phi = nn.Sequential(mlp(obs_dim + act_dim, hidden[:-1], features, nn.ReLU), nn.ReLU())
+        self.embed = nn.Sequential(nn.Linear(embedding_dim, features), nn.ReLU())
+        self.head = mlp(features, (features,), 1, nn.ReLU)
+        self.register_buffer(
+            "freqs", math.pi * torch.arange(embedding_dim, dtype=torch.float32), persistent=False
+        )
+
+    def forward(self, obs: torch.Tensor, actions: torch.Tensor, taus: torch.Tensor) -> torch.Tensor:
+        x = self.phi(torch.cat([obs, actions], dim=-1))  # (B, F)
+        e = self.embed(torch.cos(taus[..., None] * self.freqs))  # (B, N, F)
+        return self.head(x[:, None] * e).squeeze(-1)
+
+
+@register("iqn")
+class IQN(Method):
+    """IQN actor-critic: a deterministic actor maximises a tail risk of twin implicit quantile critics."""
+
+    Config: ClassVar[type[IQNConfig]] = IQNConfig
+    config: IQNConfig
+    paper = "https://arxiv.org/abs/1806.06923"
+
+    def __init__(self, config: IQNConfig, space: Space, *, seed: int = 0, device: str | torch.device = "cpu"):
+        super().__init__(config, space, seed=seed, device=device)
+        c, d, a = config, space.obs_dim, space.act_dim
+        with seeded(seed):
+            self.critics = nn.ModuleList(
+                [QuantileCritic(d, a, c.hidden, c.embedding_dim) for _ in range(2)]
+            ).to(self.device)
+            self.actor = mlp(d, c.hidden, a, nn.ReLU).to(self.device)
+        self.critics_target = copy.deepcopy(self.critics).requires_grad_(False)
+        self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
+        self.critic_optimizer = torch.optim.Adam(self.critics.parameters(), lr=c.critic_lr)
+        self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
+
+    # -- training -------------------------------------------------------------------------------------
+    def prepare(self, data: OfflineData) -> None:
+        if self.config.normalize_obs:
+            self.normalizers["obs"] = Normalizer.fit(data.observations, "gaussian")
+
+    def data_spec(self) -> DataSpec:
+        return DataSpec("transitions", obs_normalizer=self.normalizers.get("obs"))
+
+    def _act(self, actor: nn.Module, obs: torch.Tensor) -> torch.Tensor:
+        mid, half = (self._high + self._low) / 2, (self._high - self._low) / 2
+        return mid + half * torch.tanh(actor(obs))
+
+    def _rand(self, *shape: int) -> torch.Tensor:
+        return torch.rand(shape, generator=self.generator, device=self.device)
+
+    def _cql_penalty(
+        self,
+        critic: QuantileCritic,
+        obs: torch.Tensor,
+        actions: torch.Tensor,
+        taus: torch.Tensor,
+        z_data: torch.Tensor,
+    ) -> torch.Tensor:
+        """``logsumexp_a Q_mean(s, a) - Q_mean(s, a_data)`` over uniform random actions and the actor's."""
+        b, k = obs.shape[0], actions.shape[1]
+        q = critic(
+            obs[:, None].expand(-1, k, -1).reshape(b * k, -1),
+            actions.reshape(b * k, -1),
+            taus[:, None].expand(-1, k, -1).reshape(b * k, -1),
+        ).mean(-1)
+        return (torch.logsumexp(q.view(b, k), dim=1) - z_data.mean(-1)).mean()
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        c = self.config
+        obs, actions, next_obs = batch["observations"], batch["actions"], batch["next_observations"]
+        b = obs.shape[0]
+        with torch.no_grad():
+            next_actions = self._act(self.actor_target, next_obs)
+            target_taus = self._rand(b, c.n_target_taus)
+            z_next = torch.minimum(*(z(next_obs, next_actions, target_taus) for z in self.critics_target))
+            target = batch["rewards"][:, None] + c.discount * (1 - batch["terminals"][:, None]) * z_next
+        taus = self._rand(b, c.n_taus)
+        z_data = [z(obs, actions, taus) for z in self.critics]
+        critic_loss = sum(quantile_huber_loss(z, target, taus, c.kappa) for z in z_data)
+        out: dict[str, float] = {}
+        if c.conservative:
+            low, high = self._low, self._high
+            random_actions = low + (high - low) * self._rand(b, c.cql_samples, self.space.act_dim)
+            with torch.no_grad():
+                policy_actions = self._act(self.actor, obs)[:, None]
+            candidates = torch.cat([random_actions, policy_actions], dim=1)
+            penalty = sum(
+                self._cql_penalty(z, obs, candidates, taus, zd)
+                for z, zd in zip(self.critics, z_data, strict=True)
+            )
+            critic_loss = critic_loss + c.cql_alpha * penalty
+            out["cql_penalty"] = penalty.item()
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_optimizer.step()
+
+        # Actor (every step): TD3+BC with the risk functional of the first critic in place of Q.
+        pi = self._act(self.actor, obs)
+        rho = self.critics[0](
+            obs,
+            pi,
+            risk_taus(c.train_risk, (b, c.n_policy_taus), generator=self.generator, device=self.device),
+        ).mean(-1)
+        lam = c.bc_weight / rho.abs().mean().detach().clamp_min(1e-6)
+        actor_loss = -lam * rho.mean() + (pi - actions).pow(2).mean()
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_optimizer.step()
+
+        with torch.no_grad():
+            for net, target_net in ((self.critics, self.critics_target), (self.actor, self.actor_target)):
+                for p, tp in zip(net.parameters(), target_net.parameters(), strict=True):
+                    tp.lerp_(p, c.tau)
+        return {
+            "critic_loss": critic_loss.item(),
+            "actor_loss": actor_loss.item(),
+            "q_mean": z_data[0].mean().item(),
+            **out,
+        }
+
+    # -- acting ---------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, *, risk=None, generator=None, **inference: Any) -> np.ndarray:
+        """The deterministic actor's actions; ``risk`` is ignored (the actor was trained at ``train_risk``)."""
+        self.settings(inference)  # no inference-time settings: any override is an error
+        return self.clip_actions(self._act(self.actor, self.obs_tensor(obs)))
+
+    @torch.no_grad()
+    def return_quantiles(
+        self, obs: np.ndarray, *, n: int = 32, actions: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``(B, n)`` return quantiles (reward units, ascending) at the midpoint taus ``(2i + 1) / 2n``, min
+        over the twin critics, of ``obs`` and ``actions`` (the actor's when None), for calibration plots."""
+        s = self.obs_tensor(obs)
+        a = (
+            self._act(self.actor, s)
+            if actions is None
+            else torch.as_tensor(actions, dtype=torch.float32, device=self.device)
+        )
+        taus = midpoint_taus(n, device=self.device).expand(s.shape[0], -1)
+        z = torch.minimum(*(critic(s, a, taus) for critic in self.critics))
+        return torch.sort(z, dim=-1).values.cpu().numpy()
+
+    def components(self) -> dict[str, Any]:
+        return {
+            "critics": self.critics,
+            "critics_target": self.critics_target,
+            "actor": self.actor,
+            "actor_target": self.actor_target,
+            "critic_optimizer": self.critic_optimizer,
+            "actor_optimizer": self.actor_optimizer,
+        }
