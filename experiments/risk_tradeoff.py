@@ -78,6 +78,7 @@ def run_trial(job: dict[str, Any]) -> list[dict[str, Any]]:
 def _jobs(args: argparse.Namespace) -> list[dict[str, Any]]:
     from rsbench.data.catalog import RECIPES, dataset_id_for
     from rsbench.envs import TASKS
+    from rsbench.errors import UserError
     from rsbench.methods import available, load_method_file
     from rsbench.methods.registry import check_suite_methods
     from rsbench.suite import load_suite
@@ -89,10 +90,13 @@ def _jobs(args: argparse.Namespace) -> list[dict[str, Any]]:
     labels = args.methods.split(",") if args.methods else list(suite.methods)
     unknown = sorted(set(labels) - set(suite.methods))
     if unknown:
-        raise SystemExit(
-            f"{args.suite}: methods: no entries {unknown}; the suite has {sorted(suite.methods)}"
+        raise UserError(
+            f"no method labels {unknown} in {args.suite}; it has {', '.join(suite.methods)}", key="--methods"
         )
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(suite.seeds)
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(suite.seeds)
+    except ValueError:
+        raise UserError(f"expected comma-separated integers, got {args.seeds!r}", key="--seeds") from None
     jobs = []
     for task_name, task in suite.tasks.items():
         if task.env not in TASKS:
@@ -246,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         jobs = _jobs(args)
     except UserError as e:
-        console.print(f"risk_tradeoff: error: {e}", markup=False)
+        console.print(f"risk_tradeoff: error: {e}", markup=False, soft_wrap=True)
         return 2
     _ensure_datasets(jobs)
     rows: list[dict[str, Any]] = []

@@ -69,8 +69,18 @@ class MethodConfig:
     def from_dict(
         cls, data: Mapping[str, Any] | None, *, source: str | Path | None = None, path: str = ""
     ) -> Self:
-        """Strictly parse plain data (YAML); unknown keys and bad values raise a one-line ``UserError``."""
-        return schema.load(cls, dict(data or {}), source=source, path=path)
+        """Strictly parse plain data (YAML); unknown keys, bad values and inconsistent combinations
+        (:meth:`problems`) raise a one-line ``UserError``."""
+        from rsbench.errors import UserError
+
+        config = schema.load(cls, dict(data or {}), source=source, path=path)
+        for key, message in config.problems().items():
+            raise UserError(message, source=source, key=f"{path}.{key}" if path else key)
+        return config
+
+    def problems(self) -> dict[str, str]:
+        """``{field: what is wrong}`` for combinations of values that no single field's bounds catch."""
+        return {}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data that :meth:`from_dict` reads back to an equal config."""

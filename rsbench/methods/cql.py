@@ -21,7 +21,7 @@ from torch import nn
 
 from rsbench.data.normalize import Normalizer
 from rsbench.methods.base import DataSpec, Method, MethodConfig, Space, seeded
-from rsbench.methods.nets import mlp
+from rsbench.methods.nets import mlp, soft_update
 from rsbench.methods.registry import register
 from rsbench.risk import RiskSetting
 from rsbench.schema import doc
@@ -189,8 +189,7 @@ class CQL(Method):
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
-        with torch.no_grad():
-            torch._foreach_lerp_(list(self.critic_target.parameters()), list(self.critic.parameters()), c.tau)
+        soft_update(self.critic_target, self.critic, c.tau)
         return {
             "critic_loss": td_loss.item(),
             "cql_penalty": penalty.item(),

@@ -12,13 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 
 from rsbench.data.normalize import Normalizer
 from rsbench.methods.diffusion import Guidance, TemporalValue
-from rsbench.methods.planner import DiffusionPlanner, PlannerConfig, torch_normalize, torch_unnormalize
+from rsbench.methods.planner import DiffusionPlanner, PlannerConfig, torch_normalize
 from rsbench.methods.registry import register
 from rsbench.risk import RiskSetting
 from rsbench.schema import doc
@@ -60,12 +59,8 @@ class Diffuser(DiffusionPlanner):
         super().prepare(data)
         self.normalizers["returns"] = Normalizer.fit(data.returns_to_go(self.config.discount), "gaussian")
 
-    def _act_norm(self) -> Normalizer:
-        low, high = np.asarray(self.space.action_low), np.asarray(self.space.action_high)
-        return Normalizer("limits", (high + low) / 2, (high - low) / 2)
-
     def trajectories(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return torch.cat([torch_normalize(self._act_norm(), batch["actions"]), batch["observations"]], dim=-1)
+        return torch.cat([self.unit_actions(batch["actions"]), batch["observations"]], dim=-1)
 
     def loss_weights(self) -> torch.Tensor:
         w = torch.ones(self.config.horizon, self.transition_dim, device=self.device)
@@ -93,4 +88,4 @@ class Diffuser(DiffusionPlanner):
         return self._value(plans, torch.zeros(plans.shape[0], dtype=torch.long, device=plans.device))
 
     def plan_action(self, obs: torch.Tensor, plans: torch.Tensor, offset: int) -> torch.Tensor:
-        return torch_unnormalize(self._act_norm(), plans[:, offset, : self.space.act_dim])
+        return self.env_actions(plans[:, offset, : self.space.act_dim])

@@ -26,7 +26,7 @@ from torch import nn
 
 from rsbench.data.normalize import Normalizer
 from rsbench.methods.base import DataSpec, Method, MethodConfig, Space, seeded
-from rsbench.methods.nets import mlp
+from rsbench.methods.nets import mlp, soft_update
 from rsbench.methods.quantile import midpoint_taus, quantile_huber_loss
 from rsbench.methods.registry import register
 from rsbench.risk import RiskSetting
@@ -138,8 +138,7 @@ class IQN(Method):
         return DataSpec("transitions", obs_normalizer=self.normalizers.get("obs"))
 
     def _act(self, actor: nn.Module, obs: torch.Tensor) -> torch.Tensor:
-        mid, half = (self._high + self._low) / 2, (self._high - self._low) / 2
-        return mid + half * torch.tanh(actor(obs))
+        return self.env_actions(torch.tanh(actor(obs)))
 
     def _rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=self.generator, device=self.device)
@@ -203,10 +202,8 @@ class IQN(Method):
         actor_loss.backward()
         self.actor_optimizer.step()
 
-        with torch.no_grad():
-            for net, target_net in ((self.critics, self.critics_target), (self.actor, self.actor_target)):
-                for p, tp in zip(net.parameters(), target_net.parameters(), strict=True):
-                    tp.lerp_(p, c.tau)
+        soft_update(self.critics_target, self.critics, c.tau)
+        soft_update(self.actor_target, self.actor, c.tau)
         return {
             "critic_loss": critic_loss.item(),
             "actor_loss": actor_loss.item(),

@@ -34,3 +34,9 @@ class InverseDynamics(nn.Module):
 
     def forward(self, s: torch.Tensor, s_next: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.net(torch.cat([s, s_next], dim=-1)))
+
+
+@torch.no_grad()
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """Polyak averaging of target networks: ``target <- (1 - tau) * target + tau * source``."""
+    torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)

@@ -69,6 +69,21 @@ class PlannerConfig(MethodConfig):
     def tiny(cls) -> Self:
         return cls(horizon=8, dim=16, dim_mults=(1, 2), diffusion_steps=5, sampling_steps=5, ema_start=0)
 
+    def problems(self) -> dict[str, str]:
+        out = {}
+        factor = 2 ** (len(self.dim_mults) - 1)
+        if self.horizon % factor:
+            out["horizon"] = (
+                f"horizon {self.horizon} must be divisible by {factor} for dim_mults of length {len(self.dim_mults)}"
+            )
+        if self.sampling_steps > self.diffusion_steps:
+            out["sampling_steps"] = (
+                f"sampling_steps {self.sampling_steps} > diffusion_steps {self.diffusion_steps}"
+            )
+        if self.replan_every >= self.horizon:
+            out["replan_every"] = f"replan_every {self.replan_every} must be < horizon {self.horizon}"
+        return out
+
 
 def torch_normalize(norm: Normalizer, x: torch.Tensor) -> torch.Tensor:
     shift = torch.as_tensor(norm.shift, dtype=x.dtype, device=x.device)
@@ -103,10 +118,8 @@ class DiffusionPlanner(Method):
     ):
         super().__init__(config, space, seed=seed, device=device)
         c = config
-        if c.sampling_steps > c.diffusion_steps:
-            raise ValueError(f"sampling_steps {c.sampling_steps} > diffusion_steps {c.diffusion_steps}")
-        if c.replan_every >= c.horizon:
-            raise ValueError(f"replan_every {c.replan_every} must be < horizon {c.horizon}")
+        for message in c.problems().values():
+            raise ValueError(message)
         with seeded(seed):  # initial weights follow the trial's seed
             self.model = TemporalUnet(self.transition_dim, c.dim, c.dim_mults, cond_dim=self.cond_dim)
             self.model.check_horizon(c.horizon)
@@ -115,6 +128,7 @@ class DiffusionPlanner(Method):
         self.aux.to(self.device)
         self.ema = EMA(self.model, c.ema_decay, c.ema_start, c.ema_every)
         self.schedule = NoiseSchedule.create(c.schedule, c.diffusion_steps).to(self.device)
+        self._samplers: dict[tuple[str, int], DDPMSampler | DDIMSampler] = {}
         self.optimizer = torch.optim.Adam([*self.model.parameters(), *self.aux.parameters()], lr=c.lr)
 
     # -- what a subclass defines ---------------------------------------------------------------------
@@ -207,11 +221,7 @@ class DiffusionPlanner(Method):
         s0 = self.obs_tensor(obs)
         b, n = s0.shape[0], c.candidates
         shape = (b * n, c.horizon, self.transition_dim)
-        if c.sampler == "ddim":
-            sampler = DDIMSampler(self.schedule, c.sampling_steps, predict=c.predict, clip_x0=self.clip_x0)
-        else:
-            sampler = DDPMSampler(self.schedule, c.sampling_steps, predict=c.predict, clip_x0=self.clip_x0)
-        plans = sampler.sample(
+        plans = self._sampler(c.sampler, c.sampling_steps).sample(
             self.denoiser(self.ema.model, c, None, b * n),
             shape,
             generator=generator,
@@ -222,6 +232,14 @@ class DiffusionPlanner(Method):
             scores = self.score(plans, risk).view(b, n)
             plans, _ = select_best(plans.view(b, n, *shape[1:]), scores)
         return s0, plans
+
+    def _sampler(self, kind: str, steps: int) -> DDPMSampler | DDIMSampler:
+        """Samplers are stateless; one per (kind, steps) is built once, not at every environment step."""
+        key = (kind, steps)
+        if key not in self._samplers:
+            cls = DDIMSampler if kind == "ddim" else DDPMSampler
+            self._samplers[key] = cls(self.schedule, steps, predict=self.config.predict, clip_x0=self.clip_x0)
+        return self._samplers[key]
 
     @property
     def clip_x0(self) -> float | None:

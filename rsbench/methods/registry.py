@@ -7,6 +7,7 @@ that declares ``[project.entry-points."rsbench.methods"]``) makes it available t
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -101,7 +102,8 @@ def load_method_file(path: str | Path) -> list[str]:
         raise UserError("expected an existing .py file that registers a method", source=path)
     _discover()
     before = dict(_REGISTRY)
-    module_name = f"rsbench_user_method_{abs(hash(str(path.resolve())))}"
+    # a stable name (str hash is salted per process): the same file maps to the same module everywhere
+    module_name = f"rsbench_user_method_{hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:16]}"
     if module_name in sys.modules:  # the same file twice: already registered
         return sorted(k for k, v in _REGISTRY.items() if v.__module__ == module_name)
     spec = importlib.util.spec_from_file_location(module_name, path)

@@ -34,8 +34,14 @@ def test_create_parses_configs_strictly() -> None:
         create("diffuser", space, {"horizon": 1}, source="s.yaml", key="methods.d.config")
     with pytest.raises(UserError, match=r"config.bogus: unknown key"):
         create("diffuser", space, {"bogus": 1})
-    with pytest.raises(ValueError, match="horizon 12 must be divisible by 8"):
+    with pytest.raises(UserError, match=r"^config.horizon: horizon 12 must be divisible by 8"):
         create("diffuser", space, {"horizon": 12})
+    with pytest.raises(UserError, match=r"s.yaml: m.replan_every: replan_every 16 must be < horizon 16"):
+        create("rs_diffuser", space, {"horizon": 16, "replan_every": 16}, source="s.yaml", key="m")
+    from rsbench.methods.diffuser import DiffuserConfig
+
+    with pytest.raises(ValueError, match="sampling_steps 30 > diffusion_steps 20"):  # built in code, not YAML
+        Diffuser(DiffuserConfig(sampling_steps=30), space)
 
 
 def test_method_file_registers_and_bad_files_are_user_errors(tmp_path: Path) -> None:
