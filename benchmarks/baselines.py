@@ -1,4 +1,4 @@
-"""Q-learning baseline benchmarks: CQL's training step at CORL's configuration.
+"""Q-learning baseline benchmarks: CQL's and IQN's training steps at CORL's configuration.
 
 CORL's reference CQL (obs 17, act 6, batch 256, three hidden layers of 256 for the actor and both critics,
 10 sampled actions for the log-sum-exp) took about 150 ms per step with 2 threads on this machine.
@@ -12,19 +12,35 @@ from planners import _median_seconds, _sync, _synthetic
 REF_CQL_MS = 150.0
 
 
-def cql_train_step(device: str = "cpu") -> list[dict]:
-    """CQL training step (actor, temperature, twin critics with the CQL penalty, targets) at CORL's setting."""
+def _step_ms(name: str, config: dict, device: str) -> float:
+    """Median ms of one ``update`` on a fixed batch of 256 synthetic HalfCheetah-sized transitions."""
     from rsbench.methods import Space, create
 
     data = _synthetic()
-    method = create(
-        "cql", Space.from_data(data), {"hidden": [256, 256, 256], "cql_n_actions": 10}, device=device
-    )
+    method = create(name, Space.from_data(data), config, device=device)
     method.prepare(data)
     sampler = method.data_spec().sampler(data, 256, np.random.default_rng(0))
     batch = method.to_batch(sampler.sample())
-    ms = 1000 * _median_seconds(lambda: (method.update(batch), _sync(device)), 20, warmup=3)
+    return 1000 * _median_seconds(lambda: (method.update(batch), _sync(device)), 20, warmup=3)
+
+
+def cql_train_step(device: str = "cpu") -> list[dict]:
+    """CQL training step (actor, temperature, twin critics with the CQL penalty, targets) at CORL's setting."""
+    ms = _step_ms("cql", {"hidden": [256, 256, 256], "cql_n_actions": 10}, device)
     figure = {"name": f"CQL training step, batch 256 [{device}]", "value": round(ms, 1), "unit": "ms"}
     if device == "cpu":
         figure.update(target=f"<= {REF_CQL_MS:g} (CORL reference)", met=ms <= REF_CQL_MS)
     return [figure]
+
+
+def iqn_train_step(device: str = "cpu") -> list[dict]:
+    """IQN training step (twin quantile critics, 32 x 32 taus, CVaR actor), plain and conservative (CODAC)."""
+    config = {"hidden": [256, 256, 256], "train_risk": "cvar:0.1"}
+    return [
+        {
+            "name": f"IQN training step, batch 256, {label} [{device}]",
+            "value": round(_step_ms("iqn", {**config, "conservative": conservative}, device), 1),
+            "unit": "ms",
+        }
+        for label, conservative in (("plain", False), ("conservative", True))
+    ]

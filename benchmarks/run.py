@@ -139,6 +139,7 @@ benchmark(_threads(2, planners.unet_train_step))
 benchmark(_threads(2, planners.planning))
 benchmark(planners.planner_training_gpu)
 benchmark(_threads(2, baselines.cql_train_step))
+benchmark(_threads(2, baselines.iqn_train_step))
 
 
 def machine() -> dict:

@@ -116,7 +116,7 @@ def _jobs(args: argparse.Namespace) -> list[dict[str, Any]]:
                         "task_name": task_name,
                         "dataset": dataset,
                         "steps": args.steps or entry.steps or suite.train.steps,
-                        "batch_size": suite.train.batch_size,
+                        "batch_size": entry.batch_size or suite.train.batch_size,
                         "log_every": suite.train.log_every,
                         "episodes": args.episodes or suite.eval.episodes,
                         "eval_seed": suite.eval.seed,
@@ -137,8 +137,37 @@ def _ensure_datasets(jobs: list[dict[str, Any]]) -> None:
             build(name, progress=True)
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per (label, risk) means with t-intervals across seeds, and the Welch tests of the trade-off."""
+Group = tuple[str, str]  # (method label, risk setting)
+
+
+def parse_group(text: str, groups: list[Group]) -> Group:
+    """``LABEL@RISK`` (or ``LABEL`` when the label was evaluated at one risk setting) -> a group of the rows."""
+    from rsbench.errors import UserError
+
+    label, _, risk = text.partition("@")
+    matches = [g for g in groups if g[0] == label and (not risk or g[1] == risk)]
+    if len(matches) != 1:
+        have = ", ".join("@".join(g) for g in groups)
+        raise UserError(f"{text!r} names {len(matches)} of the evaluated groups ({have})", key="--compare")
+    return matches[0]
+
+
+def comparisons(groups: list[Group], extra: list[str]) -> list[tuple[Group, Group]]:
+    """``cvar:0.1`` against ``neutral`` within each label evaluated at both, then each ``--compare A,B``."""
+    out = [
+        ((label, f"cvar:{ALPHA:g}"), (label, "neutral"))
+        for label in sorted({g[0] for g in groups})
+        if {(label, "neutral"), (label, f"cvar:{ALPHA:g}")} <= set(groups)
+    ]
+    for pair in extra:
+        a, _, b = pair.partition(",")
+        out.append((parse_group(a, groups), parse_group(b, groups)))
+    return out
+
+
+def summarize(rows: list[dict[str, Any]], extra: list[str] = ()) -> dict[str, Any]:
+    """Per (label, risk) means with t-intervals across seeds, and one-sided Welch tests of each comparison
+    (the first group should have the higher CVaR and the lower violation rate; mean return two-sided)."""
     from rsbench.eval import stats
 
     def values(label: str, risk: str, metric: str) -> np.ndarray:
@@ -165,30 +194,26 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             }
         table.append(row)
     tests = []
-    for label in sorted({g[0] for g in groups}):
-        risks = [g[1] for g in groups if g[0] == label]
-        if "neutral" in risks and f"cvar:{ALPHA:g}" in risks:
-            averse, neutral = f"cvar:{ALPHA:g}", "neutral"
-            for metric, alternative in (
-                (cvar_key, "greater"),
-                ("violation_rate", "less"),
-                ("mean_return", "two-sided"),
-            ):
-                a, b = values(label, averse, metric), values(label, neutral, metric)
-                if a.size < 2 or b.size < 2:
-                    continue
-                t = stats.welch_t_test(a, b, alternative)
-                tests.append(
-                    {
-                        "label": label,
-                        "comparison": f"{averse} vs {neutral}",
-                        "metric": metric,
-                        "difference": float(a.mean() - b.mean()),
-                        "alternative": alternative,
-                        "p_value": t.p_value,
-                        "p_two_sided": stats.welch_t_test(a, b).p_value,
-                    }
-                )
+    for averse, reference in comparisons(groups, extra):
+        for metric, alternative in (
+            (cvar_key, "greater"),
+            ("violation_rate", "less"),
+            ("mean_return", "two-sided"),
+        ):
+            a, b = values(*averse, metric), values(*reference, metric)
+            if a.size < 2 or b.size < 2:
+                continue
+            t = stats.welch_t_test(a, b, alternative)
+            tests.append(
+                {
+                    "comparison": f"{'@'.join(averse)} vs {'@'.join(reference)}",
+                    "metric": metric,
+                    "difference": float(a.mean() - b.mean()),
+                    "alternative": alternative,
+                    "p_value": t.p_value,
+                    "p_two_sided": stats.welch_t_test(a, b).p_value,
+                }
+            )
     return {"table": table, "tests": tests}
 
 
@@ -214,13 +239,13 @@ def markdown(summary: dict[str, Any], header: str) -> str:
     if summary["tests"]:
         lines += [
             "",
-            "| method | comparison | metric | difference | Welch p (one-sided) | Welch p (two-sided) |",
-            "|---|---|---|---|---|---|",
+            "| comparison | metric | difference | Welch p (one-sided) | Welch p (two-sided) |",
+            "|---|---|---|---|---|",
         ]
         for t in summary["tests"]:
             one = f"{t['p_value']:.2g} ({t['alternative']})" if t["alternative"] != "two-sided" else "-"
             lines.append(
-                f"| {t['label']} | {t['comparison']} | {t['metric']} | {t['difference']:+.3f} | {one} | {t['p_two_sided']:.2g} |"
+                f"| {t['comparison']} | {t['metric']} | {t['difference']:+.3f} | {one} | {t['p_two_sided']:.2g} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -235,6 +260,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=0, help="override the training steps")
     parser.add_argument("--episodes", type=int, default=0, help="override the evaluation episodes")
     parser.add_argument("--jobs", type=int, default=2, help="trials in parallel (one CPU thread each)")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="A,B",
+        help="also test group A against B, each LABEL or LABEL@RISK (e.g. iqn@cvar:0.1,cql); repeatable",
+    )
     parser.add_argument("--method-file", type=Path, action="append", default=[])
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "experiments" / "risk_tradeoff")
     args = parser.parse_args(argv)
@@ -249,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     configure_environment()
     try:
         jobs = _jobs(args)
+        comparisons(sorted({(j["label"], r) for j in jobs for r in j["risk"]}), args.compare)
     except UserError as e:
         console.print(f"risk_tradeoff: error: {e}", markup=False, soft_wrap=True)
         return 2
@@ -267,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
             progress.console.print(f"done: {job['label']} seed {job['seed']}")
             progress.advance(bar)
     wall = time.perf_counter() - start
-    summary = summarize(rows)
+    summary = summarize(rows, args.compare)
     header = f"`{args.suite.name}`, {len(jobs)} trials, {wall / 60:.1f} min wall on {args.jobs} processes"
     text = markdown(summary, header)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -86,12 +86,16 @@ def validate(
     if as_json:
         _emit_json({"suite": s.name, "file": str(suite), "digest": s.digest(), "trials": trials})
         return
+    _trial_table(f"{suite}: suite '{s.name}' is valid, {len(trials)} trials", trials)
+
+
+def _trial_table(title: str, trials: list[dict[str, Any]]) -> None:
     _table(
-        f"{suite}: suite '{s.name}' is valid, {len(trials)} trials",
-        ["method", "algo", "task", "dataset", "seed", "steps", "risk", "sweep"],
+        title,
+        ["trial", "algo", "task", "dataset", "seed", "steps", "risk", "sweep"],
         [
             [
-                t["method"],
+                t["id"],
                 t["algo"],
                 t["task"],
                 t["dataset"],
@@ -260,8 +264,164 @@ def data_list(as_json: JsonFlag = False) -> None:
     )
 
 
+@app.command("run")
+def run_cmd(
+    suite: Annotated[Path | None, typer.Argument(help="Suite YAML file (omit with --resume).")] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option(help="Continue the run at this directory/URI: only trials without results run."),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Run id (default SUITE-<UTC time>).")] = None,
+    results: Annotated[
+        str | None,
+        typer.Option(help="Results root: a path or s3:// / gs:// URI (default <project>/results)."),
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address ('auto'); default $RAY_ADDRESS, else a local Ray.")
+    ] = None,
+    max_concurrent: Annotated[
+        int | None, typer.Option(help="At most this many trials at once.", min=1)
+    ] = None,
+    max_failures: Annotated[int, typer.Option(help="Retries per trial from its last checkpoint.", min=0)] = 2,
+    retry_failed: Annotated[bool, typer.Option(help="With --resume: rerun failed trials too.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Print the trial table and exit.")] = False,
+    method_file: MethodFiles = None,
+) -> None:
+    """Run a suite's trials on Ray Tune (local by default) and store their results."""
+    from rsbench.methods import available
+    from rsbench.methods.registry import check_suite_methods
+    from rsbench.paths import project_root
+    from rsbench.suite import load_suite
+    from rsbench.train.plan import finish_run, new_run, resume_run
+    from rsbench.train.tune import check_resources, trial_specs
+
+    if (suite is None) == (resume is None):
+        raise UserError("give a SUITE file or --resume RUN (not both)", key="SUITE")
+    files = [str(Path(f).resolve()) for f in method_file or []]
+    _load_method_files(method_file)
+    if resume is not None:
+        if method_file:
+            raise UserError("a resumed run uses the method files it was started with", key="--method-file")
+        plan = resume_run(resume, retry_failed=retry_failed)
+    else:
+        s = load_suite(suite, known_methods=available())
+        check_suite_methods(s, source=suite)
+        check_resources(s, str(suite))
+        if dry_run:
+            trials = trial_specs(s, "", files)
+            _trial_table(f"{suite}: {len(trials)} trials (dry run, nothing started)", trials)
+            return
+        plan = new_run(
+            s, suite, results=results or str(project_root() / "results"), name=name, method_files=files
+        )
+    if dry_run:
+        _trial_table(f"{plan.store.root.uri}: {len(plan.pending)} trials to run (dry run)", plan.pending)
+        return
+    where = plan.store.root.uri
+    err.print(
+        f"run {plan.store.run_id}: {len(plan.pending)} of {len(plan.specs)} trials to run, results in {where}"
+    )
+    if plan.pending:
+        _prepare_datasets(plan.pending)
+        _run_on_ray(plan, address=address, max_concurrent=max_concurrent, max_failures=max_failures)
+    counts = finish_run(plan)
+    _print_run_summary(plan)
+    err.print(
+        f"{counts['finished']} finished, {counts['failed']} failed, {counts['missing']} missing; "
+        f"results written to {where}"
+    )
+    err.print(f"load them in Python with rsbench.results.load_run({where!r})", markup=False, highlight=False)
+    for trial, error in _failures(plan).items():
+        err.print(f"failed: {trial}: {error}", markup=False, highlight=False, soft_wrap=True)
+    if counts["missing"]:
+        err.print(
+            f"{counts['missing']} trials have no result; continue with: rsbench run --resume {where}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    if counts["failed"] or counts["missing"]:
+        raise typer.Exit(3)
+
+
+def _prepare_datasets(specs: list[dict[str, Any]]) -> None:
+    """Build missing catalogue datasets once in the driver (trials on other nodes build their own)."""
+    from rsbench.data import store
+    from rsbench.data.build import build
+    from rsbench.data.catalog import RECIPES
+
+    for name in sorted({s["dataset"] for s in specs}):
+        if name in RECIPES and not store.exists(RECIPES[name].dataset_id):
+            err.print(f"building dataset {name}")
+            build(name, progress=True)
+
+
+def _run_on_ray(plan: Any, **options: Any) -> None:
+    from rsbench.train.progress import LiveTable
+    from rsbench.train.tune import run_tune
+
+    table = LiveTable(plan.pending, console=err)
+    try:
+        run_tune(plan, progress=table, **options)
+    finally:
+        table.stop()
+
+
+def _failures(plan: Any) -> dict[str, str]:
+    """``trial -> error`` of the run's failed trials."""
+    from rsbench.results.store import load_run
+
+    trials = load_run(plan.store.root).trials
+    if trials.empty:
+        return {}
+    failed = trials[trials["status"] == "failed"]
+    return dict(zip(failed["trial"], failed["error"], strict=True))
+
+
+def _print_run_summary(plan: Any) -> None:
+    from rsbench.results.store import load_run
+    from rsbench.results.tables import cvar_column, per_seed, seed_means
+
+    run = load_run(plan.store.root)
+    if run.episodes.empty:
+        return
+    alphas = plan.suite.eval.alphas
+    means = seed_means(per_seed(run.episodes, alphas), alphas)
+    cvars = [cvar_column(a) for a in alphas]
+    _table(
+        f"{run.run_id}: means over seeds",
+        [
+            "method",
+            "task",
+            "risk",
+            "seeds",
+            "mean return",
+            *(c.replace("cvar_", "CVaR_") for c in cvars),
+            "violation rate",
+        ],
+        [
+            [
+                r["method"],
+                r["task"],
+                r["risk"],
+                r["seeds"],
+                r["mean_return"],
+                *(r[c] for c in cvars),
+                r["violation_rate"],
+            ]
+            for r in means.to_dict("records")
+        ],
+    )
+
+
 @app.command("eval")
 def eval_cmd(
+    run: Annotated[
+        str | None,
+        typer.Argument(
+            help="A run (directory or URI): evaluate its trained trials at --risk, no retraining."
+        ),
+    ] = None,
     policy: Annotated[
         str, typer.Option(help="Scripted policy: shortcut | detour (point mass) | random (any task).")
     ] = "random",
@@ -275,8 +435,12 @@ def eval_cmd(
     alphas: Annotated[str, typer.Option(help="Comma-separated CVaR levels.")] = "0.05,0.1,0.25",
     as_json: JsonFlag = False,
 ) -> None:
-    """Evaluate a policy: batched seeded episodes, metrics with 95% intervals and flags."""
+    """Evaluate a policy (batched seeded episodes, metrics with 95% intervals and flags), or re-evaluate a run."""
     import numpy as np
+
+    if run is not None:
+        _reevaluate(run, risk)
+        return
 
     from rsbench.envs import TASKS
     from rsbench.eval.policies import load_policy_file, scripted_policy
@@ -315,6 +479,20 @@ def eval_cmd(
                 for m in res["metrics"]
             ],
         )
+
+
+def _reevaluate(run: str, risk: str) -> None:
+    from rsbench.risk import RiskSetting
+    from rsbench.train.plan import open_run
+    from rsbench.train.trial import reevaluate
+
+    settings = [str(_parse(RiskSetting.parse, r, "--risk")) for r in risk.split(",") if r.strip()]
+    if not settings:
+        raise UserError("expected risk settings to add, e.g. --risk cvar:0.05,cvar:0.25", key="--risk")
+    done = reevaluate(run, settings)
+    plan = open_run(run)
+    _print_run_summary(plan)
+    err.print(f"evaluated {len(done)} (trial, risk) pairs; results written to {plan.store.root.uri}")
 
 
 def _parse(parse: Any, text: str, key: str) -> Any:

@@ -41,11 +41,12 @@ class MethodEntry:
     config: dict[str, Any] = doc("overrides of the method's config fields", {})
     risk: tuple[RiskSetting, ...] = doc("inference-time risk settings to evaluate", (RiskSetting(),))
     steps: int | None = doc("gradient steps; default: train.steps", None, ge=1)
+    batch_size: int | None = doc("minibatch size; default: train.batch_size", None, ge=1)
 
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """Training budget shared by all methods unless a method overrides ``steps``."""
+    """Training budget shared by all methods unless a method overrides ``steps`` or ``batch_size``."""
 
     steps: int = doc("gradient steps per trial", 1000, ge=1)
     batch_size: int = doc("minibatch size", 256, ge=1)
@@ -78,7 +79,7 @@ class Suite:
     tasks: dict[str, TaskEntry] = doc("task label -> task")
     methods: dict[str, MethodEntry] = doc("method label -> method")
     seeds: tuple[int, ...] = doc("training seeds (the unit of statistical analysis)", ge=0)
-    description: str = doc("one line on what the suite is for", "")
+    description: str | None = doc("one line on what the suite is for", None)
     train: TrainSpec = doc("training budget", TrainSpec())
     eval: EvalSpec = doc("evaluation protocol", EvalSpec())
     resources: Resources = doc("resources per trial", Resources())
@@ -95,6 +96,7 @@ class Suite:
             own = {k: v for k, v in point.items() if k.startswith(f"methods.{mlabel}.")}
             rows.append(
                 {
+                    "id": trial_id(mlabel, tlabel, seed, own),
                     "method": mlabel,
                     "algo": m.method,
                     "task": tlabel,
@@ -102,23 +104,47 @@ class Suite:
                     "dataset": t.dataset,
                     "seed": seed,
                     "sweep": own,
+                    "config": apply_sweep(m.config, own),
                     "risk": [str(r) for r in m.risk],
                     "steps": m.steps or self.train.steps,
+                    "batch_size": m.batch_size or self.train.batch_size,
                 }
             )
         return _dedupe(rows)
 
     def to_dict(self) -> dict[str, Any]:
+        """The resolved suite as YAML/JSON-ready data; ``schema.load(Suite, suite.to_dict()) == suite``."""
         data = asdict(self)
         for m, entry in zip(data["methods"].values(), self.methods.values(), strict=True):
             m["risk"] = [str(r) for r in entry.risk]
         for t, entry in zip(data["tasks"].values(), self.tasks.values(), strict=True):
             t["risk"] = entry.risk.to_dict() if entry.risk else None
-        return data
+        return json.loads(json.dumps(data))  # plain lists and dicts: what `load` reads back into this suite
 
     def digest(self) -> str:
         """Hash of the resolved suite: runs are comparable only with the same digest."""
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def trial_id(method: str, task: str, seed: int, sweep: dict[str, Any]) -> str:
+    """``METHOD-TASK-sSEED`` plus a short hash of the sweep point: stable across runs, file-name safe."""
+    base = f"{method}-{task}-s{seed}"
+    if not sweep:
+        return base
+    digest = hashlib.sha256(json.dumps(sweep, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{base}-{digest}"
+
+
+def apply_sweep(config: dict[str, Any], sweep: dict[str, Any]) -> dict[str, Any]:
+    """The method's config with its sweep point's ``methods.METHOD.config.FIELD[.SUB]`` values set (a copy)."""
+    out = json.loads(json.dumps(config))
+    for key, value in sweep.items():
+        *parents, leaf = key.split(".")[3:]
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
 
 
 def sweep_points(sweep: dict[str, tuple[Any, ...]]) -> list[dict[str, Any]]:

@@ -7,5 +7,6 @@ export RAY_AUTH_MODE=${RAY_AUTH_MODE:-disabled}
 .venv/bin/rsbench validate suites/smoke.yaml
 .venv/bin/rsbench data build pointmass-mixed
 .venv/bin/rsbench data inspect pointmass-mixed
-# Train every method of the smoke suite (2 seeds) and evaluate each risk setting, without Ray for now.
-.venv/bin/python experiments/risk_tradeoff.py --suite suites/smoke.yaml --methods "" --out results/smoke
+# Every method of the smoke suite x 2 seeds as Ray Tune trials on a local Ray: train with checkpoints,
+# evaluate each risk setting, store the results under results/smoke-<UTC time>/.
+.venv/bin/rsbench run suites/smoke.yaml

@@ -182,6 +182,32 @@ def test_user_risk_and_sweep_suite_validates() -> None:
     assert {t["steps"] for t in trials if t["method"] == "diffuser"} == {50}
     assert {t["steps"] for t in trials if t["method"] != "diffuser"} == {100}
     assert swept[0]["risk"] == ["neutral", "cvar:0.1", "seeking:0.9"]
+    # every trial has a stable file-safe id and its resolved config (sweep values set)
+    assert len({t["id"] for t in trials}) == len(trials)
+    first = swept[0]
+    assert first["id"].startswith(f"rs_diffuser-{first['task']}-s{first['seed']}-")
+    assert first["config"]["dim"] == first["sweep"]["methods.rs_diffuser.config.dim"]
+    assert first["config"]["n_quantiles"] == first["sweep"]["methods.rs_diffuser.config.n_quantiles"]
+    assert plain[0]["id"] == f"{plain[0]['method']}-{plain[0]['task']}-s{plain[0]['seed']}"
+
+
+@pytest.mark.parametrize("path", [SMOKE, VALID, REPO / "suites" / "pointmass.yaml"], ids=lambda p: p.name)
+def test_suite_round_trips_through_its_stored_form(path: Path) -> None:
+    """A run stores ``suite.to_dict()`` as YAML; reading it back gives the same suite and digest."""
+    import yaml
+
+    from rsbench.schema import load
+    from rsbench.suite import Suite
+
+    suite = load_suite(path)
+    again = load(Suite, yaml.safe_load(yaml.safe_dump(suite.to_dict())), source="stored")
+    assert again == suite and again.digest() == suite.digest()
+
+
+def test_method_batch_size_overrides_the_train_default() -> None:
+    suite = load_suite(REPO / "suites" / "pointmass.yaml")
+    sizes = {t["method"]: t["batch_size"] for t in suite.trials()}
+    assert sizes["iqn"] == sizes["cql"] == 256 and sizes["rs_diffuser"] == suite.train.batch_size == 64
 
 
 def test_to_dict_is_plain_data() -> None:

@@ -62,7 +62,13 @@ class IQNConfig(MethodConfig):
     conservative: bool = doc("add a CQL penalty to the critic loss (CODAC)", False)
     cql_alpha: float = doc("weight of the CQL penalty when conservative", 1.0, ge=0)
     cql_samples: int = doc("uniform random actions per state in the CQL logsumexp", 10, ge=1)
+    cql_taus: int = doc("taus per candidate action estimating its mean return in the CQL penalty", 4, ge=1)
     normalize_obs: bool = doc("standardise observations with the dataset's mean and std", True)
+
+    def problems(self) -> dict[str, str]:
+        if self.cql_taus > self.n_taus:
+            return {"cql_taus": f"cql_taus {self.cql_taus} must be <= n_taus {self.n_taus}"}
+        return {}
 
     @classmethod
     def tiny(cls) -> IQNConfig:
@@ -137,8 +143,11 @@ class IQN(Method):
     def data_spec(self) -> DataSpec:
         return DataSpec("transitions", obs_normalizer=self.normalizers.get("obs"))
 
-    def _act(self, actor: nn.Module, obs: torch.Tensor) -> torch.Tensor:
-        return self.env_actions(torch.tanh(actor(obs)))
+    @staticmethod
+    def _act(actor: nn.Module, obs: torch.Tensor) -> torch.Tensor:
+        """Actions in ``[-1, 1]``: critics and the BC term work in unit action space, so ``bc_weight`` and
+        the CQL penalty's uniform actions mean the same for every task's action bounds (as in TD3+BC)."""
+        return torch.tanh(actor(obs))
 
     def _rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=self.generator, device=self.device)
@@ -151,7 +160,11 @@ class IQN(Method):
         taus: torch.Tensor,
         z_data: torch.Tensor,
     ) -> torch.Tensor:
-        """``logsumexp_a Q_mean(s, a) - Q_mean(s, a_data)`` over uniform random actions and the actor's."""
+        """``logsumexp_a Q_mean(s, a) - Q_mean(s, a_data)`` over uniform random actions and the actor's.
+
+        ``actions (B, K, act_dim)``, ``taus (B, cql_taus)``, ``z_data (B, n_taus)``: each mean is a Monte Carlo
+        estimate over its taus; a few taus per candidate keep the penalty's cost near one critic pass.
+        """
         b, k = obs.shape[0], actions.shape[1]
         q = critic(
             obs[:, None].expand(-1, k, -1).reshape(b * k, -1),
@@ -162,7 +175,8 @@ class IQN(Method):
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         c = self.config
-        obs, actions, next_obs = batch["observations"], batch["actions"], batch["next_observations"]
+        obs, next_obs = batch["observations"], batch["next_observations"]
+        actions = self.unit_actions(batch["actions"]).clamp(-1, 1)
         b = obs.shape[0]
         with torch.no_grad():
             next_actions = self._act(self.actor_target, next_obs)
@@ -174,13 +188,12 @@ class IQN(Method):
         critic_loss = sum(quantile_huber_loss(z, target, taus, c.kappa) for z in z_data)
         out: dict[str, float] = {}
         if c.conservative:
-            low, high = self._low, self._high
-            random_actions = low + (high - low) * self._rand(b, c.cql_samples, self.space.act_dim)
+            random_actions = 2 * self._rand(b, c.cql_samples, self.space.act_dim) - 1
             with torch.no_grad():
                 policy_actions = self._act(self.actor, obs)[:, None]
             candidates = torch.cat([random_actions, policy_actions], dim=1)
             penalty = sum(
-                self._cql_penalty(z, obs, candidates, taus, zd)
+                self._cql_penalty(z, obs, candidates, taus[:, : c.cql_taus], zd)
                 for z, zd in zip(self.critics, z_data, strict=True)
             )
             critic_loss = critic_loss + c.cql_alpha * penalty
@@ -216,7 +229,7 @@ class IQN(Method):
     def act(self, obs: np.ndarray, *, risk=None, generator=None, **inference: Any) -> np.ndarray:
         """The deterministic actor's actions; ``risk`` is ignored (the actor was trained at ``train_risk``)."""
         self.settings(inference)  # no inference-time settings: any override is an error
-        return self.clip_actions(self._act(self.actor, self.obs_tensor(obs)))
+        return self.clip_actions(self.env_actions(self._act(self.actor, self.obs_tensor(obs))))
 
     @torch.no_grad()
     def return_quantiles(
@@ -228,7 +241,7 @@ class IQN(Method):
         a = (
             self._act(self.actor, s)
             if actions is None
-            else torch.as_tensor(actions, dtype=torch.float32, device=self.device)
+            else self.unit_actions(torch.as_tensor(actions, dtype=torch.float32, device=self.device))
         )
         taus = midpoint_taus(n, device=self.device).expand(s.shape[0], -1)
         z = torch.minimum(*(critic(s, a, taus) for critic in self.critics))

@@ -141,10 +141,18 @@ def create(
 
 
 def check_suite_methods(suite: Any, *, source: str | Path | None) -> None:
-    """Every method entry of a suite names a registered method and its config parses strictly."""
+    """Every method entry of a suite names a registered method and its config parses strictly, at every
+    sweep point too (a swept value out of bounds is reported under its ``sweep.`` key)."""
     for label, entry in suite.methods.items():
         cls = get(entry.method, source=source, key=f"methods.{label}.method")
         cls.Config.from_dict(entry.config, source=source, path=f"methods.{label}.config")
+    for trial in suite.trials():
+        if trial["sweep"]:
+            cls = get(trial["algo"], source=source, key=f"methods.{trial['method']}.method")
+            keys = ", ".join(f"sweep.{k}={v!r}" for k, v in trial["sweep"].items())
+            cls.Config.from_dict(
+                trial["config"], source=source, path=f"{keys}: methods.{trial['method']}.config"
+            )
 
 
 def describe(name: str) -> dict[str, Any]:

@@ -81,6 +81,14 @@ def test_config_yaml_round_trip_and_documentation() -> None:
     assert IQNConfig.inference_fields() == ()
 
 
+def test_cql_taus_beyond_n_taus_is_a_one_line_config_error() -> None:
+    from rsbench.errors import UserError
+    from rsbench.methods.iqn import IQNConfig
+
+    with pytest.raises(UserError, match="suite.yaml: methods.iqn.config.cql_taus: cql_taus 8 must be <= n_taus 4"):
+        IQNConfig.from_dict({"n_taus": 4, "cql_taus": 8}, source="suite.yaml", path="methods.iqn.config")
+
+
 def test_act_rejects_inference_overrides(pointmass_data) -> None:
     method = _trained(IQNConfig.tiny(), pointmass_data, steps=1)
     with pytest.raises(ValueError, match="cannot change at inference time"):

@@ -1,0 +1,123 @@
+"""A compact live table of a run's trials (status, step, loss, ETA) in place of Tune's own log.
+
+On a terminal the table redraws in place; elsewhere (CI logs) each trial prints one line when it ends and the
+final table is printed once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ray.tune import Callback
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+
+def _fmt_seconds(s: float | None) -> str:
+    if s is None:
+        return ""
+    s = int(s)
+    return f"{s // 60}:{s % 60:02d}"
+
+
+class LiveTable(Callback):
+    """Tune callback: one row per trial, redrawn on every result."""
+
+    def __init__(self, specs: list[dict[str, Any]], console: Console | None = None):
+        self.console = console or Console(stderr=True)
+        self.rows: dict[str, dict[str, Any]] = {
+            s["id"]: {
+                "status": "pending",
+                "step": 0,
+                "total": s["steps"],
+                "loss": None,
+                "started": None,
+                "ended": None,
+            }
+            for s in specs
+        }
+        self.live: Live | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles its callbacks with the experiment; the console and the live display stay behind.
+        return {"rows": self.rows}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.rows, self.console, self.live = state["rows"], Console(stderr=True), None
+
+    def _table(self) -> Table:
+        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for col in ("trial", "status", "step", "loss", "elapsed", "ETA"):
+            table.add_column(col, justify="right" if col in ("step", "loss", "elapsed", "ETA") else "left")
+        done = sum(r["status"] in ("finished", "failed") for r in self.rows.values())
+        table.title = f"{done}/{len(self.rows)} trials done"
+        for trial, r in self.rows.items():
+            elapsed = (r["ended"] or time.monotonic()) - r["started"] if r["started"] else None
+            eta = None
+            if elapsed and r["step"] and r["status"] == "training":
+                eta = elapsed / r["step"] * (r["total"] - r["step"])
+            style = {"finished": "green", "failed": "red", "training": "cyan", "evaluating": "yellow"}.get(
+                r["status"], "dim"
+            )
+            table.add_row(
+                trial,
+                f"[{style}]{r['status']}[/]",
+                f"{r['step']}/{r['total']}",
+                f"{r['loss']:.4g}" if r["loss"] is not None else "",
+                _fmt_seconds(elapsed),
+                _fmt_seconds(eta),
+            )
+        return table
+
+    def _update(self) -> None:
+        if self.live is None:
+            self.live = Live(self._table(), console=self.console, refresh_per_second=2, transient=False)
+            self.live.start()
+        self.live.update(self._table())
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        row = self.rows[trial.config["trial"]["id"]]
+        row["status"] = "training"
+        row["started"] = row["started"] or time.monotonic()
+        self._update()
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        row = self.rows[trial.config["trial"]["id"]]
+        if result.get("done") and "status" in result:
+            row["status"] = result["status"]
+        else:
+            row["step"] = int(result.get("step", row["step"]))
+            losses = [v for k, v in result.items() if k.endswith("loss") and isinstance(v, int | float)]
+            row["loss"] = sum(losses) if losses else row["loss"]
+            row["status"] = "evaluating" if row["step"] >= row["total"] else "training"
+        self._update()
+
+    def _ended(self, trial: Any, status: str | None = None) -> None:
+        trial_id = trial.config["trial"]["id"]
+        row = self.rows[trial_id]
+        if status is not None or row["status"] not in ("finished", "failed"):
+            row["status"] = status or "finished"
+        row["ended"] = time.monotonic()
+        if not self.console.is_terminal:
+            elapsed = _fmt_seconds(row["ended"] - row["started"]) if row["started"] else ""
+            self.console.print(f"{row['status']}: {trial_id} ({elapsed})")
+        self._update()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended(trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended(trial, "failed")
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.rows[trial.config["trial"]["id"]]["status"] = "retrying"
+        self._update()
+
+    def stop(self) -> None:
+        if self.live is not None:
+            self.live.update(self._table())
+            self.live.stop()
+            self.live = None
+            self.console.print()

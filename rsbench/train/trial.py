@@ -1,0 +1,252 @@
+"""One trial, start to finish, without Ray: build or find the data, train with checkpoints, evaluate every
+risk setting, write the trial's parts into the run's results store.
+
+The Ray Tune layer (:mod:`rsbench.train.tune`) calls :func:`run_trial` with its own ``report`` (which turns a
+checkpoint directory into ``tune.report(..., checkpoint=...)``) and the checkpoint to resume from; tests call it
+directly. A trial whose training diverges is recorded as failed with its error and does not raise, so the run
+goes on and the failure is not retried (it would diverge again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from rsbench.results.fs import Location
+from rsbench.results.store import RunStore
+
+Report = Callable[[dict[str, Any], "Path | None"], None]
+
+# Keys of a trial spec that identify it in every row it writes.
+IDENTITY = ("method", "algo", "task", "env", "dataset", "seed")
+
+
+def trial_row(spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "trial": spec["id"],
+        **{k: spec[k] for k in IDENTITY},
+        "sweep": json.dumps(spec["sweep"], sort_keys=True),
+    }
+
+
+def ensure_dataset(name: str) -> str:
+    """The Minari id of a suite's dataset, built here (once per node, under a lock) when it is a catalogue
+    recipe missing on this machine; a plain Minari id must already exist."""
+    from filelock import FileLock
+
+    from rsbench.data import store
+    from rsbench.data.build import build
+    from rsbench.data.catalog import RECIPES
+    from rsbench.paths import ensure_datasets_env
+
+    if name not in RECIPES:
+        return name
+    dataset_id = RECIPES[name].dataset_id
+    if not store.exists(dataset_id):
+        root = ensure_datasets_env()
+        with FileLock(str(root / f".build-{name}.lock")):
+            build(name, progress=False)  # a no-op when another trial built it while we waited
+    return dataset_id
+
+
+def find_checkpoint(store: RunStore, trial: str) -> Location | None:
+    """The trial's checkpoint with the most steps across every Tune attempt of the run (None if none)."""
+    best: tuple[int, Location] | None = None
+    for attempt in store.tune_dir().children():
+        for ckpt in (attempt / trial).children():
+            meta = ckpt / "method.json"
+            if ckpt.name.startswith("checkpoint_") and meta.exists() and (ckpt / "state.pt").exists():
+                steps = int(json.loads(meta.read_text())["steps"])
+                if best is None or steps > best[0]:
+                    best = (steps, ckpt)
+    return best[1] if best else None
+
+
+@contextlib.contextmanager
+def local_copy(location: Location) -> Iterator[Path]:
+    """A local directory with the contents of ``location`` (itself when it is local)."""
+    if location.is_local:
+        yield location.local_path()
+        return
+    import pyarrow.fs as pafs
+
+    with tempfile.TemporaryDirectory(prefix="rsbench-ckpt-") as tmp:
+        pafs.copy_files(location.path, tmp, source_filesystem=location.fs)
+        yield Path(tmp)
+
+
+def evaluate_risks(method: Any, spec: dict[str, Any], risks: list[str], store: RunStore) -> float:
+    """Evaluate ``method`` at each risk setting and write one episodes part per setting; returns seconds."""
+    import pandas as pd
+
+    from rsbench.envs.spec import RiskSpec
+    from rsbench.eval.rollout import evaluate
+    from rsbench.risk import RiskSetting
+
+    start = time.perf_counter()
+    user_spec = RiskSpec.from_dict(spec["risk_spec"]) if spec.get("risk_spec") else None
+    for risk in risks:
+        setting = RiskSetting.parse(risk)
+        eps = evaluate(
+            method.policy(risk=setting, seed=spec["eval_seed"]),
+            spec["env"],
+            spec["episodes"],
+            seed=spec["eval_seed"],
+            horizon=spec.get("horizon"),
+            spec=user_spec,
+            risk=setting,
+        )
+        cols = eps.columns()
+        frame = pd.DataFrame(
+            {
+                **{k: [v] * len(eps.returns) for k, v in trial_row(spec).items()},
+                "risk": str(setting),
+                "episode": range(len(eps.returns)),
+                "episode_seed": cols["seeds"],
+                "return": cols["returns"],
+                "length": cols["lengths"],
+                "violation_steps": cols["violation_steps"],
+                "penalty_events": cols["penalty_events"],
+                "terminated": cols["terminated"],
+                "truncated": cols["truncated"],
+            }
+        )
+        store.write_episodes(spec["id"], str(setting), frame)
+    return time.perf_counter() - start
+
+
+def record(spec: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A trial's status row: identity, config, risk settings, host, plus ``fields``."""
+    return {
+        **trial_row(spec),
+        "config": json.dumps(spec["config"], sort_keys=True),
+        "risk": json.dumps(spec["risk"]),
+        "node": socket.gethostname(),
+        "node_id": spec.get("node_id"),
+        **fields,
+    }
+
+
+def run_trial(spec: dict[str, Any], *, report: Report, resume_from: Path | None = None) -> dict[str, Any]:
+    """Train, evaluate and store one trial; returns its status record (also written to the store).
+
+    ``report(metrics, checkpoint_dir)`` is called at every logged step (``checkpoint_dir`` None) and at every
+    checkpoint (a directory holding the checkpoint files, valid during the call).
+    """
+    import pandas as pd
+    import torch
+
+    from rsbench.data.offline import load
+    from rsbench.methods import Space, create, load_method_file
+    from rsbench.train.checkpoint import write_checkpoint_files
+    from rsbench.train.fit import TrainingDiverged, fit
+
+    store = RunStore(spec["run_uri"])
+    for f in spec.get("method_files", []):
+        load_method_file(f)
+    torch.set_num_threads(max(1, int(spec["cpu"])))
+    device = "cuda" if spec["gpu"] > 0 and torch.cuda.is_available() else "cpu"
+    data = load(ensure_dataset(spec["dataset"]))
+    method = create(spec["algo"], Space.from_data(data), spec["config"], seed=spec["seed"], device=device)
+    last_loss: dict[str, float] = {}
+
+    def on_log(row: dict[str, float]) -> None:
+        last_loss.clear()
+        last_loss.update(row)
+        report({**row, "total_steps": spec["steps"]}, None)
+
+    def on_checkpoint(step: int, m: Any, trainer: dict[str, Any]) -> None:
+        with tempfile.TemporaryDirectory(prefix="rsbench-ckpt-") as tmp:
+            write_checkpoint_files(Path(tmp), m, trainer=trainer)
+            report({**last_loss, "step": float(step), "total_steps": spec["steps"]}, Path(tmp))
+
+    try:
+        result = fit(
+            method,
+            data,
+            spec["steps"],
+            batch_size=spec["batch_size"],
+            seed=spec["seed"],
+            log_every=spec["log_every"],
+            checkpoint_every=spec["checkpoint_every"],
+            resume_from=resume_from,
+            on_log=on_log,
+            on_checkpoint=on_checkpoint,
+        )
+    except TrainingDiverged as e:
+        row = record(
+            spec,
+            status="failed",
+            steps=method.steps,
+            train_seconds=None,
+            eval_seconds=None,
+            error=str(e),
+            device=device,
+        )
+        store.write_trial(row)
+        return row
+    curves = pd.DataFrame(
+        [
+            {**trial_row(spec), "step": int(r["step"]), "wall_time": r["wall_time"], "name": k, "value": v}
+            for r in result.curves
+            for k, v in r.items()
+            if k not in ("step", "wall_time")
+        ]
+    )
+    store.write_curves(spec["id"], curves)
+    eval_seconds = evaluate_risks(method, spec, spec["risk"], store)
+    row = record(
+        spec,
+        status="finished",
+        steps=result.steps,
+        train_seconds=result.wall_time,
+        eval_seconds=eval_seconds,
+        error=None,
+        device=device,
+    )
+    store.write_trial(row)
+    return row
+
+
+def reevaluate(where: str, risks: list[str], *, device: str = "cpu") -> list[tuple[str, str]]:
+    """Evaluate every finished trial of the run at ``where`` at ``risks`` from its final checkpoint, without
+    retraining; adds (or replaces) those episodes parts and the trial records' risk lists. Returns the
+    ``(trial, risk)`` pairs evaluated."""
+    import torch
+
+    from rsbench.errors import UserError
+    from rsbench.train.checkpoint import load_checkpoint
+    from rsbench.train.plan import open_run
+
+    plan = open_run(where)
+    status = plan.store.trial_status()
+    done = []
+    for spec in plan.specs:
+        if status.get(spec["id"]) != "finished":
+            continue
+        ckpt = find_checkpoint(plan.store, spec["id"])
+        if ckpt is None:
+            raise UserError(
+                f"trial {spec['id']} has no checkpoint under {plan.store.tune_dir().uri}", source=where
+            )
+        torch.set_num_threads(max(1, int(spec["cpu"])))
+        with local_copy(ckpt) as path:
+            method, _ = load_checkpoint(path, device=device)
+        if method.steps != spec["steps"]:
+            raise UserError(
+                f"trial {spec['id']}: newest checkpoint has {method.steps} steps, expected {spec['steps']}",
+                source=ckpt.uri,
+            )
+        evaluate_risks(method, spec, risks, plan.store)
+        rows = plan.store.trial_record(spec["id"])
+        stored = json.loads(rows["risk"])
+        rows["risk"] = json.dumps(stored + [r for r in risks if r not in stored])
+        plan.store.write_trial(rows)
+        done += [(spec["id"], r) for r in risks]
+    return done

@@ -1,0 +1,203 @@
+"""The Ray Tune layer (DESIGN.md §5): a suite's trials as Tune trials, on a local Ray or a cluster.
+
+Each trial is :func:`rsbench.train.trial.run_trial` inside a Tune function trainable: it reports its losses,
+hands each checkpoint to ``tune.report(..., checkpoint=...)``, and resumes from ``tune.get_checkpoint()`` when
+Tune retries it after a failure (``FailureConfig``). Tune's experiments live in the run's ``tune/attempt-N``
+directories; ``--resume`` starts a new attempt over the trials that have no record yet, and each of those
+resumes from its newest checkpoint of any earlier attempt. The sweep is expanded by the suite into resolved
+trials, which become one ``tune.grid_search`` so that the trial table Tune runs is exactly the one
+``--dry-run`` prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rsbench.errors import UserError
+from rsbench.results.store import RunStore
+from rsbench.suite import Suite
+
+
+@dataclass
+class RunPlan:
+    """What ``rsbench run`` is about to do: the store, every trial spec, and which of them run now."""
+
+    store: RunStore
+    suite: Suite
+    specs: list[dict[str, Any]]
+    pending: list[dict[str, Any]]
+    method_files: list[str] = field(default_factory=list)
+
+
+def trial_specs(suite: Suite, run_uri: str, method_files: list[str]) -> list[dict[str, Any]]:
+    """The suite's trials as self-contained JSON-able specs (what a Tune trial receives as its config)."""
+    specs = []
+    for t in suite.trials():
+        task = suite.tasks[t["task"]]
+        specs.append(
+            {
+                **t,
+                "checkpoint_every": suite.train.checkpoint_every,
+                "log_every": suite.train.log_every,
+                "episodes": suite.eval.episodes,
+                "alphas": list(suite.eval.alphas),
+                "eval_seed": suite.eval.seed,
+                "horizon": task.horizon,
+                "risk_spec": task.risk.to_dict() if task.risk else None,
+                "cpu": suite.resources.cpu,
+                "gpu": suite.resources.gpu,
+                "run_uri": run_uri,
+                "method_files": method_files,
+            }
+        )
+    return specs
+
+
+def _trainable(config: dict[str, Any]) -> None:
+    """Tune's function trainable: one trial, resuming from Tune's checkpoint or an earlier attempt's."""
+    import ray
+    from ray import tune
+
+    from rsbench.runtime import configure_environment
+    from rsbench.train.trial import find_checkpoint, local_copy, run_trial
+
+    configure_environment()
+    spec = {**config["trial"], "node_id": ray.get_runtime_context().get_node_id()}
+
+    def report(metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
+        checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
+        tune.report(metrics, checkpoint=checkpoint)
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as path:
+            row = run_trial(spec, report=report, resume_from=Path(path))
+    else:
+        earlier = find_checkpoint(RunStore(spec["run_uri"]), spec["id"])
+        if earlier is not None:
+            with local_copy(earlier) as path:
+                row = run_trial(spec, report=report, resume_from=path)
+        else:
+            row = run_trial(spec, report=report)
+    tune.report({"status": row["status"], "step": float(row["steps"]), "done": True})
+
+
+def _init_ray(address: str | None, cpus: int | None) -> bool:
+    """Connect to ``address`` (or ``RAY_ADDRESS``), else start a quiet local Ray; returns whether we started it."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False, logging_level="WARNING")
+        return True
+    env = {
+        k: os.environ[k] for k in ("MINARI_DATASETS_PATH", "RAY_AUTH_MODE", "MPLCONFIGDIR") if k in os.environ
+    }
+    ray.init(
+        num_cpus=cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="WARNING",
+        runtime_env={"env_vars": env},
+    )
+    return True
+
+
+def cluster_resources() -> dict[str, Any]:
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    return {
+        "address": ray.get_runtime_context().gcs_address,
+        "nodes": len(nodes),
+        "resources": {k: v for k, v in ray.cluster_resources().items() if not k.startswith("node:")},
+    }
+
+
+def run_tune(
+    plan: RunPlan,
+    *,
+    address: str | None = None,
+    max_concurrent: int | None = None,
+    max_failures: int = 2,
+    cpus: int | None = None,
+    progress: Any = None,
+) -> dict[str, str]:
+    """Run ``plan.pending`` as Tune trials; returns ``trial id -> status`` for them (finished | failed).
+
+    A trial that errors beyond its retries gets a failed record with Tune's error. A trial stopped without
+    an error (the driver was interrupted) gets no record, so ``--resume`` runs it.
+    """
+    import ray
+    from ray import tune
+
+    from rsbench.train.trial import record
+
+    # Our live table replaces Tune's console output; our parquet parts replace its CSV/JSON/TensorBoard logs.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    for name in ("ray.tune", "ray.train"):  # their warnings are about the logs we replaced; errors still show
+        logging.getLogger(name).setLevel(logging.ERROR)
+    started = _init_ray(address, cpus)
+    try:
+        manifest = plan.store.read_manifest()
+        manifest.setdefault("cluster", cluster_resources())
+        plan.store.write_manifest(manifest)
+        attempt = len(plan.store.tune_dir().children()) + 1
+        resources = {"cpu": plan.suite.resources.cpu, "gpu": plan.suite.resources.gpu}
+        tuner = tune.Tuner(
+            tune.with_resources(_trainable, resources),
+            param_space={"trial": tune.grid_search(plan.pending)},
+            tune_config=tune.TuneConfig(
+                max_concurrent_trials=max_concurrent,
+                trial_dirname_creator=lambda trial: trial.config["trial"]["id"],
+                trial_name_creator=lambda trial: trial.config["trial"]["id"],
+            ),
+            run_config=tune.RunConfig(
+                name=f"attempt-{attempt}",
+                storage_path=plan.store.tune_dir().uri,
+                failure_config=tune.FailureConfig(max_failures=max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                callbacks=[progress] if progress is not None else None,
+                verbose=0,
+            ),
+        )
+        grid = tuner.fit()
+        statuses = plan.store.trial_status()
+        for result in grid:
+            spec = result.config["trial"] if result.config else None
+            if spec is not None and spec["id"] not in statuses and result.error is not None:
+                lines = [line.strip() for line in str(result.error).splitlines() if line.strip()]
+                error = lines[-1] if lines else type(result.error).__name__  # the exception's own line
+                plan.store.write_trial(
+                    record(
+                        spec,
+                        status="failed",
+                        steps=None,
+                        train_seconds=None,
+                        eval_seconds=None,
+                        error=error,
+                        device=None,
+                    )
+                )
+        statuses = plan.store.trial_status()
+        return {s["id"]: statuses.get(s["id"], "missing") for s in plan.pending}
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def check_resources(suite: Suite, source: str) -> None:
+    if suite.resources.gpu > 1 and suite.resources.gpu != int(suite.resources.gpu):
+        raise UserError(
+            f"expected a fraction (<= 1) or a whole number of GPUs, got {suite.resources.gpu}",
+            source=source,
+            key="resources.gpu",
+        )

@@ -1,0 +1,211 @@
+"""``rsbench run`` on Ray Tune: results store, resume and fault tolerance (the issue's tests (a)-(e))."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rsbench.methods import load_method_file
+from rsbench.results import RunStore, load_run
+from rsbench.results.tables import per_seed
+from rsbench.suite import load_suite
+from rsbench.train.plan import finish_run, new_run
+from rsbench.train.trial import find_checkpoint
+from rsbench.train.tune import run_tune
+
+FAULTY = Path(__file__).with_name("faulty_method.py")
+RSBENCH = Path(sys.executable).with_name("rsbench")
+
+
+@pytest.fixture(autouse=True)
+def _data(pointmass_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(pointmass_root))
+    monkeypatch.setenv("RSBENCH_FAULT_DIR", str(tmp_path / "pids"))
+    (tmp_path / "pids").mkdir()
+    load_method_file(FAULTY)
+    return pointmass_root
+
+
+def _suite(tmp_path: Path, methods: dict, *, seeds=(0, 1), steps=40, checkpoint_every=20, episodes=4) -> Path:
+    data = {
+        "name": "faults",
+        "tasks": {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed"}},
+        "methods": methods,
+        "seeds": list(seeds),
+        "train": {"steps": steps, "batch_size": 16, "checkpoint_every": checkpoint_every, "log_every": 10},
+        "eval": {"episodes": episodes, "alphas": [0.1]},
+    }
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def _plan(tmp_path: Path, suite_path: Path, name: str = "run"):
+    return new_run(
+        load_suite(suite_path),
+        suite_path,
+        results=str(tmp_path / "results"),
+        name=name,
+        method_files=[str(FAULTY)],
+    )
+
+
+def _one_result_per_trial(run_dir: Path, episodes: int) -> None:
+    run = load_run(run_dir)
+    assert run.trials["trial"].is_unique
+    counts = run.episodes.groupby(["trial", "risk"]).size()
+    assert (counts == episodes).all(), counts
+
+
+@pytest.mark.slow
+def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    suite = _suite(
+        tmp_path, {"bc": {"method": "faulty_bc", "config": {"sleep": 0.02}}}, steps=200, checkpoint_every=50
+    )
+    plan = _plan(tmp_path, suite)
+    killed: list[int] = []
+
+    def kill_once_checkpointed() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            pids = sorted((tmp_path / "pids").glob("*.json"))
+            if pids and any(find_checkpoint(plan.store, s["id"]) for s in plan.specs):
+                pid = json.loads(pids[0].read_text())["pid"]
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_once_checkpointed, daemon=True)
+    killer.start()
+    statuses = run_tune(plan, cpus=2, max_failures=2)
+    killer.join()
+    assert killed, "no trial was killed"
+    assert set(statuses.values()) == {"finished"}
+    starts = [json.loads(p.read_text())["start_step"] for p in (tmp_path / "pids").glob("*.json")]
+    assert len(starts) == 3 and max(starts) >= 50  # two first starts, one restart from a checkpoint
+    _one_result_per_trial(plan.store.root.local_path(), 4)
+    assert load_run(plan.store.root).trials["steps"].tolist() == [200, 200]
+
+
+@pytest.mark.slow
+def test_b_interrupted_driver_resume_runs_only_missing_trials(tmp_path: Path) -> None:
+    methods = {"bc": {"method": "faulty_bc", "config": {"sleep": 0.03}}}
+    suite = _suite(tmp_path, methods, seeds=(0, 1, 2), steps=80)
+    cmd = [
+        str(RSBENCH),
+        "run",
+        str(suite),
+        "--results",
+        str(tmp_path / "results"),
+        "--name",
+        "r",
+        "--max-concurrent",
+        "1",
+        "--method-file",
+        str(FAULTY),
+    ]
+    driver = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    trials = tmp_path / "results" / "r" / "trials"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(trials.glob("*.parquet")):
+        time.sleep(0.2)
+    driver.send_signal(signal.SIGINT)
+    output, _ = driver.communicate(timeout=120)
+    assert driver.returncode == 3, output
+    done_before = {p.name: p.stat().st_mtime_ns for p in trials.glob("*.parquet")}
+    assert 1 <= len(done_before) < 3, output
+    assert "rsbench run --resume" in output
+    resumed = subprocess.run(
+        [str(RSBENCH), "run", "--resume", str(tmp_path / "results" / "r")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{3 - len(done_before)} of 3 trials to run" in resumed.stderr
+    after = {p.name: p.stat().st_mtime_ns for p in trials.glob("*.parquet")}
+    assert len(after) == 3 and all(after[n] == t for n, t in done_before.items())
+    _one_result_per_trial(tmp_path / "results" / "r", 4)
+    assert load_run(tmp_path / "results" / "r").manifest["resumed"]
+
+
+def test_c_diverging_trial_fails_alone_with_exit_code_3(tmp_path: Path) -> None:
+    methods = {
+        "ok": {"method": "faulty_bc"},
+        "nan": {"method": "faulty_bc", "config": {"nan_at": 3}},
+    }
+    suite = _suite(tmp_path, methods, seeds=(0,))
+    result = subprocess.run(
+        [
+            str(RSBENCH),
+            "run",
+            str(suite),
+            "--results",
+            str(tmp_path / "results"),
+            "--name",
+            "r",
+            "--method-file",
+            str(FAULTY),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 3, result.stderr
+    assert "1 finished, 1 failed" in result.stderr
+    assert "failed: nan-pm-s0: faulty_bc: training diverged at step 3: loss 'bc_loss' is nan" in result.stderr
+    run = load_run(tmp_path / "results" / "r")
+    status = dict(zip(run.trials["trial"], run.trials["status"], strict=True))
+    assert status == {"nan-pm-s0": "failed", "ok-pm-s0": "finished"}
+    assert set(run.episodes["trial"]) == {"ok-pm-s0"}
+    assert run.manifest["counts"] == {"trials": 2, "finished": 1, "failed": 1, "missing": 0}
+
+
+@pytest.mark.slow
+def test_d_two_node_cluster_runs_trials_on_both_nodes(tmp_path: Path) -> None:
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cluster.add_node(num_cpus=1)
+        cluster.wait_for_nodes()
+        suite = _suite(tmp_path, {"bc": {"method": "faulty_bc", "config": {"sleep": 0.05}}})
+        plan = _plan(tmp_path, suite)
+        statuses = run_tune(plan, address=cluster.address)
+        assert set(statuses.values()) == {"finished"}
+        run = load_run(plan.store.root)
+        assert run.trials["node_id"].nunique() == 2
+        assert run.manifest["cluster"]["nodes"] == 2
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def test_e_same_suite_and_seeds_give_identical_metrics(tmp_path: Path) -> None:
+    methods = {
+        "bc": {"method": "faulty_bc"},
+        "cql": {"method": "cql", "config": {"hidden": [16], "cql_n_actions": 2}},
+    }
+    suite = _suite(tmp_path, methods, seeds=(0, 1), steps=20, checkpoint_every=10)
+    tables = []
+    for name in ("first", "second"):
+        plan = _plan(tmp_path, suite, name)
+        assert set(run_tune(plan, cpus=2).values()) == {"finished"}
+        assert finish_run(plan)["finished"] == 4
+        run = load_run(plan.store.root)
+        tables.append(per_seed(run.episodes, [0.1]).drop(columns="trial"))
+        assert set(run.curves["name"]) >= {"bc_loss", "critic_loss"}
+    assert tables[0].equals(tables[1])
+    assert (
+        RunStore(tmp_path / "results" / "first").read_manifest()["suite_hash"] == load_suite(suite).digest()
+    )
