@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import planners
+import ray_scaling
 
 import baselines
 
@@ -140,6 +141,7 @@ benchmark(_threads(2, planners.planning))
 benchmark(planners.planner_training_gpu)
 benchmark(_threads(2, baselines.cql_train_step))
 benchmark(_threads(2, baselines.iqn_train_step))
+benchmark(ray_scaling.ray_trials)
 
 
 def machine() -> dict:

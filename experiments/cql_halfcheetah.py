@@ -63,6 +63,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     trials = []
     for seed in args.seeds:
         method = create(entry.method, Space.from_data(data), entry.config, seed=seed)
+        method.prepare(data)  # normalisers, so the untrained policy acts as it would at step 0 of training
+        untrained = evaluate(
+            method.policy(seed=args.eval_seed), TASK, args.episodes, seed=args.eval_seed
+        ).returns
         start = time.perf_counter()
         result = fit(method, data, steps, batch_size=batch_size, seed=seed, log_every=max(1, steps // 20))
         train_seconds = time.perf_counter() - start
@@ -76,6 +80,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "seed": seed,
                 "train_seconds": train_seconds,
                 "mean_return": float(returns.mean()),
+                "untrained_mean_return": float(untrained.mean()),
                 "returns": returns.tolist(),
                 "p_above_random": test.p_value,
                 "losses_finite": finite,
@@ -83,7 +88,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             }
         )
         console.print(
-            f"seed {seed}: return {returns.mean():.1f} vs random {random_returns.mean():.1f} "
+            f"seed {seed}: return {returns.mean():.1f} (untrained {untrained.mean():.1f}) "
+            f"vs random {random_returns.mean():.1f} "
             f"(Welch p = {test.p_value:.2g}), {train_seconds:.0f} s"
         )
     means = np.array([t["mean_return"] for t in trials])
@@ -109,13 +115,14 @@ def markdown(result: dict[str, Any]) -> str:
         f"{result['method']} on `{result['dataset']}`: {result['steps']} steps, batch {result['batch_size']}, "
         f"{result['episodes']} evaluation episodes (horizon 200)",
         "",
-        "| policy | seed | mean return | Welch p (> random) | losses finite | train time |",
-        "|---|---|---|---|---|---|",
-        f"| random | - | {result['random_mean_return']:.1f} | - | - | - |",
+        "| policy | seed | mean return | same net untrained | Welch p (> random) | losses finite | train time |",
+        "|---|---|---|---|---|---|---|",
+        f"| random | - | {result['random_mean_return']:.1f} | - | - | - | - |",
     ]
     for t in result["trials"]:
         lines.append(
-            f"| {result['method']} | {t['seed']} | {t['mean_return']:.1f} | {t['p_above_random']:.2g} | "
+            f"| {result['method']} | {t['seed']} | {t['mean_return']:.1f} | {t['untrained_mean_return']:.1f} | "
+            f"{t['p_above_random']:.2g} | "
             f"{'yes' if t['losses_finite'] else 'NO'} | {t['train_seconds']:.0f} s |"
         )
     return "\n".join(lines) + "\n"

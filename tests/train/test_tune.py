@@ -209,3 +209,105 @@ def test_e_same_suite_and_seeds_give_identical_metrics(tmp_path: Path) -> None:
     assert (
         RunStore(tmp_path / "results" / "first").read_manifest()["suite_hash"] == load_suite(suite).digest()
     )
+
+
+def _main(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    from rsbench import cli
+
+    monkeypatch.setattr(sys, "argv", ["rsbench", *args])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    return info.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "rsbench: error: SUITE: give a SUITE file or --resume RUN (not both)"),
+        (["S", "--resume", "R"], "rsbench: error: SUITE: give a SUITE file or --resume RUN (not both)"),
+        (["--resume", "nowhere"], "not an rsbench run (no manifest.json)"),
+        (["S", "--name", "a/b"], "rsbench: error: --name: expected a plain directory name, got 'a/b'"),
+    ],
+)
+def test_run_usage_errors_are_one_line(args, message, tmp_path: Path, monkeypatch, capsys) -> None:
+    suite = _suite(tmp_path, {"bc": {"method": "faulty_bc"}})
+    args = [str(suite) if a == "S" else a for a in args]
+    code, stderr = _main(["run", *args, "--results", str(tmp_path / "results")], monkeypatch, capsys)
+    assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_run_refuses_to_reuse_a_run_directory(tmp_path: Path, monkeypatch, capsys) -> None:
+    suite = _suite(tmp_path, {"bc": {"method": "faulty_bc"}})
+    _plan(tmp_path, suite, "taken")
+    code, stderr = _main(
+        [
+            "run",
+            str(suite),
+            "--results",
+            str(tmp_path / "results"),
+            "--name",
+            "taken",
+            "--method-file",
+            str(FAULTY),
+        ],
+        monkeypatch,
+        capsys,
+    )
+    assert (
+        code == 2 and "--name: run" in stderr and "exists; continue it with `rsbench run --resume" in stderr
+    )
+
+
+def test_dry_run_prints_the_trial_table_and_starts_nothing(tmp_path: Path, monkeypatch, capsys) -> None:
+    suite = _suite(tmp_path, {"bc": {"method": "faulty_bc"}, "b2": {"method": "faulty_bc"}}, seeds=(0, 1, 2))
+    from typer.testing import CliRunner
+
+    from rsbench import cli
+
+    result = CliRunner().invoke(
+        cli.app,
+        [
+            "run",
+            str(suite),
+            "--dry-run",
+            "--results",
+            str(tmp_path / "results"),
+            "--method-file",
+            str(FAULTY),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # rich wraps the title to the terminal's width
+    assert "6 trials (dry run, nothing started)" in text
+    assert "b2-pm-s2" in result.output and "bc-pm-s0" in result.output
+    assert not (tmp_path / "results").exists()
+
+
+def test_eval_run_adds_risk_settings_without_retraining(tmp_path: Path) -> None:
+    suite = _suite(tmp_path, {"bc": {"method": "faulty_bc"}}, seeds=(0,))
+    plan = _plan(tmp_path, suite)
+    assert set(run_tune(plan, cpus=1).values()) == {"finished"}
+    curves_before = (plan.store.root.local_path() / "curves" / "bc-pm-s0.parquet").stat().st_mtime_ns
+    result = subprocess.run(
+        [str(RSBENCH), "eval", str(plan.store.root.uri), "--risk", "cvar:0.05,neutral"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "evaluated 2 (trial, risk) pairs" in result.stderr
+    run = load_run(plan.store.root)
+    assert sorted(run.episodes["risk"].unique()) == ["cvar:0.05", "neutral"]
+    _one_result_per_trial(plan.store.root.local_path(), 4)
+    assert json.loads(run.trials["risk"][0]) == ["neutral", "cvar:0.05"]
+    assert (plan.store.root.local_path() / "curves" / "bc-pm-s0.parquet").stat().st_mtime_ns == curves_before
+    bad = subprocess.run(
+        [str(RSBENCH), "eval", str(plan.store.root.uri), "--risk", "cvar:2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and bad.stderr.startswith("rsbench: error: --risk:"), bad.stderr
