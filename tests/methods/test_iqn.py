@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +86,9 @@ def test_cql_taus_beyond_n_taus_is_a_one_line_config_error() -> None:
     from rsbench.errors import UserError
     from rsbench.methods.iqn import IQNConfig
 
-    with pytest.raises(UserError, match="suite.yaml: methods.iqn.config.cql_taus: cql_taus 8 must be <= n_taus 4"):
+    with pytest.raises(
+        UserError, match=re.escape("suite.yaml: methods.iqn.config.cql_taus: cql_taus 8 must be <= n_taus 4")
+    ):
         IQNConfig.from_dict({"n_taus": 4, "cql_taus": 8}, source="suite.yaml", path="methods.iqn.config")
 
 
