@@ -27,6 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import planners
 import ray_scaling
+import reporting
 
 import baselines
 
@@ -142,6 +143,7 @@ benchmark(planners.planner_training_gpu)
 benchmark(_threads(2, baselines.cql_train_step))
 benchmark(_threads(2, baselines.iqn_train_step))
 benchmark(ray_scaling.ray_trials)
+benchmark(reporting.report_render)
 
 
 def machine() -> dict:

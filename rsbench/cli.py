@@ -22,6 +22,8 @@ app = typer.Typer(
 )
 data_app = typer.Typer(help="Tail-risk datasets: build, relabel, inspect, list.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+baseline_app = typer.Typer(help="Pinned baselines for nightly regression.", no_args_is_help=True)
+app.add_typer(baseline_app, name="baseline")
 
 out = Console()
 err = Console(stderr=True)
@@ -322,7 +324,7 @@ def run_cmd(
         f"run {plan.store.run_id}: {len(plan.pending)} of {len(plan.specs)} trials to run, results in {where}"
     )
     if plan.pending:
-        _prepare_datasets(plan.pending)
+        _record_datasets(plan, _prepare_datasets(plan.pending))
         _run_on_ray(plan, address=address, max_concurrent=max_concurrent, max_failures=max_failures)
     counts = finish_run(plan)
     _print_run_summary(plan)
@@ -344,16 +346,29 @@ def run_cmd(
         raise typer.Exit(3)
 
 
-def _prepare_datasets(specs: list[dict[str, Any]]) -> None:
-    """Build missing catalogue datasets once in the driver (trials on other nodes build their own)."""
+def _prepare_datasets(specs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Build missing catalogue datasets once in the driver (trials on other nodes build their own); returns
+    each task's dataset tail coverage, which the report's warnings read."""
     from rsbench.data import store
     from rsbench.data.build import build
     from rsbench.data.catalog import RECIPES
+    from rsbench.data.coverage import tail_coverage
+    from rsbench.data.offline import load
 
-    for name in sorted({s["dataset"] for s in specs}):
+    coverage = {}
+    for task, name in sorted({(s["task"], s["dataset"]) for s in specs}):
         if name in RECIPES and not store.exists(RECIPES[name].dataset_id):
             err.print(f"building dataset {name}")
             build(name, progress=True)
+        dataset_id = RECIPES[name].dataset_id if name in RECIPES else name
+        coverage[task] = tail_coverage(load(dataset_id))
+    return coverage
+
+
+def _record_datasets(plan: Any, coverage: dict[str, dict[str, Any]]) -> None:
+    info = plan.store.read_manifest()
+    info.setdefault("datasets", {}).update(coverage)
+    plan.store.write_manifest(info)
 
 
 def _run_on_ray(plan: Any, **options: Any) -> None:
@@ -412,6 +427,73 @@ def _print_run_summary(plan: Any) -> None:
             for r in means.to_dict("records")
         ],
     )
+
+
+@app.command("report")
+def report_cmd(
+    runs: Annotated[
+        list[str], typer.Argument(help="Run directories or URIs; several merge into one leaderboard.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Report directory (default <project>/reports/<run>).")
+    ] = None,
+) -> None:
+    """Render index.html, leaderboard.md and PNG figures for one or more runs."""
+    from rsbench.paths import project_root
+    from rsbench.report.render import render_report
+    from rsbench.results.store import load_run
+
+    loaded = [load_run(r) for r in runs]
+    target = out or project_root() / "reports" / "+".join(r.run_id for r in loaded)
+    report = render_report(loaded, target)
+    err.print(f"report written to {report.index} ({len(report.figures)} figures, {report.seconds:.1f} s)")
+    err.print(f"leaderboard: {report.markdown}")
+
+
+@app.command("regress")
+def regress_cmd(
+    run: Annotated[str, typer.Argument(help="The run to check (directory or URI).")],
+    baseline: Annotated[Path, typer.Option(help="Pinned baseline directory, e.g. baselines/smoke.")],
+    alpha: Annotated[
+        float, typer.Option(help="Level of each test (BH over the family).", min=0.0001, max=0.49)
+    ] = 0.05,
+    out: Annotated[
+        Path | None, typer.Option(help="Where regression.md/json go (default: beside the run).")
+    ] = None,
+) -> None:
+    """Nightly verdicts against a pinned baseline: exit 1 on any REGRESSION, 0 otherwise."""
+    from rsbench.report.regress import exit_code, markdown, regress
+    from rsbench.results.store import load_run
+
+    loaded = load_run(run)
+    rows = regress(loaded, baseline, alpha=alpha)
+    text = markdown(rows, loaded, baseline)
+    target = out or (Path(loaded.uri) if "://" not in loaded.uri else Path.cwd())
+    target.mkdir(parents=True, exist_ok=True)
+    for name, content in (
+        ("regression.md", text),
+        ("regression.json", json.dumps([r.to_dict() for r in rows], indent=2, default=str)),
+    ):
+        tmp = target / f".{name}.tmp"
+        tmp.write_text(content)
+        tmp.replace(target / name)
+    out_console = Console(width=200)
+    out_console.print(text, markup=False, highlight=False)
+    err.print(f"verdicts written to {target / 'regression.md'} and regression.json")
+    raise typer.Exit(exit_code(rows))
+
+
+@baseline_app.command("pin")
+def baseline_pin(
+    run: Annotated[str, typer.Argument(help="The run whose per-seed metrics become the baseline.")],
+    to: Annotated[Path, typer.Option(help="Baseline directory, e.g. baselines/smoke.")],
+) -> None:
+    """Store a run's per-seed metrics and provenance as the baseline nightly runs are compared with."""
+    from rsbench.report.regress import pin
+    from rsbench.results.store import load_run
+
+    path = pin(load_run(run), to)
+    err.print(f"baseline pinned to {path.parent} (per_seed.csv, baseline.json)")
 
 
 @app.command("eval")

@@ -8,5 +8,7 @@ export RAY_AUTH_MODE=${RAY_AUTH_MODE:-disabled}
 .venv/bin/rsbench data build pointmass-mixed
 .venv/bin/rsbench data inspect pointmass-mixed
 # Every method of the smoke suite x 2 seeds as Ray Tune trials on a local Ray: train with checkpoints,
-# evaluate each risk setting, store the results under results/smoke-<UTC time>/.
-.venv/bin/rsbench run suites/smoke.yaml
+# evaluate each risk setting, store the results under results/<run>/, then render the report.
+run="smoke-$(date -u +%Y%m%d-%H%M%S)"
+.venv/bin/rsbench run suites/smoke.yaml --name "$run"
+.venv/bin/rsbench report "results/$run"

@@ -3,5 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/browser.sh   # headless Chromium for the report's browser tests (they skip without it)
 .venv/bin/ruff check .
 .venv/bin/python -m pytest "$@"

@@ -8,6 +8,7 @@
       trials/<trial>.parquet          one row per trial: status (finished | failed), steps, times, error
       episodes/<trial>/<risk>.parquet one row per evaluation episode, one file per (trial, risk setting)
       curves/<trial>.parquet          training curves, long format: step, wall_time, name, value
+      calibration/<trial>/<risk>.parquet  critic's predicted vs realised return quantiles (methods with one)
       tune/                           Ray Tune's experiments (checkpoints per trial), one per attempt
 
 Parts are written by the trial that owns them, so concurrent trials never touch the same file, and a trial
@@ -91,6 +92,10 @@ class RunStore:
         """The episodes of one (trial, risk setting); writing the same pair again replaces them."""
         (self.root / "episodes" / trial / f"{risk_slug(risk)}.parquet").write_bytes(_parquet_bytes(frame))
 
+    def write_calibration(self, trial: str, risk: str, frame: pd.DataFrame) -> None:
+        """Predicted vs realised return quantiles of one (trial, risk setting), for methods with a critic."""
+        (self.root / "calibration" / trial / f"{risk_slug(risk)}.parquet").write_bytes(_parquet_bytes(frame))
+
     def write_curves(self, trial: str, frame: pd.DataFrame) -> None:
         (self.root / "curves" / f"{trial}.parquet").write_bytes(_parquet_bytes(frame))
 
@@ -142,6 +147,7 @@ class Run:
     ``return``, ``length``, ``violation_steps``, ``penalty_events``, ``terminated``, ``truncated``.
     ``trials``: one row per trial (``status``, ``steps``, ``train_seconds``, ``error``, ...).
     ``curves``: long format, one row per (trial, logged step, loss name).
+    ``calibration``: one row per (trial, risk setting, tau): ``predicted`` and ``realised`` return quantiles.
     """
 
     run_id: str
@@ -151,6 +157,7 @@ class Run:
     trials: pd.DataFrame
     episodes: pd.DataFrame
     curves: pd.DataFrame
+    calibration: pd.DataFrame
 
 
 def load_run(where: str | Location) -> Run:
@@ -161,13 +168,22 @@ def load_run(where: str | Location) -> Run:
     trials = _read_parts(store.root / "trials")
     episodes = _read_parts(store.root / "episodes")
     curves = _read_parts(store.root / "curves")
+    calibration = _read_parts(store.root / "calibration")
     for frame, key in (
         (trials, "trial"),
         (episodes, ["trial", "risk", "episode"]),
         (curves, ["trial", "step"]),
+        (calibration, ["trial", "risk", "tau"]),
     ):
         if not frame.empty:
             frame.sort_values(key, inplace=True, ignore_index=True, kind="stable")
     return Run(
-        store.run_id, store.root.uri, store.read_suite_dict(), store.read_manifest(), trials, episodes, curves
+        store.run_id,
+        store.root.uri,
+        store.read_suite_dict(),
+        store.read_manifest(),
+        trials,
+        episodes,
+        curves,
+        calibration,
     )

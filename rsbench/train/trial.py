@@ -118,7 +118,40 @@ def evaluate_risks(method: Any, spec: dict[str, Any], risks: list[str], store: R
             }
         )
         store.write_episodes(spec["id"], str(setting), frame)
+        if hasattr(method, "return_quantiles"):
+            store.write_calibration(spec["id"], str(setting), calibration(method, spec, setting, eps))
     return time.perf_counter() - start
+
+
+def calibration(method: Any, spec: dict[str, Any], setting: Any, eps: Any, starts: int = 16) -> Any:
+    """The critic's predicted return quantiles at the evaluation's start states (mean over the first
+    ``starts`` episodes' reset states) against the realised quantiles of the episode returns, one row per tau.
+
+    The critic predicts its own training target (discounted, and for RS-Diffuser's ``segment`` target the
+    plan's horizon only), so the comparison is exact only for undiscounted returns to go.
+    """
+    import inspect
+
+    import numpy as np
+    import pandas as pd
+
+    from rsbench.envs import make
+
+    env = make(spec["env"])
+    obs = np.stack([env.reset(seed=int(s))[0] for s in eps.seeds[:starts]]).astype(np.float32)
+    env.close()
+    kwargs = {"risk": setting} if "risk" in inspect.signature(method.return_quantiles).parameters else {}
+    predicted = np.asarray(method.return_quantiles(obs, **kwargs)).mean(axis=0)
+    taus = (2 * np.arange(len(predicted)) + 1) / (2 * len(predicted))
+    return pd.DataFrame(
+        {
+            **{k: [v] * len(taus) for k, v in trial_row(spec).items()},
+            "risk": str(setting),
+            "tau": taus,
+            "predicted": predicted,
+            "realised": np.quantile(eps.returns, taus),
+        }
+    )
 
 
 def record(spec: dict[str, Any], **fields: Any) -> dict[str, Any]:

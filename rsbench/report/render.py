@@ -1,0 +1,189 @@
+"""``rsbench report``: one or more runs -> ``index.html`` + ``leaderboard.md`` + PNG figures (reads the store only).
+
+Runs merge into one leaderboard when they share the evaluation protocol (the tasks they both have, the
+evaluation block and the risk spec version): a new method's run is then compared with a stored baseline run
+without retraining the baselines. Anything else is a one-line error naming the key that differs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rsbench.errors import UserError
+from rsbench.report import leaderboard as lb
+from rsbench.results.store import Run
+from rsbench.results.tables import per_seed
+
+TEMPLATE = Path(__file__).with_name("templates") / "index.html.j2"
+
+
+@dataclass
+class Merged:
+    """Several runs as one: per-seed table (with groups), episodes, curves, calibration, and their provenance."""
+
+    runs: list[Run]
+    alphas: list[float]
+    table: pd.DataFrame
+    episodes: pd.DataFrame
+    curves: pd.DataFrame
+    calibration: pd.DataFrame
+    datasets: dict[str, Any]
+
+
+def check_comparable(runs: list[Run]) -> None:
+    """Runs merge only with the same evaluation block, risk spec version and task definitions."""
+    first = runs[0]
+    for other in runs[1:]:
+        for key in ("episodes", "seed", "alphas"):
+            a, b = first.suite["eval"].get(key), other.suite["eval"].get(key)
+            if a != b:
+                raise UserError(
+                    f"cannot merge runs {first.run_id} and {other.run_id}: eval.{key} differs ({a} vs {b}); "
+                    "their metrics were measured on different evaluation episodes",
+                    key=f"eval.{key}",
+                )
+        if first.manifest.get("risk_spec_version") != other.manifest.get("risk_spec_version"):
+            raise UserError(
+                f"cannot merge runs {first.run_id} and {other.run_id}: risk_spec_version differs",
+                key="risk_spec_version",
+            )
+        for task in set(first.suite["tasks"]) & set(other.suite["tasks"]):
+            if first.suite["tasks"][task] != other.suite["tasks"][task]:
+                raise UserError(
+                    f"cannot merge runs {first.run_id} and {other.run_id}: task {task!r} is defined differently",
+                    key=f"tasks.{task}",
+                )
+
+
+def merge(runs: list[Run]) -> Merged:
+    """Merge runs (see :func:`check_comparable`); a method label used by two runs gets ``@run-id``."""
+    if not runs:
+        raise UserError("expected at least one run", key="RUN")
+    check_comparable(runs)
+    alphas = [float(a) for a in runs[0].suite["eval"]["alphas"]]
+    labels: dict[str, list[str]] = {}
+    for run in runs:
+        for label in run.suite["methods"]:
+            labels.setdefault(label, []).append(run.run_id)
+    parts: dict[str, list[pd.DataFrame]] = {"episodes": [], "curves": [], "calibration": []}
+    datasets: dict[str, Any] = {}
+    for run in runs:
+        for name in parts:
+            frame = getattr(run, name).copy()
+            if not frame.empty:
+                clash = frame["method"].map(lambda m: len(labels.get(m, [])) > 1)
+                frame.loc[clash, "method"] = frame.loc[clash, "method"] + "@" + run.run_id
+                frame["run"] = run.run_id
+                parts[name].append(frame)
+        datasets.update(run.manifest.get("datasets", {}))
+    frames = {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
+    if frames["episodes"].empty:
+        raise UserError("no evaluated episodes in these runs (did every trial fail?)", key="RUN")
+    table = lb.with_groups(per_seed(frames["episodes"], alphas))
+    return Merged(runs, alphas, table, frames["episodes"], frames["curves"], frames["calibration"], datasets)
+
+
+@dataclass(frozen=True)
+class Report:
+    index: Path
+    markdown: Path
+    figures: list[Path]
+    seconds: float
+
+
+def _markdown(
+    m: Merged, boards: list[lb.TaskBoard], lines: list[str], warnings: list[str], agg: pd.DataFrame
+) -> str:
+    out = [f"# Leaderboard: {', '.join(r.run_id for r in m.runs)}", ""]
+    for board in boards:
+        cols = board.metrics
+        out += [
+            f"## {board.task} (ranked by {lb.metric_label(board.primary)}, mean over seeds [95% t-interval])",
+            "",
+            "| rank | tier | method | risk | seeds | " + " | ".join(lb.metric_label(c) for c in cols) + " |",
+            "|---|---|---|---|---|" + "---|" * len(cols),
+        ]
+        for r in board.rows:
+            digits = {c: 3 if "violation" in c else 2 for c in cols}
+            out.append(
+                f"| {r['rank']} | {r['tier']} | {r['method']} | {r['risk']} | {r['seeds']} | "
+                + " | ".join(r[c].text(digits[c]) for c in cols)
+                + " |"
+            )
+        out.append("")
+    if not agg.empty:
+        out += [
+            "## Across tasks (IQM, stratified bootstrap 95%)",
+            "",
+            "| group | IQM | interval |",
+            "|---|---|---|",
+        ]
+        out += [
+            f"| {r['group']} | {r['iqm']:.3g} | [{r['low']:.3g}, {r['high']:.3g}] |"
+            for r in agg.to_dict("records")
+        ]
+        out.append("")
+    out += ["## Significant differences", ""] + ([f"- {line}" for line in lines] or ["- none at 0.05 (Holm)"])
+    if warnings:
+        out += ["", "## Warnings", ""] + [f"- {w}" for w in warnings]
+    out += ["", "## Provenance", ""]
+    for run in m.runs:
+        out.append(f"- {_provenance_line(run)}")
+    return "\n".join(out) + "\n"
+
+
+def _provenance_line(run: Run) -> str:
+    man = run.manifest
+    git = man.get("git") or {}
+    commit = (git.get("commit") or "unknown")[:10] + (" (dirty)" if git.get("dirty") else "")
+    versions = man.get("versions", {})
+    cluster = man.get("cluster", {})
+    return (
+        f"{run.run_id}: suite {man.get('suite')} ({man.get('suite_hash')}), commit {commit}, "
+        f"rsbench {versions.get('rsbench')}, torch {versions.get('torch')}, ray {versions.get('ray')}, "
+        f"host {man.get('host')}, {cluster.get('nodes', '?')} node(s), {man.get('started')} to {man.get('finished')}, "
+        f"risk spec v{man.get('risk_spec_version')}"
+    )
+
+
+def render_report(runs: list[Run], out_dir: Path) -> Report:
+    """Write ``out_dir/index.html``, ``out_dir/leaderboard.md`` and ``out_dir/figures/*.png``."""
+    import jinja2
+
+    from rsbench.report.figures import render_figures
+
+    start = time.perf_counter()
+    m = merge(runs)
+    tasks = sorted(m.table["task"].unique())
+    boards = [lb.task_board(m.table, task, m.alphas) for task in tasks]
+    lines = lb.findings(boards)
+    warnings = lb.warnings_for(m.table, m.alphas, m.datasets)
+    agg = lb.aggregate(m.table, boards[0].primary) if boards else pd.DataFrame()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = render_figures(m.table, m.episodes, m.curves, m.calibration, m.alphas, out_dir / "figures")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), autoescape=True)
+    html = env.get_template(TEMPLATE.name).render(
+        title=f"rsbench report: {', '.join(r.run_id for r in m.runs)}",
+        boards=boards,
+        metric_label=lb.metric_label,
+        findings=lines,
+        warnings=warnings,
+        aggregate=agg.to_dict("records"),
+        aggregate_metric=lb.metric_label(boards[0].primary) if boards else "",
+        figures=figures,
+        tasks=tasks,
+        provenance=[_provenance_line(r) for r in m.runs],
+        manifests=[json.dumps(r.manifest, indent=2, default=str) for r in m.runs],
+    )
+    index, md = out_dir / "index.html", out_dir / "leaderboard.md"
+    for path, text in ((index, html), (md, _markdown(m, boards, lines, warnings, agg))):
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return Report(index, md, [out_dir / "figures" / f.file for f in figures], time.perf_counter() - start)

@@ -1,0 +1,193 @@
+"""`rsbench report`: a stored run -> index.html + leaderboard.md + figures, checked in headless Chromium."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rsbench.errors import UserError
+from rsbench.report.render import render_report
+from rsbench.results import RunStore, load_run
+from rsbench.results.provenance import manifest
+from rsbench.suite import load_suite
+
+REPO = Path(__file__).resolve().parents[2]
+GROUPS = {"rs_diffuser": ["neutral", "cvar:0.1"], "diffuser": ["neutral"], "iqn": ["cvar:0.1"]}
+
+
+def _browser():
+    spec = importlib.util.spec_from_file_location(
+        "rsbench_tests_report_browser", Path(__file__).with_name("browser.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def stored_run(
+    where: Path, *, seeds=(0, 1, 2), episodes: int = 40, shift: float = 0.0, eval_seed: int = 0
+) -> Path:
+    """A run in the store's layout with the smoke suite's protocol and hand-made, seeded episodes."""
+    suite = load_suite(REPO / "suites" / "smoke.yaml")
+    data = suite.to_dict()
+    data["eval"]["seed"] = eval_seed
+    store = RunStore(where)
+    store.root.mkdir()
+    import yaml
+
+    (where / "suite.yaml").write_text(yaml.safe_dump(data))
+    store.write_manifest(
+        {
+            **manifest(run_id=where.name, suite_name=suite.name, suite_hash=suite.digest(), command=["test"]),
+            "finished": "now",
+            "cluster": {"nodes": 1},
+            "datasets": {
+                "pointmass": {
+                    "dataset": "rsbench/pointmass-mixed-v1",
+                    "warnings": [],
+                    "penalty_episode_fraction": 0.3,
+                }
+            },
+        }
+    )
+    rng = np.random.default_rng(0)
+    for method, risks in GROUPS.items():
+        for seed in seeds:
+            trial = f"{method}-pointmass-s{seed}"
+            ident = {
+                "trial": trial,
+                "method": method,
+                "algo": method,
+                "task": "pointmass",
+                "env": "rsbench/RiskyPointMass-v0",
+                "dataset": "pointmass-mixed",
+                "seed": seed,
+                "sweep": "{}",
+            }
+            store.write_trial({**ident, "status": "finished", "steps": 300})
+            for risk in risks:
+                safe = risk != "neutral"
+                returns = rng.normal(-10 if safe else -8, 1, episodes) + shift
+                hits = rng.random(episodes) < (0.0 if safe else 0.3)
+                returns[hits] -= 15
+                store.write_episodes(
+                    trial,
+                    risk,
+                    pd.DataFrame(
+                        {
+                            **ident,
+                            "risk": risk,
+                            "episode": range(episodes),
+                            "episode_seed": range(episodes),
+                            "return": returns,
+                            "length": 15 if safe else 8,
+                            "violation_steps": hits.astype(int) * 2,
+                            "penalty_events": hits.astype(int),
+                            "terminated": True,
+                            "truncated": False,
+                        }
+                    ),
+                )
+                if method != "diffuser":
+                    taus = (2 * np.arange(8) + 1) / 16
+                    store.write_calibration(
+                        trial,
+                        risk,
+                        pd.DataFrame(
+                            {
+                                **ident,
+                                "risk": risk,
+                                "tau": taus,
+                                "predicted": np.quantile(returns, taus) + 1,
+                                "realised": np.quantile(returns, taus),
+                            }
+                        ),
+                    )
+            store.write_curves(
+                trial,
+                pd.DataFrame(
+                    {
+                        **ident,
+                        "step": np.repeat([100, 200, 300], 2),
+                        "wall_time": 1.0,
+                        "name": ["loss_a", "loss_b"] * 3,
+                        "value": rng.random(6),
+                    }
+                ),
+            )
+    return where
+
+
+def test_report_renders_and_opens_cleanly_in_chromium(tmp_path: Path) -> None:
+    browser = _browser()
+    browser.require_chromium()
+    run = stored_run(tmp_path / "results" / "smoke-test")
+    report = render_report([load_run(run)], tmp_path / "reports" / "smoke-test")
+    assert report.index.is_file() and report.markdown.is_file()
+    assert {p.name for p in report.figures} >= {
+        "pointmass-ecdf.png",
+        "pointmass-frontier.png",
+        "pointmass-cvar-alpha.png",
+        "pointmass-violations.png",
+        "pointmass-curves.png",
+        "pointmass-calibration.png",
+    }
+    html = report.index.read_text()
+    assert "http://" not in html and "https://" not in html  # nothing to fetch: it opens offline
+    screenshot = Path(__file__).resolve().parents[2] / "reports" / "test-screenshots" / "report.png"
+    screenshot.parent.mkdir(parents=True, exist_ok=True)
+    page = browser.check_page(report.index, tmp_path / "report.png")
+    shutil.copy(tmp_path / "report.png", screenshot)  # kept as test output (reports/ is git-ignored)
+    assert page.console_errors == []
+    assert page.images == len(report.figures) and page.broken_images == []
+    assert page.table_rows["leaderboard-pointmass"] == 4  # one row per (method, risk setting) evaluated
+    assert "smoke-test" in page.title
+
+
+def test_leaderboard_markdown_has_ranked_rows_findings_and_provenance(tmp_path: Path) -> None:
+    run = stored_run(tmp_path / "results" / "r")
+    report = render_report([load_run(run)], tmp_path / "out")
+    md = report.markdown.read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "pointmass" not in line]
+    ranked = [line for line in rows if line.split("|")[1].strip().isdigit()]
+    assert len(ranked) == 4
+    assert "has a higher CVaR_0.1 than" in md and "(Holm)" in md
+    assert "## Provenance" in md and "suite smoke" in md
+    assert "fewer than 5 seeds" in md
+
+
+def test_runs_merge_and_protocol_mismatch_is_one_line(tmp_path: Path) -> None:
+    a = load_run(stored_run(tmp_path / "a"))
+    b = load_run(stored_run(tmp_path / "b", shift=-5.0))
+    report = render_report([a, b], tmp_path / "merged")
+    md = report.markdown.read_text()
+    assert "rs_diffuser@a" in md and "rs_diffuser@b" in md  # the same label in two runs is told apart
+    c = load_run(stored_run(tmp_path / "c", eval_seed=7))
+    with pytest.raises(UserError, match=r"cannot merge runs a and c: eval.seed differs \(0 vs 7\)"):
+        render_report([a, c], tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_report_cli_prints_where_it_wrote(tmp_path: Path, capsys, monkeypatch) -> None:
+    from rsbench import cli
+
+    run = stored_run(tmp_path / "r")
+    monkeypatch.setattr(sys, "argv", ["rsbench", "report", str(run), "--out", str(tmp_path / "rep")])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code in (0, None)
+    err = capsys.readouterr().err
+    assert f"report written to {tmp_path / 'rep' / 'index.html'}" in " ".join(err.split())
+    monkeypatch.setattr(sys, "argv", ["rsbench", "report", str(tmp_path / "nothing")])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code == 2 and "not an rsbench run" in capsys.readouterr().err
+    assert json.loads((run / "manifest.json").read_text())["run_id"] == "r"
