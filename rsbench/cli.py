@@ -332,7 +332,7 @@ def run_cmd(
         f"{counts['finished']} finished, {counts['failed']} failed, {counts['missing']} missing; "
         f"results written to {where}"
     )
-    err.print(f"load them in Python with rsbench.results.load_run({where!r})", markup=False, highlight=False)
+    err.print(f"render the report: rsbench report {where}", markup=False, highlight=False, soft_wrap=True)
     for trial, error in _failures(plan).items():
         err.print(f"failed: {trial}: {error}", markup=False, highlight=False, soft_wrap=True)
     if counts["missing"]:

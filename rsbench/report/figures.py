@@ -95,6 +95,15 @@ def _risk_key(risk: str) -> tuple[int, float, str]:
     return (3, 0.0, text)
 
 
+def _finite_returns(episodes: pd.DataFrame | None, task: str, columns: Sequence[str]) -> pd.DataFrame | None:
+    """:func:`_with_group` rows of ``task`` whose return is finite, or None when none are left."""
+    rows = _with_group(episodes, task, columns)
+    if rows is None:
+        return None
+    rows = rows.loc[np.isfinite(rows["return"].to_numpy(dtype=float))]
+    return None if rows.empty else rows
+
+
 def _with_group(frame: pd.DataFrame | None, task: str, columns: Sequence[str]) -> pd.DataFrame | None:
     """Rows of ``task`` with a ``group`` column, or None when the frame is empty or lacks ``columns``."""
     needed = ["task", "method", "risk", *columns]
@@ -215,11 +224,8 @@ def _legend(ax: Axes, n: int) -> None:
 
 
 def _ecdf(cv: _Canvas, task: str, episodes: pd.DataFrame, palette: Palette) -> Figure | None:
-    rows = _with_group(episodes, task, ["return"])
+    rows = _finite_returns(episodes, task, ["return"])
     if rows is None:
-        return None
-    rows = rows.loc[np.isfinite(rows["return"].to_numpy(dtype=float))]
-    if rows.empty:
         return None
     order = _group_order(rows)
     file = f"{_slug(task)}-ecdf.png"
@@ -252,11 +258,8 @@ def _ecdf(cv: _Canvas, task: str, episodes: pd.DataFrame, palette: Palette) -> F
 
 
 def _violins(cv: _Canvas, task: str, episodes: pd.DataFrame, palette: Palette) -> Figure | None:
-    rows = _with_group(episodes, task, ["return"])
+    rows = _finite_returns(episodes, task, ["return"])
     if rows is None:
-        return None
-    rows = rows.loc[np.isfinite(rows["return"].to_numpy(dtype=float))]
-    if rows.empty:
         return None
     order = _group_order(rows)
     file = f"{_slug(task)}-violins.png"
@@ -293,11 +296,8 @@ def _violins(cv: _Canvas, task: str, episodes: pd.DataFrame, palette: Palette) -
 
 def _cvar_alpha(cv: _Canvas, task: str, episodes: pd.DataFrame, palette: Palette) -> Figure | None:
     unit = _unit(episodes)
-    rows = _with_group(episodes, task, ["return", unit])
+    rows = _finite_returns(episodes, task, ["return", unit])
     if rows is None:
-        return None
-    rows = rows.loc[np.isfinite(rows["return"].to_numpy(dtype=float))]
-    if rows.empty:
         return None
     order = _group_order(rows)
     file = f"{_slug(task)}-cvar-alpha.png"
