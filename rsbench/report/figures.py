@@ -116,6 +116,11 @@ def _with_group(frame: pd.DataFrame | None, task: str, columns: Sequence[str]) -
     rows["method"] = rows["method"].astype(str)
     rows["risk"] = rows["risk"].astype(str)
     rows["group"] = rows["method"] + " " + rows["risk"]
+    if "sweep" in rows:  # swept trials of one method are separate series, as in the leaderboard
+        from rsbench.report.leaderboard import sweep_suffix
+
+        suffixes = {s: sweep_suffix(s) for s in rows["sweep"].unique()}
+        rows["group"] = rows["group"] + rows["sweep"].map(suffixes)
     return rows
 
 

@@ -23,10 +23,16 @@ HIGHER_IS_BETTER = {"mean_return": True, "violation_rate": False, "episode_viola
 LEVEL = 0.95
 
 
+def sweep_suffix(sweep: str | dict | None) -> str:
+    """`` [dim=16, n_quantiles=8]`` for a sweep point (JSON text or dict), ``""`` without one."""
+    point = json.loads(sweep) if isinstance(sweep, str) else (sweep or {})
+    text = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(point.items()))
+    return f" [{text}]" if text else ""
+
+
 def group_label(row: pd.Series | dict) -> str:
-    sweep = json.loads(row["sweep"]) if isinstance(row["sweep"], str) else (row["sweep"] or {})
-    point = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(sweep.items()))
-    return f"{row['method']} {row['risk']}" + (f" [{point}]" if point else "")
+    """``METHOD RISK`` plus the sweep point: the rows of a leaderboard and the series of a figure."""
+    return f"{row['method']} {row['risk']}" + sweep_suffix(row.get("sweep"))
 
 
 def with_groups(table: pd.DataFrame) -> pd.DataFrame:
