@@ -16,6 +16,7 @@ import json
 import multiprocessing as mp
 import sys
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -152,7 +153,7 @@ def parse_group(text: str, groups: list[Group]) -> Group:
     return matches[0]
 
 
-def comparisons(groups: list[Group], extra: list[str]) -> list[tuple[Group, Group]]:
+def comparisons(groups: list[Group], extra: Sequence[str]) -> list[tuple[Group, Group]]:
     """``cvar:0.1`` against ``neutral`` within each label evaluated at both, then each ``--compare A,B``."""
     out = [
         ((label, f"cvar:{ALPHA:g}"), (label, "neutral"))
@@ -165,7 +166,7 @@ def comparisons(groups: list[Group], extra: list[str]) -> list[tuple[Group, Grou
     return out
 
 
-def summarize(rows: list[dict[str, Any]], extra: list[str] = ()) -> dict[str, Any]:
+def summarize(rows: list[dict[str, Any]], extra: Sequence[str] = ()) -> dict[str, Any]:
     """Per (label, risk) means with t-intervals across seeds, and one-sided Welch tests of each comparison
     (the first group should have the higher CVaR and the lower violation rate; mean return two-sided)."""
     from rsbench.eval import stats

@@ -115,9 +115,7 @@ def load_baseline(where: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     return table, json.loads(meta_path.read_text())
 
 
-def regress(
-    run: Run, baseline_dir: Path, *, alpha: float = 0.05, margins: dict[str, float] | None = None
-) -> list[Row]:
+def regress(run: Run, baseline_dir: Path, *, alpha: float = 0.05) -> list[Row]:
     """Verdicts of ``run`` against the baseline, one row per (method, task, risk, metric) of the baseline."""
     base, meta = load_baseline(baseline_dir)
     for key in ("episodes", "seed"):
@@ -141,7 +139,7 @@ def regress(
         ]
         for metric in meta["metrics"]:
             b = rows.sort_values("seed")[metric].to_numpy(dtype=float)
-            margin = (margins or {}).get(metric) or meta["margins"][metric]["|".join(map(str, key))]
+            margin = meta["margins"][metric]["|".join(map(str, key))]
             if mine.empty:
                 results.append((key, metric, None, float(b.mean()), None))
                 continue

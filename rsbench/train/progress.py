@@ -85,8 +85,8 @@ class LiveTable(Callback):
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         row = self.rows[trial.config["trial"]["id"]]
-        if result.get("done") and "status" in result:
-            row["status"] = result["status"]
+        if "trial_status" in result:  # the trainable's last report: finished or failed
+            row["status"] = result["trial_status"]
         else:
             row["step"] = int(result.get("step", row["step"]))
             losses = [v for k, v in result.items() if k.endswith("loss") and isinstance(v, int | float)]

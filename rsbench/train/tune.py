@@ -83,11 +83,13 @@ def _trainable(config: dict[str, Any]) -> None:
                 row = run_trial(spec, report=report, resume_from=path)
         else:
             row = run_trial(spec, report=report)
-    tune.report({"status": row["status"], "step": float(row["steps"]), "done": True})
+    # "done" is Tune's own result key; the trial's outcome travels under a key of ours.
+    tune.report({"trial_status": row["status"], "step": float(row["steps"])})
 
 
 def _init_ray(address: str | None, cpus: int | None) -> bool:
-    """Connect to ``address`` (or ``RAY_ADDRESS``), else start a quiet local Ray; returns whether we started it."""
+    """Connect to ``address`` (or ``RAY_ADDRESS``), else start a quiet local Ray; returns whether this call
+    initialised Ray (and so must shut it down: disconnect from a cluster, stop a local instance)."""
     import ray
 
     if ray.is_initialized():
