@@ -6,7 +6,7 @@ import platform
 import socket
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
@@ -17,7 +17,7 @@ PACKAGES = ("rsbench", "torch", "ray", "numpy", "scipy", "pandas", "pyarrow", "g
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def git_state() -> dict[str, Any]:

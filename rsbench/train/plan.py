@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rsbench.errors import UserError
@@ -19,7 +19,7 @@ def new_run(
     suite: Suite, suite_path: Path, *, results: str, name: str | None, method_files: list[str]
 ) -> RunPlan:
     """A fresh run ``<results>/<name>`` (default ``<suite>-<UTC time>``); refuses to reuse a run's directory."""
-    run_id = name or f"{suite.name}-{datetime.now(timezone.utc).strftime('%Y%m%d-%H%M%S')}"
+    run_id = name or f"{suite.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     if "/" in run_id or run_id.startswith("."):
         raise UserError(f"expected a plain directory name, got {run_id!r}", key="--name")
     store = RunStore(locate(results) / run_id)

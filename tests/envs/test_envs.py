@@ -1,3 +1,4 @@
+import warnings
 from pathlib import Path
 
 import gymnasium as gym
@@ -71,3 +72,26 @@ def test_user_declared_spec_replaces_the_pinned_one():
 def test_unknown_task_is_a_clear_error():
     with pytest.raises(KeyError, match="RiskyPointMass"):
         make("rsbench/Nope-v0")
+
+
+# gymnasium's own checker: spaces, seeding determinism, reset/step signatures, dtypes. MuJoCo's observation
+# boxes are unbounded by design (gymnasium's own v5 envs warn the same); every other warning fails the test.
+_ALLOWED_CHECKER_WARNINGS = ("observation space minimum value is -infinity", "maximum value is infinity")
+
+
+@pytest.mark.parametrize("task_id", list(TASKS))
+@pytest.mark.parametrize("layer", ["registered", "base"])
+def test_gymnasium_check_env(task_id: str, layer: str, tmp_path: Path) -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    import rsbench  # noqa: F401  (the package import alone registers the ids)
+
+    env = gym.make(task_id, disable_env_checker=True)
+    target = env if layer == "registered" else env.unwrapped
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(target, skip_render_check=True)
+    allowed = (*_ALLOWED_CHECKER_WARNINGS, "is different from the unwrapped version")
+    unexpected = [str(w.message) for w in caught if not any(a in str(w.message) for a in allowed)]
+    assert unexpected == []
+    env.close()

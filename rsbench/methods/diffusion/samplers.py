@@ -4,7 +4,8 @@ Both draw ``(B, H, D)`` trajectories from a network ``model_fn(x (B, H, D), t (B
 trained on a :class:`NoiseSchedule` of K steps, optionally on fewer, evenly spaced steps (the network is
 always fed the original timesteps), with inpainting conditions, guidance by a differentiable score and
 clipping of the predicted clean trajectory. Randomness comes only from the ``generator`` passed to
-:meth:`~DDPMSampler.sample`, so a seed fixes the samples; sampling happens on the generator's device.
+:meth:`~DDPMSampler.sample` (a ``torch.Generator``, or an :class:`~rsbench.methods.noise.EpisodeNoise` with
+one stream per episode), so a seed fixes the samples; sampling happens on the generator's device.
 A sampler keeps no state between calls and may be shared.
 """
 
@@ -20,6 +21,7 @@ from torch import Tensor
 
 from rsbench.methods.diffusion.objective import Inpainting, ModelFn, Prediction
 from rsbench.methods.diffusion.schedules import NoiseSchedule
+from rsbench.methods.noise import Noise, randn
 
 # ``guide(x, t)``: ``(B, H, D)`` trajectories, ``(B,)`` long timesteps -> ``(B,)`` scores, differentiable in x.
 Guide = Callable[[Tensor, Tensor], Tensor]
@@ -29,12 +31,12 @@ Guide = Callable[[Tensor, Tensor], Tensor]
 class Guidance:
     """Steer sampling up the gradient of ``fn`` (e.g. a learned value of the trajectory).
 
-    DDPM follows Diffuser: before each denoising step at timestep ``t >= t_stopgrad``, ``n_steps`` times
-    ``x += scale * grad`` with ``grad`` multiplied by the step's posterior variance when
-    ``scale_grad_by_std``. DDIM uses classifier guidance on the noise (Dhariwal & Nichol 2021),
-    ``eps -= scale * sqrt(1 - alphā_t) * grad``, once per step; it ignores ``n_steps`` and
-    ``scale_grad_by_std`` (the ``sqrt(1 - alphā_t)`` factor plays that part). ``t`` is the original
-    timestep, also when sampling on fewer steps.
+    DDPM follows Diffuser: before each denoising step at timestep ``t >= t_stopgrad`` (none at the last
+    step, where Diffuser's posterior variance is 0), ``n_steps`` times ``x += scale * grad`` with ``grad``
+    multiplied by the step's posterior variance when ``scale_grad_by_std``. DDIM uses classifier
+    guidance on the noise (Dhariwal & Nichol 2021), ``eps -= scale * sqrt(1 - alphā_t) * grad``, once per
+    step; it ignores ``n_steps`` and ``scale_grad_by_std`` (the ``sqrt(1 - alphā_t)`` factor plays that
+    part). ``t`` is the original timestep, also when sampling on fewer steps.
     """
 
     fn: Guide
@@ -105,7 +107,7 @@ class _Sampler(abc.ABC):
         model_fn: ModelFn,
         shape: tuple[int, ...],
         *,
-        generator: torch.Generator,
+        generator: Noise,
         inpainting: Inpainting | None = ...,
         guidance: Guidance | None = ...,
         return_chain: Literal[False] = ...,
@@ -118,7 +120,7 @@ class _Sampler(abc.ABC):
         model_fn: ModelFn,
         shape: tuple[int, ...],
         *,
-        generator: torch.Generator,
+        generator: Noise,
         inpainting: Inpainting | None = ...,
         guidance: Guidance | None = ...,
         return_chain: Literal[True],
@@ -131,7 +133,7 @@ class _Sampler(abc.ABC):
         model_fn: ModelFn,
         shape: tuple[int, ...],
         *,
-        generator: torch.Generator,
+        generator: Noise,
         inpainting: Inpainting | None = None,
         guidance: Guidance | None = None,
         return_chain: bool = False,
@@ -145,7 +147,7 @@ class _Sampler(abc.ABC):
         """
         device = generator.device
         schedule = self.schedule.to(device)
-        x = torch.randn(shape, generator=generator, device=device, dtype=dtype)
+        x = randn(generator, shape, dtype)
         x = _inpaint(x, inpainting)
         chain = [x] if return_chain else None
         for i in reversed(range(self.steps)):
@@ -167,7 +169,7 @@ class _Sampler(abc.ABC):
         x: Tensor,
         i: int,
         *,
-        generator: torch.Generator,
+        generator: Noise,
         inpainting: Inpainting | None,
         guidance: Guidance | None,
     ) -> Tensor:
@@ -206,13 +208,14 @@ class DDPMSampler(_Sampler):
         x: Tensor,
         i: int,
         *,
-        generator: torch.Generator,
+        generator: Noise,
         inpainting: Inpainting | None,
         guidance: Guidance | None,
     ) -> Tensor:
         index, t = self._times(x, i)
         # Diffuser's guided step: nudge x up the guide before denoising it, by steps of size ~ variance.
-        if guidance is not None and self.timesteps[i] >= guidance.t_stopgrad:
+        # None at the last step (i = 0): Diffuser scales by the posterior variance there, which is 0 (1e-20).
+        if guidance is not None and i > 0 and self.timesteps[i] >= guidance.t_stopgrad:
             variance = schedule.posterior_log_variance_clipped[i].exp()
             for _ in range(guidance.n_steps):
                 _, grad = guide_gradient(guidance.fn, x, t)
@@ -225,7 +228,7 @@ class DDPMSampler(_Sampler):
         mean, _, log_variance = schedule.q_posterior(self._clip(x0), x, index)
         if i == 0:
             return mean
-        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        noise = randn(generator, x.shape, x.dtype)
         return mean + (0.5 * log_variance).exp() * noise
 
 
@@ -264,7 +267,7 @@ class DDIMSampler(_Sampler):
         x: Tensor,
         i: int,
         *,
-        generator: torch.Generator,
+        generator: Noise,
         inpainting: Inpainting | None,
         guidance: Guidance | None,
     ) -> Tensor:
@@ -287,5 +290,5 @@ class DDIMSampler(_Sampler):
 
         x = self._coef_x0[i] * x0 + self._coef_eps[i] * eps
         if self._sigma[i] > 0:
-            x = x + self._sigma[i] * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            x = x + self._sigma[i] * randn(generator, x.shape, x.dtype)
         return x
