@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,55 +38,114 @@ def episode_seeds(seed: int, episodes: int) -> np.ndarray:
 
 
 def build(
-    name: str, *, episodes: int | None = None, seed: int = 0, force: bool = False, progress: bool = True
+    name: str,
+    *,
+    episodes: int | None = None,
+    steps: int | None = None,
+    seed: int = 0,
+    force: bool = False,
+    progress: bool = True,
 ) -> tuple[str, bool]:
     """Build the catalogue dataset ``name``; returns ``(dataset_id, built)``.
 
-    ``built`` is False when the dataset already exists and ``force`` is not set (nothing is touched).
+    The size is ``episodes`` whole episodes, or whole episodes until at least ``steps`` transitions, or the
+    recipe's default. ``built`` is False when the dataset already exists and ``force`` is not set (nothing
+    is touched).
     """
     if name not in RECIPES:
         raise UserError(f"unknown dataset {name!r}; expected one of {', '.join(RECIPES)}", key="name")
+    if episodes is not None and steps is not None:
+        raise UserError("give --episodes or --steps, not both", key="--steps")
     recipe = RECIPES[name]
-    n = recipe.episodes if episodes is None else episodes
-    if n < 1:
-        raise UserError(f"expected at least 1 episode, got {n}", key="--episodes")
+    size = _size(recipe, episodes, steps)
     if store.exists(recipe.dataset_id) and not force:
         return recipe.dataset_id, False
     with store.staging(recipe.dataset_id):
-        _record(recipe, n, seed, progress)
+        _record(recipe, size, seed, progress)
     return recipe.dataset_id, True
 
 
-def _record(recipe: Recipe, n: int, seed: int, progress: bool) -> None:
+@dataclass(frozen=True)
+class _Size:
+    """Record ``count`` episodes, or episodes until ``count`` transitions when ``by_steps``."""
+
+    count: int
+    by_steps: bool
+
+    def done(self, episodes: int, steps: int) -> bool:
+        return (steps if self.by_steps else episodes) >= self.count
+
+
+def _size(recipe: Recipe, episodes: int | None, steps: int | None) -> _Size:
+    if episodes is not None or steps is not None:
+        key, value = ("--episodes", episodes) if episodes is not None else ("--steps", steps)
+        if value is None or value < 1:
+            raise UserError(f"expected a positive number, got {value}", key=key)
+        return _Size(value, by_steps=steps is not None)
+    if recipe.steps is not None:
+        return _Size(recipe.steps, by_steps=True)
+    return _Size(recipe.episodes, by_steps=False)
+
+
+def _record(recipe: Recipe, size: _Size, seed: int, progress: bool) -> None:
     import minari
-    from rich.progress import track
+    from rich.progress import Progress
 
     env = minari.DataCollector(
         make(recipe.task_id), step_data_callback=_risk_only_callback(), record_infos=True, data_format="hdf5"
     )
     rng = np.random.default_rng([seed, 1])
-    seeds = episode_seeds(seed, n)
-    it = track(range(n), description=f"recording {recipe.dataset_id}", disable=not progress, transient=True)
-    for i in it:
-        policy = recipe.behaviour(rng)
-        obs, _ = env.reset(seed=int(seeds[i]))
-        t = 0
-        while True:
-            obs, _, terminated, truncated, _ = env.step(policy(obs, t))
-            t += 1
-            if terminated or truncated:
-                break
+    # At most one episode per transition, so this many seeds always suffice.
+    seeds = episode_seeds(seed, size.count)
+    started = time.monotonic()
+    unit = "steps" if size.by_steps else "episodes"
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task(f"recording {recipe.dataset_id} ({size.count:,} {unit})", total=size.count)
+        episodes = steps = 0
+        while not size.done(episodes, steps):
+            length = _episode(env, recipe.behaviour(rng), int(seeds[episodes]))
+            episodes, steps = episodes + 1, steps + length
+            bar.update(task, completed=steps if size.by_steps else episodes)
     with warnings.catch_warnings():
         # Minari recommends an author email and a code link for published datasets; these are local.
         warnings.filterwarnings("ignore", message=".*(code_permalink|author_email).*", category=UserWarning)
         dataset = env.create_dataset(
             dataset_id=recipe.dataset_id,
             eval_env=recipe.task_id,
-            algorithm_name=f"scripted:{recipe.name}",
+            algorithm_name=f"{'policy' if recipe.reference else 'scripted'}:{recipe.name}",
             author="rsbench",
             description=recipe.description,
             requirements=[f"rsbench=={rsbench.__version__}"],
+            **_reference_scores(recipe),
         )
+    build_seconds = time.monotonic() - started
+    dataset.storage.update_metadata({store.METADATA_KEY: _metadata(recipe, seed, episodes, build_seconds)})
+    env.close()
+    if progress:
+        print(f"recorded {episodes:,} episodes, {steps:,} steps in {build_seconds:.0f} s", flush=True)
+
+
+def _episode(env: Any, policy: Any, reset_seed: int) -> int:
+    """Record one episode; returns its length."""
+    obs, _ = env.reset(seed=reset_seed)
+    t = 0
+    while True:
+        obs, _, terminated, truncated, _ = env.step(policy(obs, t))
+        t += 1
+        if terminated or truncated:
+            return t
+
+
+def _reference_scores(recipe: Recipe) -> dict[str, float]:
+    """Minari's ``ref_min_score`` / ``ref_max_score`` (so ``minari.get_normalized_score`` works)."""
+    if recipe.reference is None:
+        return {}
+    from rsbench.behaviour.committed import reference_scores
+
+    return reference_scores(recipe.reference)
+
+
+def _metadata(recipe: Recipe, seed: int, episodes: int, build_seconds: float) -> dict[str, Any]:
     spec = SPECS[recipe.task_id]
     meta = {
         "task_id": recipe.task_id,
@@ -92,9 +153,13 @@ def _record(recipe: Recipe, n: int, seed: int, progress: bool) -> None:
         "risk_spec_version": spec.version,
         "behaviour": recipe.name,
         "seed": seed,
-        "episodes": n,
+        "episodes": episodes,
         "horizon": TASKS[recipe.task_id].horizon,
         "rsbench_version": rsbench.__version__,
+        "build_seconds": round(build_seconds, 1),
     }
-    dataset.storage.update_metadata({store.METADATA_KEY: meta})
-    env.close()
+    if recipe.reference is not None:
+        from rsbench.behaviour.committed import provenance
+
+        meta["behaviour_policies"] = provenance().get(recipe.reference, {}).get("policies", {})
+    return meta

@@ -24,14 +24,18 @@ class Recipe:
         task_id: the registered risky task the data is recorded in.
         behaviour: makes the per-episode behaviour policy.
         description: one line written into the dataset metadata.
-        episodes: default number of episodes.
+        episodes: default number of episodes (when ``steps`` is None).
+        steps: default number of transitions: whole episodes are recorded until at least this many.
+        reference: the short task name whose committed reference scores go into the metadata, or None.
     """
 
     name: str
     task_id: str
     behaviour: Behaviour
     description: str
-    episodes: int
+    episodes: int = 0
+    steps: int | None = None
+    reference: str | None = None
 
     @property
     def dataset_id(self) -> str:
@@ -82,6 +86,32 @@ def _noisy_gait(base: str) -> Behaviour:
     return behaviour
 
 
+def _policy(task: str, level: str) -> Behaviour:
+    """Actions sampled from a committed policy's Gaussian (as D4RL recorded its data), from the build RNG."""
+
+    def behaviour(rng: np.random.Generator) -> EpisodePolicy:
+        from rsbench.behaviour.committed import policy
+
+        pi = policy(task, level)
+        return lambda obs, t: pi.sample(np.asarray(obs)[None], rng)[0]
+
+    return behaviour
+
+
+def _replay(task: str) -> Behaviour:
+    """Each episode from one training checkpoint up to the medium level, drawn uniformly: every checkpoint
+    interval contributed the same number of environment steps to the PPO run, like D4RL's replay buffer."""
+
+    def behaviour(rng: np.random.Generator) -> EpisodePolicy:
+        from rsbench.behaviour.committed import replay_checkpoints, replay_policy
+
+        paths = replay_checkpoints(task)
+        pi = replay_policy(paths[int(rng.integers(len(paths)))])
+        return lambda obs, t: pi.sample(np.asarray(obs)[None], rng)[0]
+
+    return behaviour
+
+
 def _mixture(*behaviours: Behaviour) -> Behaviour:
     def behaviour(rng: np.random.Generator) -> EpisodePolicy:
         return behaviours[int(rng.integers(len(behaviours)))](rng)
@@ -89,9 +119,51 @@ def _mixture(*behaviours: Behaviour) -> Behaviour:
     return behaviour
 
 
+# D4RL's sizes: 1M transitions for medium and expert, medium-expert their concatenation; medium-replay as
+# D4RL's (the replay buffer up to the medium level held 202k / 402k / 302k transitions).
+_LOCOMOTION = {
+    "halfcheetah": ("rsbench/RiskyHalfCheetah-v0", "Risky HalfCheetah"),
+    "hopper": ("rsbench/RiskyHopper-v0", "Risky Hopper"),
+    "walker2d": ("rsbench/RiskyWalker2d-v0", "Risky Walker2d"),
+}
+_LEVELS: dict[str, tuple[Callable[[str], Behaviour], int, str]] = {
+    "medium": (
+        lambda t: _policy(t, "medium"),
+        1_000_000,
+        "the medium PPO checkpoint (~1/3 of the expert's return)",
+    ),
+    "expert": (lambda t: _policy(t, "expert"), 1_000_000, "the final (expert) PPO policy"),
+    "medium-replay": (_replay, 0, "the PPO training checkpoints up to the medium level"),
+    "medium-expert": (
+        lambda t: _mixture(_policy(t, "medium"), _policy(t, "expert")),
+        2_000_000,
+        "medium and expert episodes, 50/50",
+    ),
+}
+
+
+_REPLAY_STEPS = {"halfcheetah": 202_000, "hopper": 402_000, "walker2d": 302_000}
+
+
+def _locomotion_recipes() -> list[Recipe]:
+    return [
+        Recipe(
+            f"{task}-{level}",
+            task_id,
+            make(task),
+            f"{title}: actions sampled from {what}, risk-unaware (D4RL-style {level})",
+            steps=steps or _REPLAY_STEPS[task],
+            reference=task,
+        )
+        for task, (task_id, title) in _LOCOMOTION.items()
+        for level, (make, steps, what) in _LEVELS.items()
+    ]
+
+
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
+        *_locomotion_recipes(),
         Recipe(
             "pointmass-mixed",
             "rsbench/RiskyPointMass-v0",
@@ -122,3 +194,9 @@ RECIPES: dict[str, Recipe] = {
         ),
     )
 }
+
+
+def minari_id(name: str) -> str:
+    """A dataset as a suite or the command line names it -> its Minari id: a catalogue name maps to the id
+    it is built under (:func:`dataset_id_for`); anything else already is a Minari id."""
+    return dataset_id_for(name) if name in RECIPES else name

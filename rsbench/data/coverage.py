@@ -43,5 +43,19 @@ def tail_coverage(data: OfflineData, *, min_penalty_events: int = MIN_PENALTY_EV
         "penalty_episode_fraction": float(penalty_episodes.mean()),
         "mean_return": float(returns.mean()),
         "return_quantiles": {f"{q:g}": float(np.quantile(returns, q)) for q in QUANTILES},
+        **_reference(data, returns),
+        "content_hash": data.content_hash(),
         "warnings": warnings,
+    }
+
+
+def _reference(data: OfflineData, returns: np.ndarray) -> dict[str, float]:
+    """Reference scores and the data's mean normalised score, where the dataset has them."""
+    scores = data.normalised_score(returns)
+    if scores is None:
+        return {}
+    return {
+        "ref_min_score": float(data.metadata["ref_min_score"]),
+        "ref_max_score": float(data.metadata["ref_max_score"]),
+        "normalised_score": float(scores.mean()),
     }

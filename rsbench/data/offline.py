@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from rsbench.data import store
+
+REF_SCORE_KEYS = ("ref_min_score", "ref_max_score")
+
+
+def normalised_score(returns: np.ndarray, metadata: dict[str, Any]) -> np.ndarray | None:
+    """D4RL's normalised score ``100 (R - ref_min) / (ref_max - ref_min)``, or None without reference scores.
+
+    rsbench's reference scores are its own random and expert policies on the *risky* task, not D4RL's.
+    """
+    lo, hi = metadata.get("ref_min_score"), metadata.get("ref_max_score")
+    if lo is None or hi is None or hi == lo:
+        return None
+    return 100.0 * (np.asarray(returns, dtype=np.float64) - lo) / (hi - lo)
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,27 @@ class OfflineData:
     def episode_returns(self, discount: float = 1.0) -> np.ndarray:
         """``(E,)`` (discounted) return of every episode."""
         return self.returns_to_go(discount)[self.episode_starts]
+
+    def content_hash(self) -> str:
+        """SHA-256 (first 16 hex digits) of every array a method reads: same seed, same hash."""
+        h = hashlib.sha256()
+        for a in (
+            self.observations,
+            self.actions,
+            self.rewards,
+            self.next_observations,
+            self.terminals,
+            self.timeouts,
+            self.violations,
+            self.penalties,
+            self.episode_lengths,
+        ):
+            h.update(np.ascontiguousarray(a).tobytes())
+        return h.hexdigest()[:16]
+
+    def normalised_score(self, returns: np.ndarray) -> np.ndarray | None:
+        """``100 (R - ref_min) / (ref_max - ref_min)`` when the dataset carries reference scores, else None."""
+        return normalised_score(returns, self.metadata)
 
     def returns_to_go(self, discount: float = 1.0) -> np.ndarray:
         """``(N,)`` discounted Monte-Carlo return from every step to the end of its episode."""
@@ -151,7 +186,10 @@ def read_episodes(dataset: Any) -> list[dict[str, Any]]:
 def load(dataset_id: str, *, source: str = "dataset") -> OfflineData:
     """Load a local Minari dataset into :class:`OfflineData` (``source`` names the key in errors)."""
     dataset = store.load_minari(dataset_id, source=source)
-    meta = store.read_metadata(dataset_id).get(store.METADATA_KEY, {})
+    minari_meta = store.read_metadata(dataset_id)
+    meta = dict(minari_meta.get(store.METADATA_KEY, {}))
+    # Minari keeps the reference scores at its top level (what `minari.get_normalized_score` reads).
+    meta.update({k: float(minari_meta[k]) for k in REF_SCORE_KEYS if minari_meta.get(k) is not None})
     space = dataset.action_space
     bounds = (space.low, space.high) if hasattr(space, "low") else None
     return OfflineData.from_episodes(

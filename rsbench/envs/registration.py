@@ -67,7 +67,7 @@ TASKS: dict[str, TaskInfo] = {
 }
 
 
-def _silence_mujoco() -> None:
+def silence_mujoco() -> None:
     # MuJoCo 4 warns that HalfCheetah's XML uses a deprecated attribute and logs it to MUJOCO_LOG.TXT in
     # the working directory; the warning is about the gymnasium asset, not about anything a user can fix.
     import mujoco
@@ -79,7 +79,7 @@ def make_base(base: str) -> gym.Env:
     """The risk-free base environment (no time limit: the registered id adds the eval horizon)."""
     if base == "rsbench/PointMass":
         return PointMassEnv()
-    _silence_mujoco()
+    silence_mujoco()
     return gym.make(base, max_episode_steps=None, disable_env_checker=True).unwrapped
 
 

@@ -1,0 +1,107 @@
+"""Pick the committed levels from a training run and record their provenance (DESIGN.md §3).
+
+``expert`` is the run's final policy; ``medium`` the checkpoint whose mean return on the risky task is
+nearest to one third of the way from the random policy to the expert (D4RL's "about one third of the
+expert"); ``replay/`` every checkpoint up to the medium one. Candidates for medium are screened with the
+training log (returns on the base task) and then measured on the risky task.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rsbench.behaviour.committed import POLICIES_DIR
+from rsbench.behaviour.evaluate import PolicyReturns, risky_returns, stochastic, uniform_random
+from rsbench.behaviour.policy import load_policy
+from rsbench.behaviour.train import TASKS
+from rsbench.errors import UserError
+
+MEDIUM_FRACTION = 1 / 3
+SCREEN_EPISODES = 30
+
+
+def checkpoints(run: Path) -> list[Path]:
+    paths = sorted((run / "checkpoints").glob("step_*.pt"))
+    if not paths:
+        raise UserError("no checkpoints: run `rsbench behaviour train` first", source=run / "checkpoints")
+    return paths
+
+
+def _train_returns(run: Path) -> dict[int, float]:
+    with (run / "train_log.csv").open() as f:
+        return {int(r["steps"]): float(r["train_return_last20"]) for r in csv.DictReader(f)}
+
+
+def _risky_mean(path: Path, task_id: str, episodes: int) -> float:
+    return float(risky_returns(stochastic(load_policy(path)), task_id, episodes).returns.mean())
+
+
+def pick_medium(run: Path, task_id: str, ref_min: float, ref_max: float) -> tuple[Path, float]:
+    """The checkpoint whose risky-task return is nearest ``ref_min + (ref_max - ref_min) / 3``."""
+    target = ref_min + MEDIUM_FRACTION * (ref_max - ref_min)
+    log = _train_returns(run)
+    final = log[max(log)]
+    # Screen on the base-task training returns: 15-60% of the final one brackets a third on the risky task.
+    paths = [p for p in checkpoints(run)[:-1] if 0.15 * final <= log.get(_step(p), np.nan) <= 0.6 * final]
+    paths = paths or checkpoints(run)[:-1]
+    measured = {p: _risky_mean(p, task_id, SCREEN_EPISODES) for p in paths}
+    best = min(measured, key=lambda p: abs(measured[p] - target))
+    return best, target
+
+
+def _step(path: Path) -> int:
+    return int(path.stem.split("_")[1])
+
+
+def select(task: str, run: Path, episodes: int = 100, dest: Path = POLICIES_DIR) -> dict[str, Any]:
+    """Measure random and expert, pick medium, copy the files into ``dest/task`` and record provenance."""
+    if task not in TASKS:
+        raise UserError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}", key="TASK")
+    task_id = TASKS[task][1]
+    expert_path = checkpoints(run)[-1]
+    expert = PolicyReturns.measure(stochastic(load_policy(expert_path)), task_id, episodes)
+    random = PolicyReturns.measure(uniform_random(load_policy(expert_path).act_dim), task_id, episodes)
+    ref_min, ref_max = random.risky_mean, expert.risky_mean
+    medium_path, target = pick_medium(run, task_id, ref_min, ref_max)
+    medium = PolicyReturns.measure(stochastic(load_policy(medium_path)), task_id, episodes)
+    out = dest / task
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "replay").mkdir(parents=True)
+    shutil.copyfile(expert_path, out / "expert.pt")
+    shutil.copyfile(medium_path, out / "medium.pt")
+    for p in checkpoints(run):
+        if _step(p) <= _step(medium_path):
+            shutil.copyfile(p, out / "replay" / p.name)
+    policies = {
+        "random": asdict(random),
+        "medium": {"steps": _step(medium_path), **asdict(medium)},
+        "expert": {"steps": _step(expert_path), **asdict(expert)},
+    }
+    record = {
+        "task": TASKS[task][0],
+        "risky_task": task_id,
+        "ref_min_score": ref_min,
+        "ref_max_score": ref_max,
+        "medium_target": target,
+        "episodes": episodes,
+        "train": load_policy(expert_path).provenance,
+        "policies": policies,
+    }
+    _write_provenance(dest, task, record)
+    return record
+
+
+def _write_provenance(dest: Path, task: str, record: dict[str, Any]) -> None:
+    from rsbench.results.fs import locate
+
+    path = dest / "provenance.json"
+    data = json.loads(path.read_text()) if path.is_file() else {}
+    data[task] = record
+    locate(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

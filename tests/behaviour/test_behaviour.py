@@ -1,0 +1,114 @@
+"""Behaviour policies: export from SB3, torch-only loading, committed files, datasets recorded from them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rsbench.behaviour.committed import POLICIES_DIR, provenance
+from rsbench.behaviour.evaluate import stochastic
+from rsbench.behaviour.policy import load_policy
+
+COMMITTED = sorted(POLICIES_DIR.glob("**/*.pt"))
+needs_committed = pytest.mark.skipif(not COMMITTED, reason="no behaviour policies committed yet")
+
+
+def test_export_matches_sb3_deterministic_actions(tmp_path: Path) -> None:
+    pytest.importorskip("stable_baselines3")
+    from stable_baselines3 import PPO
+
+    from rsbench.behaviour.train import _make_env, export
+
+    venv = _make_env("Hopper-v5", seed=0, n_envs=2)
+    model = PPO("MlpPolicy", venv, n_steps=64, batch_size=32, n_epochs=1, seed=0, device="cpu")
+    model.learn(128)  # moves the weights and the VecNormalize statistics away from their init
+    export(model, venv, {"steps": 128}).save(tmp_path / "p.pt")
+    policy = load_policy(tmp_path / "p.pt")
+    obs = np.random.default_rng(0).normal(size=(16, 11)) * 2.0
+    expected, _ = model.predict(venv.normalize_obs(obs), deterministic=True)
+    np.testing.assert_allclose(policy.mean_action(obs), expected, atol=1e-5)
+    assert policy.provenance == {"steps": 128}
+
+
+def test_stochastic_actions_are_keyed_by_episode_and_step() -> None:
+    import torch
+
+    from rsbench.behaviour.policy import BehaviourPolicy, mlp
+
+    g = torch.Generator().manual_seed(0)
+    net = mlp([torch.randn(8, 3, generator=g), torch.randn(2, 8, generator=g)], [torch.zeros(8), torch.zeros(2)])
+    policy = BehaviourPolicy(net, torch.full((2,), -1.0), np.zeros(3), np.ones(3))
+    act = stochastic(policy, seed=1)
+    obs = np.random.default_rng(0).normal(size=(5, 3))
+    seeds = np.array([10, 11, 12, 13, 14])
+    full = act(obs, step=3, episode_seeds=seeds)
+    np.testing.assert_array_equal(act(obs[2:4], step=3, episode_seeds=seeds[2:4]), full[2:4])
+    assert not np.array_equal(act(obs, step=4, episode_seeds=seeds), full)
+
+
+@needs_committed
+def test_committed_policies_load_with_torch_alone_and_are_small() -> None:
+    code = (
+        "import sys, torch\n"
+        f"paths = {[str(p) for p in COMMITTED]!r}\n"
+        "for p in paths:\n"
+        "    d = torch.load(p, weights_only=True)\n"
+        "    assert d['format'] == 'rsbench-behaviour-v1' and d['weights'], p\n"
+        "assert 'stable_baselines3' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert sum(p.stat().st_size for p in COMMITTED) < 5 * 2**20
+
+
+@needs_committed
+@pytest.mark.parametrize("task", ["halfcheetah", "hopper", "walker2d"])
+def test_provenance_records_levels_and_reference_scores(task: str) -> None:
+    record = provenance()[task]
+    p = record["policies"]
+    assert record["ref_min_score"] < p["medium"]["risky_mean"] < record["ref_max_score"]
+    assert p["medium"]["steps"] < p["expert"]["steps"] == record["train"]["steps"]
+    assert record["train"]["seed"] == 0 and "rsbench behaviour train" in record["train"]["command"]
+    replay = sorted((POLICIES_DIR / task / "replay").glob("step_*.pt"))
+    assert replay and int(replay[-1].stem.split("_")[1]) == p["medium"]["steps"]
+
+
+@needs_committed
+@pytest.mark.parametrize("name", ["hopper-medium", "halfcheetah-medium-replay", "walker2d-medium-expert"])
+def test_tiny_policy_dataset_has_reference_scores_and_is_deterministic(name: str) -> None:
+    import minari
+
+    from rsbench.data.build import build
+    from rsbench.data.coverage import tail_coverage
+    from rsbench.data.offline import load
+
+    dataset_id, built = build(name, episodes=2, seed=3, progress=False)
+    assert built
+    first = load(dataset_id)
+    dataset = minari.load_dataset(dataset_id)
+    task = name.split("-")[0]
+    assert dataset.storage.metadata["ref_max_score"] == pytest.approx(provenance()[task]["ref_max_score"])
+    returns = first.episode_returns()
+    np.testing.assert_allclose(
+        100 * minari.get_normalized_score(dataset, returns), first.normalised_score(returns)
+    )
+    build(name, episodes=2, seed=3, progress=False, force=True)
+    again = load(dataset_id)
+    assert again.content_hash() == first.content_hash()
+    assert tail_coverage(again)["content_hash"] == first.content_hash()
+    build(name, episodes=2, seed=4, progress=False, force=True)
+    assert load(dataset_id).content_hash() != first.content_hash()
+
+
+@needs_committed
+def test_build_by_steps_records_whole_episodes_up_to_the_target() -> None:
+    from rsbench.data.build import build
+    from rsbench.data.offline import load
+
+    dataset_id, _ = build("halfcheetah-expert", steps=450, seed=0, progress=False)
+    data = load(dataset_id)
+    assert data.n_steps >= 450 and data.n_steps - data.episode_lengths[-1] < 450
+    assert data.metadata["build_seconds"] >= 0
