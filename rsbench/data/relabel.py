@@ -61,11 +61,15 @@ def relabel(
 ) -> tuple[str, bool]:
     """Write ``new_id`` (default :func:`default_relabel_id`): ``source_id`` relabelled with ``spec``.
 
-    ``seed`` salts the penalty draws (the online wrapper's default salt is 0). Returns
-    ``(new_id, written)``; an existing ``new_id`` is kept unless ``force``.
+    ``seed`` salts the penalty draws (the online wrapper's default salt is 0). The new dataset's env is
+    the risky task with ``spec``, ``seed`` and the source's time limit, so ``recover_environment()``
+    gives back the env that would have recorded it; its evaluation env is the registered task. The
+    source's ``ref_min_score`` / ``ref_max_score`` are carried to the top level (so
+    ``minari.get_normalized_score`` works), with a note in the ``rsbench`` block that they were measured
+    on the source's risk-free env. Returns ``(new_id, written)``; an existing ``new_id`` is kept unless
+    ``force``.
     """
     import minari
-    from minari.data_collector import EpisodeBuffer
 
     new_id = new_id or default_relabel_id(source_id)
     if new_id == source_id:
@@ -75,35 +79,15 @@ def relabel(
         return new_id, False
     env_spec = source.spec.env_spec
     task_id = task_id or task_for_env(env_spec.id if env_spec else None)
-    buffers = []
-    for ep in read_episodes(source):
-        out = relabel_episode(ep, spec, seed)
-        violation = np.asarray(out["violation"], dtype=bool)
-        # Minari's infos hold one entry per observation: the reset entry first, all risk-free.
-        infos = {
-            "violation": np.concatenate([[False], violation]),
-            "cost": np.concatenate([[0.0], violation.astype(np.float64)]),
-            "penalty": np.concatenate([[False], out["penalty"]]),
-            "base_reward": np.concatenate([[0.0], out["base_reward"]]),
-        }
-        buffers.append(
-            EpisodeBuffer(
-                id=out["id"],
-                seed=out.get("seed"),
-                observations=out["observations"],
-                actions=out["actions"],
-                rewards=out["rewards"],
-                terminations=out["terminations"],
-                truncations=out["truncations"],
-                infos=infos,
-            )
-        )
+    buffers = [_relabelled_buffer(ep, spec, seed) for ep in read_episodes(source)]
+    refs = _reference_scores(source.storage.metadata)
     with store.staging(new_id), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(code_permalink|author_email|eval_env).*")
         dataset = minari.create_dataset_from_buffers(
             dataset_id=new_id,
             buffer=buffers,
-            env=task_id or env_spec,
+            env=_relabelled_env_spec(task_id, spec, seed, env_spec) if task_id else env_spec,
+            eval_env=task_id,
             observation_space=source.observation_space,
             action_space=source.action_space,
             algorithm_name=f"relabel:{source_id}",
@@ -111,16 +95,70 @@ def relabel(
             description=f"{source_id} relabelled with risk spec {spec.name} (v{spec.version}), seed {seed}",
             data_format="hdf5",
         )
-        dataset.storage.update_metadata(
-            {
-                store.METADATA_KEY: {
-                    "task_id": task_id,
-                    "risk_spec": spec.to_dict(),
-                    "risk_spec_version": spec.version,
-                    "relabelled_from": source_id,
-                    "seed": seed,
-                    "rsbench_version": rsbench.__version__,
-                }
+        block = {
+            "task_id": task_id,
+            "risk_spec": spec.to_dict(),
+            "risk_spec_version": spec.version,
+            "relabelled_from": source_id,
+            "seed": seed,
+            "rsbench_version": rsbench.__version__,
+        }
+        if refs:
+            block["reference_scores"] = {
+                "from": source_id,
+                "env_id": env_spec.id if env_spec else None,
+                "note": "the source's reference scores, measured on its risk-free env, not on the risky task",
             }
-        )
+        dataset.storage.update_metadata({**refs, store.METADATA_KEY: block})
     return new_id, True
+
+
+def _relabelled_buffer(ep: dict[str, Any], spec: RiskSpec, seed: int) -> Any:
+    """One relabelled episode as a Minari ``EpisodeBuffer`` with the risk flags in its infos."""
+    from minari.data_collector import EpisodeBuffer
+
+    out = relabel_episode(ep, spec, seed)
+    violation = np.asarray(out["violation"], dtype=bool)
+    # Minari's infos hold one entry per observation: the reset entry first, all risk-free.
+    infos = {
+        "violation": np.concatenate([[False], violation]),
+        "cost": np.concatenate([[0.0], violation.astype(np.float64)]),
+        "penalty": np.concatenate([[False], out["penalty"]]),
+        "base_reward": np.concatenate([[0.0], out["base_reward"]]),
+    }
+    return EpisodeBuffer(
+        id=out["id"],
+        seed=out.get("seed"),
+        observations=out["observations"],
+        actions=out["actions"],
+        rewards=out["rewards"],
+        terminations=out["terminations"],
+        truncations=out["truncations"],
+        infos=infos,
+    )
+
+
+def _relabelled_env_spec(task_id: str, spec: RiskSpec, seed: int, source_spec: Any) -> Any:
+    """The registered ``task_id`` with ``spec``, the penalty salt ``seed`` and the source's time limit.
+
+    The task's own horizon is its evaluation horizon (200 steps for HalfCheetah); the source's episodes
+    run to their own limit (1000 steps in Minari's MuJoCo datasets), and the env a dataset names should be
+    the one that recorded it.
+    """
+    import dataclasses
+
+    import gymnasium as gym
+
+    task = gym.spec(task_id)
+    limit = getattr(source_spec, "max_episode_steps", None) or task.max_episode_steps
+    kwargs = {**task.kwargs, "spec": spec.to_dict(), "salt": seed}
+    return dataclasses.replace(task, kwargs=kwargs, max_episode_steps=limit)
+
+
+def _reference_scores(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The source's ``ref_min_score`` / ``ref_max_score`` (and how many episodes they average), when it
+    has both: with only one Minari would estimate the other by rolling out a random policy."""
+    if metadata.get("ref_min_score") is None or metadata.get("ref_max_score") is None:
+        return {}
+    keys = ("ref_min_score", "ref_max_score", "num_episodes_average_score")
+    return {k: metadata[k] for k in keys if metadata.get(k) is not None}

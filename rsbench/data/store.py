@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -68,13 +69,22 @@ def load_minari(dataset_id: str, *, source: str = "dataset") -> Any:
     import minari
 
     if not exists(dataset_id):
+        root = os.environ["MINARI_DATASETS_PATH"]
         known = ", ".join(sorted(list_ids())) or "none"
         raise UserError(
-            f"no Minari dataset {dataset_id!r} under {os.environ['MINARI_DATASETS_PATH']} "
-            f"(local datasets: {known}); build one with `rsbench data build`",
+            f"no Minari dataset {dataset_id!r} under {root} (local datasets: {known}); "
+            f"{_how_to_get(dataset_id, root)}",
             key=source,
         )
     return minari.load_dataset(dataset_id)
+
+
+def _how_to_get(dataset_id: str, root: str) -> str:
+    """The command that makes a missing dataset: rsbench builds its own ids, Minari serves the others."""
+    if dataset_id.startswith("rsbench/"):
+        return "build one with `rsbench data build`"
+    # Without the variable `minari download` writes to ~/.minari/datasets, where rsbench never looks.
+    return f"download it with `MINARI_DATASETS_PATH={shlex.quote(root)} minari download {dataset_id}`"
 
 
 def list_ids() -> list[str]:

@@ -1,11 +1,16 @@
 """Offline relabelling gives exactly the rewards and flags of the online risky env."""
 
+import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from rsbench import cli
 from rsbench.data import store
+from rsbench.data.catalog import dataset_id_for
 from rsbench.data.offline import load, read_episodes
 from rsbench.data.relabel import default_relabel_id, relabel
 from rsbench.envs import SPECS, RiskSpec, make
@@ -83,3 +88,134 @@ def test_relabelling_twice_with_same_seed_is_identical(pointmass_root: Path, mon
 
 def test_default_relabel_id():
     assert default_relabel_id("mujoco/halfcheetah/medium-v0") == "rsbench/halfcheetah-medium-risky-v1"
+
+
+# -- Minari's remote layout (fixture: tests/data/conftest.py) --
+
+HALFCHEETAH_SOURCE = "mujoco/halfcheetah/medium-v0"
+HALFCHEETAH_RISKY = "rsbench/halfcheetah-medium-risky-v1"
+
+
+def _relabel_cli(args: list[str]) -> dict:
+    """``rsbench data relabel ... --json`` through the typer app; returns its JSON report."""
+    result = CliRunner().invoke(cli.app, ["data", "relabel", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+STEP_KEYS = ("observations", "actions", "rewards", "terminations", "truncations")
+FLAG_KEYS = ("violation", "penalty", "base_reward")
+
+
+def _arrays(dataset_id: str, keys: tuple[str, ...] = STEP_KEYS + FLAG_KEYS) -> dict[str, np.ndarray]:
+    """Per-step arrays of a local dataset, episodes concatenated (``observations`` without the last one)."""
+    episodes = read_episodes(store.load_minari(dataset_id))
+    out = {k: np.concatenate([ep[k] for ep in episodes]) for k in keys if k != "observations"}
+    if "observations" in keys:
+        out["observations"] = np.concatenate([ep["observations"][:-1] for ep in episodes])
+        out["next_observations"] = np.concatenate([ep["observations"][1:] for ep in episodes])
+    return out
+
+
+def test_remote_layout_is_what_minari_download_leaves(minari_remote_root: Path):
+    import minari
+    from minari.namespace import get_namespace_metadata, list_local_namespaces
+
+    assert (minari_remote_root / "mujoco/halfcheetah/medium-v0/data/main_data.hdf5").is_file()
+    assert list_local_namespaces() == ["mujoco", "mujoco/halfcheetah", "mujoco/hopper"]
+    assert get_namespace_metadata("mujoco")["display_name"] == "MuJoCo"
+    dataset = minari.load_dataset(HALFCHEETAH_SOURCE)
+    meta = dataset.storage.metadata
+    assert dataset.spec.env_spec.id == "HalfCheetah-v5" and dataset.spec.env_spec.max_episode_steps == 1000
+    assert json.loads(meta["eval_env_spec"])["id"] == "HalfCheetah-v5"
+    assert meta["data_format"] == "hdf5" and meta["total_episodes"] == 3 and meta["total_steps"] == 3000
+    assert {"algorithm_name", "author", "code_permalink", "minari_version", "dataset_size"} <= meta.keys()
+    assert dataset.observation_space.dtype == np.float64 and dataset.observation_space.shape == (17,)
+    assert dataset.action_space.dtype == np.float32 and dataset.action_space.shape == (6,)
+    ep = next(dataset.iterate_episodes())
+    assert ep.observations.shape == (1001, 17) and ep.actions.shape == (1000, 6)
+    assert ep.infos == {} and ep.truncations[-1] and not ep.terminations.any()
+    hopper = minari.load_dataset("mujoco/hopper/medium-v0")
+    assert all(e.terminations[-1] for e in hopper.iterate_episodes())
+    assert "ref_min_score" not in hopper.storage.metadata
+
+
+def test_relabel_remote_halfcheetah_through_the_cli(minari_remote_root: Path):
+    import minari
+
+    report = _relabel_cli([HALFCHEETAH_SOURCE])
+    assert report["dataset"] == HALFCHEETAH_RISKY == dataset_id_for("halfcheetah-medium-risky")
+    assert report["written"] and report["risk_spec"] == SPECS["rsbench/RiskyHalfCheetah-v0"].to_dict()
+
+    spec = SPECS["rsbench/RiskyHalfCheetah-v0"]
+    src, out = _arrays(HALFCHEETAH_SOURCE, STEP_KEYS), _arrays(HALFCHEETAH_RISKY)
+    for key in ("observations", "next_observations", "actions", "terminations", "truncations"):
+        np.testing.assert_array_equal(out[key], src[key])
+    np.testing.assert_array_equal(out["base_reward"], src["rewards"])
+    np.testing.assert_array_equal(out["violation"], spec.violation(out["next_observations"]))
+    assert out["violation"].mean() > 0.1  # the gait runs faster than 4 m/s a good part of the time
+    assert not (out["penalty"] & ~out["violation"]).any() and out["penalty"].sum() > 5
+    np.testing.assert_allclose(out["rewards"], out["base_reward"] + spec.penalty * out["penalty"])
+
+    relabelled = minari.load_dataset(HALFCHEETAH_RISKY)
+    meta = relabelled.storage.metadata
+    # The source's reference scores, at Minari's top level, so Minari's own normaliser works on the new id.
+    assert (meta["ref_min_score"], meta["ref_max_score"]) == (-275.0, 11000.0)
+    assert minari.get_normalized_score(relabelled, np.array([11000.0]))[0] == pytest.approx(1.0)
+    assert meta["rsbench"]["reference_scores"]["env_id"] == "HalfCheetah-v5"
+    assert "risk-free" in meta["rsbench"]["reference_scores"]["note"]
+    assert meta["rsbench"]["relabelled_from"] == HALFCHEETAH_SOURCE
+    assert meta["rsbench"]["task_id"] == "rsbench/RiskyHalfCheetah-v0"
+    assert relabelled.spec.env_spec.max_episode_steps == 1000  # the data's own time limit ...
+    assert relabelled.recover_environment(eval_env=True).spec.max_episode_steps == 200  # ... and the task's
+
+
+def test_recovered_env_of_a_relabelled_remote_dataset_replays_its_rewards(minari_remote_root: Path):
+    """The relabelled dataset names its env (risk spec, penalty salt, time limit): replaying the recorded
+    actions in ``recover_environment()`` gives back the recorded rewards and flags."""
+    import minari
+
+    new_id, _ = relabel(HALFCHEETAH_SOURCE, LOW_SPEED, seed=7)
+    dataset = minari.load_dataset(new_id)
+    env = dataset.recover_environment()
+    ep = read_episodes(dataset)[1]
+    obs, _ = env.reset(seed=ep["seed"])
+    np.testing.assert_array_equal(obs, ep["observations"][0])
+    for t, action in enumerate(ep["actions"]):
+        obs, reward, terminated, truncated, info = env.step(action)
+        assert reward == ep["rewards"][t] and info["penalty"] == ep["penalty"][t]
+    assert truncated and not terminated and t == 999
+    assert ep["penalty"].sum() > 5
+
+
+def test_relabel_remote_hopper_keeps_terminations_and_has_no_reference_scores(minari_remote_root: Path):
+    report = _relabel_cli(["mujoco/hopper/medium-v0", "--seed", "3"])
+    assert report["dataset"] == "rsbench/hopper-medium-risky-v1"
+    data = load(report["dataset"])
+    assert data.terminals[data.episode_starts + data.episode_lengths - 1].all()
+    assert data.has_risk_flags and data.penalties.sum() > 0
+    meta = store.read_metadata(report["dataset"])
+    assert "ref_min_score" not in meta and "reference_scores" not in meta["rsbench"]
+
+
+def test_relabelling_the_remote_layout_twice_with_one_seed_is_identical(minari_remote_root: Path):
+    for out_id, seed in (("test/a-v0", 5), ("test/b-v0", 5), ("test/c-v0", 6)):
+        relabel(HALFCHEETAH_SOURCE, LOW_SPEED, seed=seed, new_id=out_id)
+    a, b, c = _arrays("test/a-v0"), _arrays("test/b-v0"), _arrays("test/c-v0")
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert not np.array_equal(a["penalty"], c["penalty"])
+
+
+def test_relabel_of_a_remote_id_not_downloaded_names_minari_download(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setattr(sys, "argv", ["rsbench", "data", "relabel", HALFCHEETAH_SOURCE])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and "Traceback" not in lines[0], lines
+    root = tmp_path / "datasets"
+    assert lines[0].startswith(f"rsbench: error: source: no Minari dataset '{HALFCHEETAH_SOURCE}'")
+    assert lines[0].endswith(f"`MINARI_DATASETS_PATH={root} minari download {HALFCHEETAH_SOURCE}`")
