@@ -10,6 +10,7 @@ Risk measures are *lower-tail* (returns are rewards: the bad outcomes are the sm
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -18,13 +19,17 @@ from scipy import stats as _st
 FloatArray = npt.NDArray[np.float64]
 
 __all__ = [
+    "MetricInfo",
     "cvar",
     "cvar_across_seeds",
     "cvar_mean_of_seeds",
     "cvar_pooled",
     "episode_violation_rate",
+    "higher_is_better",
     "iqm",
     "mean_return",
+    "metric_info",
+    "metric_label",
     "normalized_score",
     "tail_size",
     "unreliable_tail",
@@ -82,7 +87,9 @@ def cvar(x: npt.ArrayLike, alpha: float, axis: int = -1) -> FloatArray | float:
         return arr.mean(axis=-1)
     # A partial sort suffices: positions < f hold the f smallest values and position f holds x_(f+1).
     part = np.partition(arr, f, axis=-1)
-    total = part[..., :f].sum(axis=-1)
+    # Their order after partition depends on the input order; sorting them makes the sum (and its last
+    # bit) a function of the sample alone.
+    total = np.sort(part[..., :f], axis=-1).sum(axis=-1)
     frac = k - f
     if frac > 0.0:
         total = total + frac * part[..., f]
@@ -197,3 +204,49 @@ def cvar_across_seeds(returns: npt.ArrayLike, alpha: float) -> float:
     check :func:`unreliable_tail` with ``n = n_seeds``.
     """
     return float(cvar(_as_seeds(returns).mean(axis=-1), alpha))
+
+
+# ------------------------------------------------------------------------------------------ metric metadata
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What a per-seed metric column means: its label, direction and range.
+
+    bounds: the metric's natural range (rates live in ``[0, 1]``), or None. All seeds sitting exactly on a
+    bound (no violations on any seed) is a real outcome; identical seeds anywhere else are flagged as a
+    seed that was probably not applied.
+    """
+
+    name: str
+    label: str
+    higher_is_better: bool
+    bounds: tuple[float, float] | None = None
+
+
+_METRICS = {
+    "mean_return": MetricInfo("mean_return", "mean return", True),
+    "normalized_score": MetricInfo("normalized_score", "normalised score", True),
+    "violation_rate": MetricInfo("violation_rate", "violation rate", False, (0.0, 1.0)),
+    "episode_violation_rate": MetricInfo(
+        "episode_violation_rate", "episode violation rate", False, (0.0, 1.0)
+    ),
+}
+
+
+def metric_info(metric: str) -> MetricInfo:
+    """Metadata of a per-seed column: the fixed ones above and ``cvar_<alpha>`` (higher is better)."""
+    if metric in _METRICS:
+        return _METRICS[metric]
+    if metric.startswith("cvar_"):
+        return MetricInfo(metric, f"CVaR_{metric[5:]}", True)
+    return MetricInfo(metric, metric.replace("_", " "), True)
+
+
+def metric_label(metric: str) -> str:
+    """Human label: ``cvar_0.1`` -> ``CVaR_0.1``, ``mean_return`` -> ``mean return``."""
+    return metric_info(metric).label
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric_info(metric).higher_is_better

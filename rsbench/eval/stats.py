@@ -8,9 +8,8 @@ same numbers bit for bit.
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -41,6 +40,7 @@ __all__ = [
     "stratified_bootstrap_ci",
     "t_interval",
     "welch_df",
+    "welch_interval",
     "welch_t_test",
     "wilson_interval",
 ]
@@ -87,32 +87,6 @@ def _check_level(level: float) -> None:
 # ---------------------------------------------------------------------------------------------- bootstrap
 
 
-def _jackknife(x: FloatArray, statistic: Statistic, chunk: int = 512) -> FloatArray:
-    """Leave-one-out values of ``statistic``; built in row chunks to bound memory at O(chunk * n)."""
-    n = x.size
-    out = np.empty(n)
-    for start in range(0, n, chunk):
-        rows = np.arange(start, min(start + chunk, n))
-        # Row r of `keep` lists every index except rows[r].
-        keep = np.arange(n - 1)[None, :] + (np.arange(n - 1)[None, :] >= rows[:, None])
-        out[rows] = np.asarray(statistic(x[keep], axis=-1), dtype=np.float64)
-    return out
-
-
-def _bca_levels(theta_hat: float, boot: FloatArray, jack: FloatArray, level: float) -> tuple[float, float]:
-    b = boot.size
-    # Mid-rank for ties keeps z0 = 0 when a discrete statistic (CVaR of few episodes) often hits theta_hat.
-    prop = (np.count_nonzero(boot < theta_hat) + 0.5 * np.count_nonzero(boot == theta_hat)) / b
-    prop = min(max(prop, 0.5 / b), 1.0 - 0.5 / b)
-    z0 = _st.norm.ppf(prop)
-    dev = jack.mean() - jack
-    denom = 6.0 * np.sum(dev**2) ** 1.5
-    a = float(np.sum(dev**3) / denom) if denom > 0 else 0.0
-    z = _st.norm.ppf([(1.0 - level) / 2.0, (1.0 + level) / 2.0])
-    adj = _st.norm.cdf(z0 + (z0 + z) / (1.0 - a * (z0 + z)))
-    return float(adj[0]), float(adj[1])
-
-
 def bootstrap_ci(
     x: npt.ArrayLike,
     statistic: Statistic,
@@ -122,36 +96,59 @@ def bootstrap_ci(
     level: float = 0.95,
     method: Literal["percentile", "bca"] = "percentile",
 ) -> Interval:
-    """Nonparametric bootstrap interval for ``statistic(x)``.
+    """Nonparametric bootstrap interval for ``statistic(x)``: :func:`scipy.stats.bootstrap` with ``rng``.
 
     x: ``(n,)`` -- per-seed values (seed-level bootstrap, the default unit of analysis) or one seed's
     episodes. statistic: called as ``statistic(a, axis=-1)`` on an ``(n_boot, n)`` array of resamples and
     must return ``(n_boot,)`` (``np.mean``, ``functools.partial(metrics.cvar, alpha=0.1)``, ...).
-    Resamples are drawn as one ``rng.integers`` index matrix, so results depend only on the generator state.
+    The resamples depend only on the generator state, so the same seed gives the same interval bit for bit.
 
     method="percentile": quantiles of the bootstrap distribution.
     method="bca": bias-corrected and accelerated (Efron 1987): bias ``z0`` from the share of resamples
     below the estimate (ties counted half), acceleration from the jackknife skewness.
+    A sample without spread (or a single value) has nothing to resample: the interval is the point.
     """
     arr = _sample(x, min_n=2 if method == "bca" else 1)
     _check_level(level)
     if n_boot < 1:
         raise ValueError("n_boot must be positive")
-    theta_hat = float(np.asarray(statistic(arr, axis=-1)))
-    idx = rng.integers(0, arr.size, size=(n_boot, arr.size))
-    boot = np.asarray(statistic(arr[idx], axis=-1), dtype=np.float64)
-    if method == "percentile":
-        q = ((1.0 - level) / 2.0, (1.0 + level) / 2.0)
-    elif method == "bca":
-        q = _bca_levels(theta_hat, boot, _jackknife(arr, statistic), level)
-    else:
+    if method not in ("percentile", "bca"):
         raise ValueError(f"unknown method {method!r}")
-    low, high = np.quantile(boot, q)
-    return Interval(theta_hat, float(low), float(high), level, f"bootstrap-{method}")
+    theta_hat = float(np.asarray(statistic(arr, axis=-1)))
+    if arr.size < 2 or np.ptp(arr) == 0:
+        return Interval(theta_hat, theta_hat, theta_hat, level, f"bootstrap-{method}")
+    res = _st.bootstrap(
+        (arr,),
+        statistic,
+        n_resamples=n_boot,
+        vectorized=True,
+        confidence_level=level,
+        method="BCa" if method == "bca" else "percentile",
+        rng=rng,
+    )
+    low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        # BCa is undefined when every resample equals the estimate (a discrete statistic at few episodes).
+        low, high = (
+            float(q) for q in np.quantile(res.bootstrap_distribution, ((1 - level) / 2, (1 + level) / 2))
+        )
+    return Interval(theta_hat, low, high, level, f"bootstrap-{method}")
+
+
+def _strata(scores: npt.ArrayLike | Sequence[npt.ArrayLike]) -> list[FloatArray]:
+    if isinstance(scores, np.ndarray) or not isinstance(scores, Sequence):
+        s = np.asarray(scores, dtype=np.float64)
+        if s.ndim != 2 or s.size == 0:
+            raise ValueError(f"scores must be a non-empty (n_runs, n_tasks) array, got shape {s.shape}")
+        return [s[:, j] for j in range(s.shape[1])]
+    strata = [np.asarray(v, dtype=np.float64).ravel() for v in scores]
+    if not strata or any(v.size == 0 for v in strata):
+        raise ValueError("every task needs at least one run")
+    return strata
 
 
 def stratified_bootstrap_ci(
-    scores: npt.ArrayLike,
+    scores: npt.ArrayLike | Sequence[npt.ArrayLike],
     statistic: Statistic | None = None,
     *,
     rng: np.random.Generator,
@@ -160,23 +157,19 @@ def stratified_bootstrap_ci(
 ) -> Interval:
     """Percentile interval for a cross-task aggregate, resampling runs independently within each task.
 
-    scores: ``(n_runs, n_tasks)``. statistic: called as ``statistic(s)`` on ``(..., n_runs, n_tasks)`` and
-    returns ``(...)``; default IQM over all runs and tasks (the rliable aggregate).
+    scores: a ``(n_runs, n_tasks)`` array, or one 1-D array of runs per task when the tasks have different
+    run (seed) counts -- every run counts, none is dropped to square the matrix. statistic: called as
+    ``statistic(a, axis=-1)`` on ``(..., n_all_runs)`` (the tasks' runs concatenated) and returns ``(...)``;
+    default the IQM over all runs of all tasks (the rliable aggregate).
     """
-    s = np.asarray(scores, dtype=np.float64)
-    if s.ndim != 2 or s.size == 0:
-        raise ValueError(f"scores must be a non-empty (n_runs, n_tasks) array, got shape {s.shape}")
+    strata = _strata(scores)
     _check_level(level)
-    if statistic is None:
-
-        def statistic(a: FloatArray) -> FloatArray:
-            return iqm(a.reshape(*a.shape[:-2], -1), axis=-1)
-
-    n_runs, n_tasks = s.shape
-    idx = rng.integers(0, n_runs, size=(n_boot, n_runs, n_tasks))
-    boot = np.asarray(statistic(np.take_along_axis(s[None], idx, axis=1)), dtype=np.float64)
-    low, high = np.quantile(boot, ((1.0 - level) / 2.0, (1.0 + level) / 2.0))
-    return Interval(float(np.asarray(statistic(s))), float(low), float(high), level, "stratified-bootstrap")
+    stat = statistic if statistic is not None else iqm
+    boot = np.concatenate([v[rng.integers(0, v.size, size=(n_boot, v.size))] for v in strata], axis=-1)
+    values = np.asarray(stat(boot, axis=-1), dtype=np.float64)
+    low, high = np.quantile(values, ((1.0 - level) / 2.0, (1.0 + level) / 2.0))
+    estimate = float(np.asarray(stat(np.concatenate(strata), axis=-1)))
+    return Interval(estimate, float(low), float(high), level, "stratified-bootstrap")
 
 
 def t_interval(x: npt.ArrayLike, level: float = 0.95) -> Interval:
@@ -201,12 +194,25 @@ def welch_df(var_a: float, n_a: int, var_b: float, n_b: int) -> float:
 def welch_t_test(a: npt.ArrayLike, b: npt.ArrayLike, alternative: Alternative = "two-sided") -> TestResult:
     """Welch's unequal-variance t-test of ``mean(a) - mean(b)``; ``a: (n_a,)``, ``b: (n_b,)``, each >= 2.
 
-    ``alternative="less"`` tests H1: mean(a) < mean(b). ``df`` is the Welch-Satterthwaite value.
+    ``alternative="less"`` tests H1: mean(a) < mean(b). ``df`` is the Welch-Satterthwaite value (SciPy's).
     """
     xa, xb = _sample(a, "a", 2), _sample(b, "b", 2)
     res = _st.ttest_ind(xa, xb, equal_var=False, alternative=alternative)
-    df = welch_df(xa.var(ddof=1), xa.size, xb.var(ddof=1), xb.size)
-    return TestResult(float(res.statistic), float(res.pvalue), df, "welch-t", alternative)
+    return TestResult(float(res.statistic), float(res.pvalue), float(res.df), "welch-t", alternative)
+
+
+def welch_interval(a: npt.ArrayLike, b: npt.ArrayLike, level: float = 0.95) -> Interval:
+    """Two-sided Welch interval for ``mean(a) - mean(b)`` (SciPy's ``ttest_ind(...).confidence_interval``).
+
+    Both samples without spread give NaN bounds: the interval is undefined, not zero-width.
+    """
+    xa, xb = _sample(a, "a", 2), _sample(b, "b", 2)
+    _check_level(level)
+    diff = float(xa.mean() - xb.mean())
+    if np.ptp(xa) == 0 and np.ptp(xb) == 0:
+        return Interval(diff, math.nan, math.nan, level, "welch-t")
+    ci = _st.ttest_ind(xa, xb, equal_var=False).confidence_interval(level)
+    return Interval(diff, float(ci.low), float(ci.high), level, "welch-t")
 
 
 def mann_whitney_u(a: npt.ArrayLike, b: npt.ArrayLike, alternative: Alternative = "two-sided") -> TestResult:
@@ -219,11 +225,6 @@ def mann_whitney_u(a: npt.ArrayLike, b: npt.ArrayLike, alternative: Alternative 
     return TestResult(float(res.statistic), float(res.pvalue), None, "mann-whitney-u", alternative)
 
 
-def _mean_diff(pooled: FloatArray, in_a: npt.NDArray[np.bool_], n_a: int, n_b: int) -> FloatArray:
-    sum_a = np.where(in_a, pooled, 0.0).sum(axis=-1)
-    return sum_a / n_a - (pooled.sum() - sum_a) / n_b
-
-
 def permutation_test(
     a: npt.ArrayLike,
     b: npt.ArrayLike,
@@ -232,45 +233,37 @@ def permutation_test(
     n_resamples: int = 9999,
     alternative: Alternative = "two-sided",
 ) -> TestResult:
-    """Two-sample permutation test of the difference of means ``mean(a) - mean(b)``.
+    """Two-sample permutation test of the difference of means ``mean(a) - mean(b)`` (SciPy's, with ``rng``).
 
     If the number of distinct splits ``C(n_a + n_b, n_a)`` is at most ``n_resamples`` all of them are
     enumerated and the p-value is exact (the observed split is one of them). Otherwise ``n_resamples``
     random splits are drawn with ``rng`` and ``p = (b + 1) / (m + 1)`` (Phipson & Smyth 2010), counting the
-    observed arrangement, so p is never 0. "As extreme" uses a 1e-12 relative tolerance so that
-    float round-off cannot drop the observed split itself.
+    observed arrangement, so p is never 0. Two-sided means ``|diff| >= |observed|`` (the permutation
+    distribution of a mean difference is not symmetric when ``n_a != n_b``, so this is not twice the
+    smaller one-sided p). SciPy compares with a relative tolerance, so round-off cannot drop the observed
+    split itself.
     """
     xa, xb = _sample(a, "a"), _sample(b, "b")
-    n_a, n_b = xa.size, xb.size
-    pooled = np.concatenate([xa, xb])
-    n = pooled.size
-    observed = float(xa.mean() - xb.mean())
-    n_splits = math.comb(n, n_a)
-    exact = n_splits <= n_resamples
-    if exact:
-        members = np.array(list(itertools.combinations(range(n), n_a)), dtype=np.intp)
-        in_a = np.zeros((n_splits, n), dtype=bool)
-        np.put_along_axis(in_a, members, True, axis=1)
-        diffs = _mean_diff(pooled, in_a, n_a, n_b)
-    else:
-        diffs = np.empty(n_resamples)
-        base = np.arange(n) < n_a
-        for start in range(0, n_resamples, 4096):
-            rows = min(4096, n_resamples - start)
-            in_a = rng.permuted(np.broadcast_to(base, (rows, n)), axis=1)
-            diffs[start : start + rows] = _mean_diff(pooled, in_a, n_a, n_b)
-    tol = 1e-12 * max(1.0, abs(observed), float(np.abs(pooled).max()))
-    if alternative == "two-sided":
-        hits = np.abs(diffs) >= abs(observed) - tol
-    elif alternative == "greater":
-        hits = diffs >= observed - tol
-    elif alternative == "less":
-        hits = diffs <= observed + tol
-    else:
+    if alternative not in ("two-sided", "less", "greater"):
         raise ValueError(f"unknown alternative {alternative!r}")
-    count = int(np.count_nonzero(hits))
-    p = count / n_splits if exact else (count + 1) / (n_resamples + 1)
-    return TestResult(observed, p, None, "permutation-exact" if exact else "permutation-mc", alternative)
+    observed = float(xa.mean() - xb.mean())
+
+    def diff(x: FloatArray, y: FloatArray, axis: int = -1) -> FloatArray:
+        d = np.mean(x, axis=axis) - np.mean(y, axis=axis)
+        return np.abs(d) if alternative == "two-sided" else d
+
+    res = _st.permutation_test(
+        (xa, xb),
+        diff,
+        permutation_type="independent",
+        vectorized=True,
+        n_resamples=n_resamples,
+        alternative="greater" if alternative == "two-sided" else alternative,
+        rng=rng,
+    )
+    exact = math.comb(xa.size + xb.size, xa.size) <= n_resamples
+    method = "permutation-exact" if exact else "permutation-mc"
+    return TestResult(observed, float(res.pvalue), None, method, alternative)
 
 
 # --------------------------------------------------------------------------------------------- effect sizes
