@@ -76,9 +76,8 @@ def eval_cmd(
     import json
     from dataclasses import asdict
 
-    from rsbench.behaviour.committed import policy, provenance
+    from rsbench.behaviour.committed import TASKS, policy, provenance
     from rsbench.behaviour.evaluate import PolicyReturns, stochastic, uniform_random
-    from rsbench.behaviour.train import TASKS
 
     rows = []
     for task in tasks or sorted(provenance()):

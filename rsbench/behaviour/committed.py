@@ -20,6 +20,13 @@ from rsbench.errors import UserError
 POLICIES_DIR = Path(__file__).resolve().parent / "policies"
 LEVELS = ("medium", "expert")
 
+# Short task name -> (base gymnasium id, risky rsbench id).
+TASKS: dict[str, tuple[str, str]] = {
+    "halfcheetah": ("HalfCheetah-v5", "rsbench/RiskyHalfCheetah-v0"),
+    "hopper": ("Hopper-v5", "rsbench/RiskyHopper-v0"),
+    "walker2d": ("Walker2d-v5", "rsbench/RiskyWalker2d-v0"),
+}
+
 
 def provenance() -> dict[str, Any]:
     """The committed provenance record (``{}`` when no policy has been committed yet)."""
@@ -33,6 +40,13 @@ def reference_scores(task: str) -> dict[str, float]:
     if not record:
         raise UserError(f"no committed behaviour policies for {task!r}", source=POLICIES_DIR, key=task)
     return {k: float(record[k]) for k in ("ref_min_score", "ref_max_score")}
+
+
+def task_reference_scores(task_id: str) -> dict[str, float] | None:
+    """Reference scores of a risky task id (``rsbench/RiskyHopper-v0``), or None where none are committed."""
+    short = next((k for k, (_, risky) in TASKS.items() if risky == task_id), None)
+    record = provenance().get(short or "")
+    return {k: float(record[k]) for k in ("ref_min_score", "ref_max_score")} if record else None
 
 
 @functools.cache

@@ -17,10 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from rsbench.behaviour.committed import POLICIES_DIR
+from rsbench.behaviour.committed import POLICIES_DIR, TASKS
 from rsbench.behaviour.evaluate import PolicyReturns, risky_returns, stochastic, uniform_random
 from rsbench.behaviour.policy import load_policy
-from rsbench.behaviour.train import TASKS
 from rsbench.errors import UserError
 
 MEDIUM_FRACTION = 1 / 3

@@ -17,15 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from rsbench.behaviour.committed import TASKS
 from rsbench.behaviour.policy import BehaviourPolicy, mlp
 from rsbench.errors import UserError
-
-# Short task name -> (base gymnasium id, risky rsbench id).
-TASKS: dict[str, tuple[str, str]] = {
-    "halfcheetah": ("HalfCheetah-v5", "rsbench/RiskyHalfCheetah-v0"),
-    "hopper": ("Hopper-v5", "rsbench/RiskyHopper-v0"),
-    "walker2d": ("Walker2d-v5", "rsbench/RiskyWalker2d-v0"),
-}
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ def tail_coverage(data: OfflineData, *, min_penalty_events: int = MIN_PENALTY_EV
         "mean_return": float(returns.mean()),
         "return_quantiles": {f"{q:g}": float(np.quantile(returns, q)) for q in QUANTILES},
         **_reference(data, returns),
+        "risk_features": risk_features(data),
         "content_hash": data.content_hash(),
         "warnings": warnings,
     }
@@ -59,3 +60,25 @@ def _reference(data: OfflineData, returns: np.ndarray) -> dict[str, float]:
         "ref_max_score": float(data.metadata["ref_max_score"]),
         "normalised_score": float(scores.mean()),
     }
+
+
+def risk_features(data: OfflineData) -> dict[str, dict[str, float]]:
+    """Distribution of every observation a risk clause thresholds (``obs[i] OP value``), over the next
+    states of the data: quantiles and the fraction past the threshold (e.g. HalfCheetah's forward velocity
+    obs[8] against 4.0). Empty when the dataset's risk spec has no such clause."""
+    from rsbench.envs.spec import Compare, RiskSpec
+
+    spec = data.metadata.get("risk_spec")
+    if not spec:
+        return {}
+    out = {}
+    for clause in RiskSpec.from_dict(spec).clauses:
+        if not (isinstance(clause, Compare) and clause.source == "obs"):
+            continue
+        x = data.next_observations[:, int(clause.key)].astype(np.float64)
+        past = clause.holds(data.next_observations.astype(np.float64), None)
+        out[f"obs[{clause.key}] {clause.op} {clause.value:g}"] = {
+            **{f"q{q:g}": float(np.quantile(x, q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)},
+            "fraction_past_threshold": float(past.mean()),
+        }
+    return out

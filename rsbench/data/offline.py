@@ -188,8 +188,11 @@ def load(dataset_id: str, *, source: str = "dataset") -> OfflineData:
     dataset = store.load_minari(dataset_id, source=source)
     minari_meta = store.read_metadata(dataset_id)
     meta = dict(minari_meta.get(store.METADATA_KEY, {}))
-    # Minari keeps the reference scores at its top level (what `minari.get_normalized_score` reads).
-    meta.update({k: float(minari_meta[k]) for k in REF_SCORE_KEYS if minari_meta.get(k) is not None})
+    # Minari keeps the reference scores at its top level (what `minari.get_normalized_score` reads). A
+    # relabelled dataset carries its source's, measured on the risk-free task over other horizons: those
+    # would make a meaningless normalised score, so only rsbench's own (risky-task) ones are used.
+    if "reference_scores" not in meta:
+        meta.update({k: float(minari_meta[k]) for k in REF_SCORE_KEYS if minari_meta.get(k) is not None})
     space = dataset.action_space
     bounds = (space.low, space.high) if hasattr(space, "low") else None
     return OfflineData.from_episodes(

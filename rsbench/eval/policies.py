@@ -14,7 +14,8 @@ from rsbench.eval.rollout import Policy
 
 
 def scripted_policy(name: str, task_id: str, seed: int = 0) -> Policy:
-    """``shortcut`` / ``detour`` (Risky PointMass only) or ``random`` (uniform in the action box)."""
+    """``shortcut`` / ``detour`` (Risky PointMass only), ``random`` (uniform in the action box) or the
+    committed behaviour policies ``medium`` / ``expert`` (Risky HalfCheetah, Hopper, Walker2d)."""
     if name == "random":
         env = make(task_id)
         low, high = env.action_space.low, env.action_space.high
@@ -26,7 +27,23 @@ def scripted_policy(name: str, task_id: str, seed: int = 0) -> Policy:
             raise UserError(f"policy {name!r} is scripted for rsbench/RiskyPointMass-v0 only", key="--policy")
         fn = SCRIPTED[name]
         return lambda obs, risk=None: fn(obs)
-    raise UserError(f"unknown policy {name!r}; expected shortcut, detour or random", key="--policy")
+    if name in ("medium", "expert"):
+        return _behaviour_policy(name, task_id, seed)
+    raise UserError(
+        f"unknown policy {name!r}; expected shortcut, detour, random, medium or expert", key="--policy"
+    )
+
+
+def _behaviour_policy(level: str, task_id: str, seed: int) -> Policy:
+    """A committed D4RL-style behaviour policy (locomotion tasks), actions sampled per episode and step."""
+    from rsbench.behaviour.committed import TASKS as LOCOMOTION
+    from rsbench.behaviour.committed import policy
+    from rsbench.behaviour.evaluate import stochastic
+
+    short = next((k for k, (_, risky) in LOCOMOTION.items() if risky == task_id), None)
+    if short is None:
+        raise UserError(f"policy {level!r} exists for the locomotion tasks only, not {task_id}", key="--policy")
+    return stochastic(policy(short, level), seed)
 
 
 def load_policy_file(spec: str) -> Policy:
