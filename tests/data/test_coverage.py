@@ -25,11 +25,15 @@ def test_risk_features_of_halfcheetah_report_forward_velocity_against_the_thresh
 
 
 def test_pointmass_has_no_thresholded_observation() -> None:
-    from rsbench.data.coverage import risk_features
-
     from types import SimpleNamespace
 
-    spec = {"when": [{"disc": {"indices": [0, 1], "center": [0.5, 0.5], "radius": 0.3}}], "penalty": -15, "prob": 0.05}
+    from rsbench.data.coverage import risk_features
+
+    spec = {
+        "when": [{"disc": {"indices": [0, 1], "center": [0.5, 0.5], "radius": 0.3}}],
+        "penalty": -15,
+        "prob": 0.05,
+    }
     data = SimpleNamespace(metadata={"risk_spec": spec})
     assert risk_features(data) == {}  # type: ignore[arg-type]
 
