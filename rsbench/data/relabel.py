@@ -63,11 +63,11 @@ def relabel(
 
     ``seed`` salts the penalty draws (the online wrapper's default salt is 0). The new dataset's env is
     the risky task with ``spec``, ``seed`` and the source's time limit, so ``recover_environment()``
-    gives back the env that would have recorded it; its evaluation env is the registered task. The
-    source's ``ref_min_score`` / ``ref_max_score`` are carried to the top level (so
-    ``minari.get_normalized_score`` works), with a note in the ``rsbench`` block that they were measured
-    on the source's risk-free env. Returns ``(new_id, written)``; an existing ``new_id`` is kept unless
-    ``force``.
+    gives back the env that would have recorded it; its evaluation env is the task with ``spec`` at the
+    task's evaluation horizon. The source's ``ref_min_score`` / ``ref_max_score`` are carried to the top
+    level (so ``minari.get_normalized_score`` works), with a note in the ``rsbench`` block that they were
+    measured on the source's risk-free env. Returns ``(new_id, written)``; an existing ``new_id`` is kept
+    unless ``force``.
     """
     import minari
 
@@ -86,8 +86,8 @@ def relabel(
         dataset = minari.create_dataset_from_buffers(
             dataset_id=new_id,
             buffer=buffers,
-            env=_relabelled_env_spec(task_id, spec, seed, env_spec) if task_id else env_spec,
-            eval_env=task_id,
+            env=_task_spec(task_id, spec, seed, _time_limit(env_spec)) if task_id else env_spec,
+            eval_env=_task_spec(task_id, spec) if task_id else None,
             observation_space=source.observation_space,
             action_space=source.action_space,
             algorithm_name=f"relabel:{source_id}",
@@ -138,21 +138,24 @@ def _relabelled_buffer(ep: dict[str, Any], spec: RiskSpec, seed: int) -> Any:
     )
 
 
-def _relabelled_env_spec(task_id: str, spec: RiskSpec, seed: int, source_spec: Any) -> Any:
-    """The registered ``task_id`` with ``spec``, the penalty salt ``seed`` and the source's time limit.
-
-    The task's own horizon is its evaluation horizon (200 steps for HalfCheetah); the source's episodes
-    run to their own limit (1000 steps in Minari's MuJoCo datasets), and the env a dataset names should be
-    the one that recorded it.
-    """
+def _task_spec(task_id: str, spec: RiskSpec, salt: int = 0, max_episode_steps: int | None = None) -> Any:
+    """The registered ``task_id``'s env spec with risk ``spec``, penalty ``salt`` and a time limit
+    (default: the task's evaluation horizon)."""
     import dataclasses
 
     import gymnasium as gym
 
     task = gym.spec(task_id)
-    limit = getattr(source_spec, "max_episode_steps", None) or task.max_episode_steps
-    kwargs = {**task.kwargs, "spec": spec.to_dict(), "salt": seed}
-    return dataclasses.replace(task, kwargs=kwargs, max_episode_steps=limit)
+    kwargs = {**task.kwargs, "spec": spec.to_dict(), "salt": salt}
+    return dataclasses.replace(
+        task, kwargs=kwargs, max_episode_steps=max_episode_steps or task.max_episode_steps
+    )
+
+
+def _time_limit(source_spec: Any) -> int | None:
+    """The source env's time limit: its episodes run to it (1000 steps in Minari's MuJoCo datasets), while
+    the task's own horizon is its evaluation horizon (200 for HalfCheetah)."""
+    return getattr(source_spec, "max_episode_steps", None)
 
 
 def _reference_scores(metadata: dict[str, Any]) -> dict[str, Any]:

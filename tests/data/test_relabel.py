@@ -36,6 +36,7 @@ def record_plain_halfcheetah(episodes: int = 3, steps: int = 60) -> str:
         for _ in range(steps):
             env.step(rng.uniform(-1, 1, 6).astype(np.float32))
     env.create_dataset("test/halfcheetah/random-v0", algorithm_name="random", author="test")
+    env.close()  # removes the collector's temporary directory from the datasets root
     return "test/halfcheetah/random-v0"
 
 
@@ -186,6 +187,9 @@ def test_recovered_env_of_a_relabelled_remote_dataset_replays_its_rewards(minari
         assert reward == ep["rewards"][t] and info["penalty"] == ep["penalty"][t]
     assert truncated and not terminated and t == 999
     assert ep["penalty"].sum() > 5
+    # Evaluation: the same risk spec on the task at its own horizon.
+    eval_spec = dataset.recover_environment(eval_env=True).spec
+    assert eval_spec.kwargs["spec"] == LOW_SPEED.to_dict() and eval_spec.max_episode_steps == 200
 
 
 def test_relabel_remote_hopper_keeps_terminations_and_has_no_reference_scores(minari_remote_root: Path):
