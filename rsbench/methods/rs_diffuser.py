@@ -4,7 +4,9 @@ inference time, with no retraining.
 Diffuses state sequences (inverse dynamics for actions, as Decision Diffuser). A distributional critic
 ``Z(x_k, k)`` outputs ``M`` quantiles of the discounted Monte-Carlo return of the plan's segment (or of the
 return-to-go), trained by quantile-Huber regression on noised plans. Sampling follows the gradient of a
-risk functional ``rho`` of those quantiles, ``x <- x + scale * sigma_k^2 * grad rho(Z(x, k))``: the lower-tail
+risk functional ``rho`` of those quantiles, with the gradient normalised per plan so that ``guidance_scale`` is
+in units of the step's noise whatever the return scale (``Guidance(normalize=True)``: DDIM shifts the predicted
+noise by ``scale * g / rms(g)``, DDPM moves ``x`` by ``scale * sigma_k * g / rms(g)``); the lower-tail
 CVaR_alpha for ``cvar:alpha``, the mean for ``neutral``, the upper tail for ``seeking:alpha``; the
 ``candidates`` are ranked by ``rho(Z(x_0, 0))``. Without tail coverage in the data the critic cannot learn the
 tail (see ``rsbench data inspect``).
@@ -52,7 +54,11 @@ class RSDiffuserConfig(StatePlannerConfig):
     )
     critic_weight: float = doc("weight of the critic loss beside the diffusion loss", 1.0, ge=0)
     guidance_scale: float = doc(
-        "risk guidance scale (0 = no gradient guidance, ranking only)", 0.1, ge=0, inference=True
+        "risk guidance strength in units of the denoising step's noise, whatever the return scale "
+        "(0 = no gradient guidance, ranking only)",
+        1.0,
+        ge=0,
+        inference=True,
     )
     n_guide_steps: int = doc("guidance gradient steps per denoising step (DDPM)", 1, ge=1, inference=True)
     t_stopgrad: int = doc("no guidance at denoising steps below this noise level", 1, ge=0, inference=True)
@@ -123,6 +129,7 @@ class RSDiffuser(StatePlanner):
             settings.guidance_scale,
             settings.n_guide_steps,
             settings.t_stopgrad,
+            normalize=True,
         )
 
     def score(self, plans: torch.Tensor, risk: RiskSetting) -> torch.Tensor:

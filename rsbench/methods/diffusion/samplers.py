@@ -37,6 +37,12 @@ class Guidance:
     guidance on the noise (Dhariwal & Nichol 2021), ``eps -= scale * sqrt(1 - alphā_t) * grad``, once per
     step; it ignores ``n_steps`` and ``scale_grad_by_std`` (the ``sqrt(1 - alphā_t)`` factor plays that
     part). ``t`` is the original timestep, also when sampling on fewer steps.
+
+    ``normalize`` makes ``scale`` independent of the scale of ``fn``: each sample's gradient is divided by
+    its root mean square over the plan (:func:`unit_rms`), and ``scale`` is then in units of the step's
+    noise: DDPM moves ``x`` by ``scale * sigma_t`` (posterior std) per guide step, DDIM shifts the
+    predicted noise (unit variance) by ``scale``. Without it a guide on standardised targets is about
+    1/std(returns) weaker than one on raw returns (Diffuser's value, whose ``scale`` is tuned per task).
     """
 
     fn: Guide
@@ -44,6 +50,7 @@ class Guidance:
     n_steps: int = 2
     t_stopgrad: int = 2
     scale_grad_by_std: bool = True
+    normalize: bool = False
 
     def __post_init__(self) -> None:
         if self.n_steps < 0:
@@ -63,6 +70,12 @@ def guide_gradient(fn: Guide, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
     if grad is None:  # the score does not depend on x
         grad = torch.zeros_like(leaf)
     return score.detach(), grad.detach()
+
+
+def unit_rms(grad: Tensor) -> Tensor:
+    """``grad`` ``(B, ...)`` divided per sample by its root mean square (zero gradients stay zero)."""
+    rms = grad.flatten(1).pow(2).mean(dim=1).sqrt()
+    return grad / rms.clamp_min(torch.finfo(grad.dtype).tiny).view(-1, *([1] * (grad.dim() - 1)))
 
 
 def select_best(candidates: Tensor, scores: Tensor) -> tuple[Tensor, Tensor]:
@@ -219,7 +232,9 @@ class DDPMSampler(_Sampler):
             variance = schedule.posterior_log_variance_clipped[i].exp()
             for _ in range(guidance.n_steps):
                 _, grad = guide_gradient(guidance.fn, x, t)
-                if guidance.scale_grad_by_std:
+                if guidance.normalize:
+                    grad = unit_rms(grad) * variance.sqrt()
+                elif guidance.scale_grad_by_std:
                     grad = grad * variance
                 x = _inpaint(x + guidance.scale * grad, inpainting)
 
@@ -281,7 +296,8 @@ class DDIMSampler(_Sampler):
             eps = schedule.predict_eps_from_x0(x, index, x0)
         if guidance is not None and self.timesteps[i] >= guidance.t_stopgrad:
             _, grad = guide_gradient(guidance.fn, x, t)
-            eps = eps - (guidance.scale * self._sqrt_one_minus_abar[i]) * grad
+            shift = unit_rms(grad) if guidance.normalize else self._sqrt_one_minus_abar[i] * grad
+            eps = eps - guidance.scale * shift
             x0 = schedule.predict_x0_from_eps(x, index, eps)
         if self.clip_x0 is not None:
             # Keep eps consistent with the clipped x0, so that the step stays on the DDIM path.
