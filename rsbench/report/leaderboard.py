@@ -3,71 +3,92 @@
 Everything here works on the per-seed table of :func:`rsbench.results.tables.per_seed` (one row per trial and
 risk setting; the training seed is the unit). A *group* is one method label at one inference risk setting
 (plus its sweep point), e.g. ``rs_diffuser cvar:0.1``.
+
+Guards, each stated in the report: non-finite per-seed values are dropped from every interval and test and
+listed by trial; a group whose seeds are all identical (away from the metric's bounds) is flagged -- usually
+the seed was not applied -- and enters no test; a group with fewer than two usable seeds is "untested".
+
+Tiers (monotone in rank). Groups are ranked by the mean of the primary metric (NaN last). Walking down the
+ranking, a new tier starts at the first tested group that a Holm-corrected Welch test separates from the
+first group of the current tier; every group up to it shares that tier. So a lower-ranked group is never
+in a better tier than a higher-ranked one (A = 10, B = 9 tight, C = 8 wide: tiers 1, 2, 2 -- C is not
+separated from B, so it cannot sit above it), and a tier is "not separated from its top group".
+Untested groups get no tier and do not break the walk.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
 
 from rsbench.eval import stats
-from rsbench.results.tables import cvar_column
+from rsbench.eval.metrics import higher_is_better, metric_info, metric_label
+from rsbench.results.tables import NORMALIZED, cvar_column, group_label, sweep_suffix, with_groups
 
-HIGHER_IS_BETTER = {"mean_return": True, "violation_rate": False, "episode_violation_rate": False}
 LEVEL = 0.95
+UNTESTED = "untested"
+ZERO_VARIANCE = "zero variance: was the seed applied?"
+
+__all__ = [
+    "Cell",
+    "Comparison",
+    "Findings",
+    "TaskBoard",
+    "aggregate",
+    "cell",
+    "findings",
+    "group_label",
+    "higher_is_better",
+    "metric_label",
+    "sweep_suffix",
+    "task_board",
+    "warnings_for",
+    "welch_difference",
+    "with_groups",
+]
 
 
-def sweep_suffix(sweep: str | dict | None) -> str:
-    """`` [dim=16, n_quantiles=8]`` for a sweep point (JSON text or dict), ``""`` without one."""
-    point = json.loads(sweep) if isinstance(sweep, str) else (sweep or {})
-    text = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(point.items()))
-    return f" [{text}]" if text else ""
-
-
-def group_label(row: pd.Series | dict) -> str:
-    """``METHOD RISK`` plus the sweep point: the rows of a leaderboard and the series of a figure."""
-    return f"{row['method']} {row['risk']}" + sweep_suffix(row.get("sweep"))
-
-
-def with_groups(table: pd.DataFrame) -> pd.DataFrame:
-    out = table.copy()
-    out["group"] = [group_label(r) for r in out.to_dict("records")] if len(out) else []
-    return out
-
-
-def higher_is_better(metric: str) -> bool:
-    return HIGHER_IS_BETTER.get(metric, True)  # every cvar_* is higher-is-better
+def _flat(values: np.ndarray, bounds: tuple[float, float] | None) -> bool:
+    """All seeds identical at a value that is not a bound of the metric (no violations anywhere is real)."""
+    if values.size < 2 or np.ptp(values) > 0:
+        return False
+    return bounds is None or values[0] not in bounds
 
 
 @dataclass(frozen=True)
 class Cell:
-    """Mean over seeds with its 95% t-interval (None bounds with fewer than 2 seeds)."""
+    """Mean over seeds with its 95% t-interval (None bounds with fewer than 2 seeds or zero variance)."""
 
     mean: float
     low: float | None
     high: float | None
+    note: str = ""
 
     def text(self, digits: int = 2) -> str:
-        if self.low is None:
-            return f"{self.mean:.{digits}f}"
-        return f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+        if math.isnan(self.mean):
+            return "-"
+        core = f"{self.mean:.{digits}f}"
+        if self.low is not None:
+            core += f" [{self.low:.{digits}f}, {self.high:.{digits}f}]"
+        return f"{core} ({self.note})" if self.note else core
 
 
 def cell(values: np.ndarray, bounds: tuple[float, float] | None = None) -> Cell:
-    """``bounds`` clip the interval to the metric's range (rates live in [0, 1])."""
+    """``values``: finite per-seed values. ``bounds`` clip the interval to the metric's range."""
+    if values.size == 0:
+        return Cell(math.nan, None, None)
+    mean = float(values.mean())
     if values.size >= 2 and np.ptp(values) > 0:
         ci = stats.t_interval(values, LEVEL)
         low, high = (ci.low, ci.high) if bounds is None else (max(ci.low, bounds[0]), min(ci.high, bounds[1]))
-        return Cell(float(values.mean()), low, high)
-    if values.size >= 2:
-        return Cell(float(values.mean()), float(values.mean()), float(values.mean()))
-    return Cell(float(values.mean()), None, None)
+        return Cell(mean, low, high)
+    if _flat(values, bounds):
+        return Cell(mean, None, None, ZERO_VARIANCE)
+    return Cell(mean, None, None)
 
 
 @dataclass(frozen=True)
@@ -95,15 +116,14 @@ class Comparison:
 
 
 def welch_difference(a: np.ndarray, b: np.ndarray, level: float = LEVEL) -> tuple[float, float, float, float]:
-    """``(mean(a) - mean(b), low, high, two-sided p)`` with Welch's interval; needs >= 2 values each."""
-    diff = float(a.mean() - b.mean())
-    va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return diff, diff, diff, (1.0 if diff == 0 else 0.0)
-    df = stats.welch_df(a.var(ddof=1), a.size, b.var(ddof=1), b.size)
-    half = float(sps.t.ppf((1 + level) / 2, df)) * se
-    return diff, diff - half, diff + half, stats.welch_t_test(a, b).p_value
+    """``(mean(a) - mean(b), low, high, two-sided p)`` with Welch's interval; needs >= 2 values each.
+
+    Both sides without spread: NaN interval and p (untestable, never "p = 0").
+    """
+    ci = stats.welch_interval(a, b, level)
+    if math.isnan(ci.low):
+        return ci.estimate, math.nan, math.nan, math.nan
+    return ci.estimate, ci.low, ci.high, stats.welch_t_test(a, b).p_value
 
 
 @dataclass
@@ -115,19 +135,28 @@ class TaskBoard:
     metrics: list[str]
     rows: list[dict] = field(default_factory=list)  # group, seeds, tier, rank, per-metric Cell
     comparisons: list[Comparison] = field(default_factory=list)
+    families: dict[str, int] = field(default_factory=dict)  # metric -> pairs Holm corrects over
 
 
 def _values(table: pd.DataFrame, group: str, metric: str) -> np.ndarray:
-    return table[table["group"] == group].sort_values("seed")[metric].to_numpy(dtype=float)
+    """Finite per-seed values of ``group`` (non-finite ones are listed by :func:`warnings_for`)."""
+    x = table[table["group"] == group].sort_values("seed")[metric].to_numpy(dtype=float)
+    return x[np.isfinite(x)]
+
+
+def _testable(x: np.ndarray, metric: str) -> bool:
+    return x.size >= 2 and not _flat(x, metric_info(metric).bounds)
 
 
 def _pairwise(table: pd.DataFrame, task: str, metric: str, groups: list[str]) -> list[Comparison]:
     pairs = []
     for a, b in combinations(groups, 2):
         x, y = _values(table, a, metric), _values(table, b, metric)
-        if x.size < 2 or y.size < 2:
+        if not (_testable(x, metric) and _testable(y, metric)):
             continue
         diff, low, high, p = welch_difference(x, y)
+        if math.isnan(p):  # both sides on the same bound of the metric: nothing to test
+            continue
         if (diff < 0) == higher_is_better(metric):  # orient every pair as "a is better than b"
             a, b, diff, low, high = b, a, -diff, -high, -low
         pairs.append((a, b, diff, low, high, p))
@@ -140,34 +169,59 @@ def _pairwise(table: pd.DataFrame, task: str, metric: str, groups: list[str]) ->
     ]
 
 
-def _tiers(order: list[str], comparisons: list[Comparison], alpha: float) -> dict[str, int]:
-    """Tier 1 is the leader and every group no Holm-corrected test separates from it; repeat on the rest."""
-    separated = {(c.a, c.b) for c in comparisons if c.p_holm < alpha}
-    tiers, remaining, tier = {}, list(order), 1
-    while remaining:
-        leader = remaining[0]
-        members = [g for g in remaining if g == leader or (leader, g) not in separated]
-        for g in members:
-            tiers[g] = tier
-        remaining = [g for g in remaining if g not in members]
-        tier += 1
+def _tiers(
+    order: list[str], tested: set[str], comparisons: list[Comparison], alpha: float
+) -> dict[str, int | str]:
+    """Monotone tiers over the ranking ``order`` (module docstring); untested groups get ``"untested"``."""
+    separated = {frozenset((c.a, c.b)) for c in comparisons if c.p_holm < alpha}
+    tiers: dict[str, int | str] = {}
+    tier, top = 0, None
+    for g in order:
+        if g not in tested:
+            tiers[g] = UNTESTED
+            continue
+        if top is None or frozenset((top, g)) in separated:
+            tier, top = tier + 1, g
+        tiers[g] = tier
     return tiers
 
 
+def _rank_key(mean: float) -> tuple[bool, float]:
+    return (math.isnan(mean), -mean if not math.isnan(mean) else 0.0)
+
+
 def task_board(table: pd.DataFrame, task: str, alphas: list[float], *, alpha: float = 0.05) -> TaskBoard:
-    """The leaderboard of ``task`` from a per-seed table (with a ``group`` column, see :func:`with_groups`)."""
+    """The leaderboard of ``task`` from a per-seed table (with a ``group`` column, see :func:`with_groups`).
+
+    Ranked by the primary metric (the CVaR level closest to 0.1; NaN means rank last), with monotone tiers
+    from Holm-corrected Welch tests at ``alpha`` (module docstring). The normalised-score column is shown
+    when the task's dataset has reference scores (see :func:`rsbench.results.tables.add_normalized_score`).
+    """
     primary_alpha = min(alphas, key=lambda a: abs(a - 0.1))
     primary = cvar_column(primary_alpha)
-    metrics = ["mean_return", *(cvar_column(a) for a in alphas), "violation_rate", "episode_violation_rate"]
     sub = table[table["task"] == task]
-    groups = sorted(sub["group"].unique())
-    means = {g: float(_values(sub, g, primary).mean()) for g in groups}
-    order = sorted(groups, key=lambda g: -means[g])
-    comparisons = [
-        c for m in (primary, "mean_return", "violation_rate") for c in _pairwise(sub, task, m, groups)
+    has_score = NORMALIZED in sub and bool(np.isfinite(sub[NORMALIZED].to_numpy(dtype=float)).any())
+    metrics = [
+        *([NORMALIZED] if has_score else []),
+        "mean_return",
+        *(cvar_column(a) for a in alphas),
+        "violation_rate",
+        "episode_violation_rate",
     ]
-    tiers = _tiers(order, [c for c in comparisons if c.metric == primary], alpha)
-    board = TaskBoard(task, primary, metrics, comparisons=comparisons)
+    groups = sorted(sub["group"].unique())
+    means = {g: float(v.mean()) if (v := _values(sub, g, primary)).size else math.nan for g in groups}
+    order = sorted(groups, key=lambda g: _rank_key(means[g]))
+    compared = (primary, "mean_return", "violation_rate")
+    by_metric = {m: _pairwise(sub, task, m, groups) for m in compared}
+    tested = {g for g in groups if _testable(_values(sub, g, primary), primary)}
+    tiers = _tiers(order, tested, by_metric[primary], alpha)
+    board = TaskBoard(
+        task,
+        primary,
+        metrics,
+        comparisons=[c for m in compared for c in by_metric[m]],
+        families={m: len(v) for m, v in by_metric.items()},
+    )
     for rank, g in enumerate(order, 1):
         rows = sub[sub["group"] == g]
         board.rows.append(
@@ -177,74 +231,133 @@ def task_board(table: pd.DataFrame, task: str, alphas: list[float], *, alpha: fl
                 "group": g,
                 "method": rows["method"].iloc[0],
                 "risk": rows["risk"].iloc[0],
+                "sweep": sweep_suffix(rows["sweep"].iloc[0]) if "sweep" in rows else "",
                 "seeds": int(rows["seed"].nunique()),
                 "episodes": int(rows["episodes"].min()),
-                **{m: cell(_values(sub, g, m), (0.0, 1.0) if "violation" in m else None) for m in metrics},
+                **{m: cell(_values(sub, g, m), metric_info(m).bounds) for m in metrics},
             }
         )
     return board
 
 
-def metric_label(metric: str) -> str:
-    if metric.startswith("cvar_"):
-        return f"CVaR_{metric[5:]}"
-    return {"mean_return": "mean return", "violation_rate": "violation rate"}.get(
-        metric, metric.replace("_", " ")
-    )
+@dataclass(frozen=True)
+class Findings:
+    """The significant differences of one Holm family: one (task, metric), ``pairs`` comparisons."""
+
+    task: str
+    metric: str
+    pairs: int
+    lines: list[str]
+
+    @property
+    def heading(self) -> str:
+        return f"{self.task}, {metric_label(self.metric)} (Holm over {self.pairs} pairs)"
 
 
-def findings(boards: list[TaskBoard], alpha: float = 0.05) -> list[str]:
-    """One plain-language line per significant difference (Holm-corrected), primary metric first."""
-    lines = []
-    for board in boards:
-        for c in sorted(board.comparisons, key=lambda c: (c.metric != board.primary, c.p_holm)):
-            if c.p_holm < alpha:
-                lines.append(c.sentence(metric_label(c.metric)))
-    return lines
+def findings(boards: list[TaskBoard], alpha: float = 0.05) -> list[Findings]:
+    """Significant differences listed per Holm family (task, metric), primary metric first.
 
-
-def aggregate(table: pd.DataFrame, metric: str, *, seed: int = 0, n_boot: int = 2000) -> pd.DataFrame:
-    """Cross-task IQM of ``metric`` per group with a stratified-bootstrap 95% interval.
-
-    Scores are min-max normalised per task over every group's per-seed values when there is more than one
-    task (tasks have different return scales); with one task they are the raw values. Only groups present
-    on every task are aggregated. Columns: ``group, iqm, low, high, tasks, normalised``.
+    Holm controls the family-wise error within each (task, metric); listing the families apart keeps
+    what is shown together equal to what was corrected together. Families without a finding are omitted.
     """
-    tasks = sorted(table["task"].unique())
-    normalise = len(tasks) > 1
-    scores = table[["group", "task", "seed", metric]].copy()
-    if normalise:
-        for task in tasks:
-            mask = scores["task"] == task
-            lo, hi = scores.loc[mask, metric].min(), scores.loc[mask, metric].max()
-            scores.loc[mask, metric] = (scores.loc[mask, metric] - lo) / (hi - lo) if hi > lo else 0.0
+    out = []
+    for board in boards:
+        for metric in sorted(board.families, key=lambda m: m != board.primary):
+            family = sorted((c for c in board.comparisons if c.metric == metric), key=lambda c: c.p_holm)
+            lines = [c.sentence(metric_label(metric)) for c in family if c.p_holm < alpha]
+            if lines:
+                out.append(Findings(board.task, metric, board.families[metric], lines))
+    return out
+
+
+def aggregate(
+    table: pd.DataFrame, metric: str, *, references: dict[str, tuple[float, float]] | None = None,
+    seed: int = 0, n_boot: int = 2000,
+) -> pd.DataFrame:  # fmt: skip
+    """Cross-task IQM of ``metric`` per group with a stratified-bootstrap 95% interval, over every run.
+
+    references: ``task -> (ref_min_score, ref_max_score)`` of the task's dataset. Scores are normalised as
+    ``100 (x - min) / (max - min)`` on tasks that have them, so a group's score never depends on which other
+    groups are in the run; tasks without references are left out of a multi-task aggregate (raw returns of
+    different tasks are not comparable), and a single task without them is aggregated on its raw values.
+    Only groups present on every aggregated task are shown; each task contributes all its runs (seed counts
+    may differ). Columns: ``group, iqm, low, high, tasks, normalised``; empty when nothing can be aggregated.
+    """
+    references = references or {}
+    all_tasks = sorted(table["task"].unique())
+    tasks = [t for t in all_tasks if t in references]
+    normalise = bool(tasks)
+    if not normalise:
+        if len(all_tasks) != 1:
+            return pd.DataFrame()
+        tasks = all_tasks
     rows = []
-    for group in sorted(scores["group"].unique()):
-        sub = scores[scores["group"] == group]
-        if sorted(sub["task"].unique()) != tasks:
+    for group in sorted(table["group"].unique()):
+        per_task = []
+        for task in tasks:
+            x = _values(table[table["task"] == task], group, metric)
+            if normalise:
+                lo, hi = references[task]
+                x = 100.0 * (x - lo) / (hi - lo)
+            per_task.append(x)
+        if any(v.size == 0 for v in per_task):
             continue
-        per_task = [sub[sub["task"] == t].sort_values("seed")[metric].to_numpy(dtype=float) for t in tasks]
-        n = min(len(v) for v in per_task)
-        matrix = np.stack([v[:n] for v in per_task], axis=1)  # (n_runs, n_tasks)
-        ci = stats.stratified_bootstrap_ci(matrix, rng=np.random.default_rng(seed), n_boot=n_boot)
+        ci = stats.stratified_bootstrap_ci(per_task, rng=np.random.default_rng(seed), n_boot=n_boot)
         rows.append(
-            {
-                "group": group,
-                "iqm": ci.estimate,
-                "low": ci.low,
-                "high": ci.high,
-                "tasks": len(tasks),
-                "normalised": normalise,
-            }
-        )
+            {"group": group, "iqm": ci.estimate, "low": ci.low, "high": ci.high, "tasks": len(tasks),
+             "normalised": normalise}
+        )  # fmt: skip
     return (
         pd.DataFrame(rows).sort_values("iqm", ascending=False, ignore_index=True) if rows else pd.DataFrame()
     )
 
 
-def warnings_for(table: pd.DataFrame, alphas: list[float], datasets: dict | None = None) -> list[str]:
-    """Protocol warnings: unreliable CVaR tails (n * alpha < 10), few seeds, low tail coverage in the data."""
+def reference_scores(datasets: dict | None) -> dict[str, tuple[float, float]]:
+    """``task -> (ref_min_score, ref_max_score)`` from the run manifest's ``datasets`` block, where both exist."""
+    out = {}
+    for task, info in (datasets or {}).items():
+        lo, hi = info.get("ref_min_score"), info.get("ref_max_score")
+        if isinstance(lo, int | float) and isinstance(hi, int | float) and hi != lo:
+            out[task] = (float(lo), float(hi))
+    return out
+
+
+def _nonfinite(table: pd.DataFrame, metrics: list[str]) -> list[str]:
     out = []
+    for metric in metrics:
+        if metric not in table:
+            continue
+        bad = table[~np.isfinite(table[metric].to_numpy(dtype=float))]
+        out += [
+            f"dropped non-finite {metric_label(metric)} = {r[metric]} of trial {r['trial']} ({r['group']}, "
+            f"{r['task']}, seed {r['seed']}) from intervals and tests"
+            for r in bad.to_dict("records")
+        ]
+    return out
+
+
+def _zero_variance(table: pd.DataFrame, metrics: list[str]) -> list[str]:
+    out = []
+    for (task, group), sub in table.groupby(["task", "group"], sort=True):
+        flat = []
+        for metric in (m for m in metrics if m in sub):
+            x = sub[metric].to_numpy(dtype=float)
+            x = x[np.isfinite(x)]
+            if _flat(x, metric_info(metric).bounds):
+                flat.append(f"{metric_label(metric)} = {x[0]:.6g}")
+        if flat:
+            out.append(
+                f"{group} on {task}: every seed gives the same {', '.join(flat)} ({ZERO_VARIANCE}); "
+                "left out of the tests"
+            )
+    return out
+
+
+def warnings_for(table: pd.DataFrame, alphas: list[float], datasets: dict | None = None) -> list[str]:
+    """Protocol warnings: non-finite and zero-variance seeds, unreliable CVaR tails (n * alpha < 10), few
+    seeds, low tail coverage in the data."""
+    metrics = ["mean_return", *(cvar_column(a) for a in alphas), "violation_rate", "episode_violation_rate"]
+    out = _nonfinite(table, metrics) + _zero_variance(table, metrics) if len(table) else []
     episodes = int(table["episodes"].min()) if len(table) else 0
     for a in alphas:
         if episodes * a < 10:

@@ -4,7 +4,9 @@ A baseline directory (``baselines/<suite>/``) holds the per-seed metrics of a re
 (``per_seed.csv``, diff-friendly in git) and ``baseline.json``: the run's provenance manifest, its evaluation
 protocol, and the margins (the largest acceptable drop per metric). ``regress`` compares a new run with it per
 (method, risk, task, metric): REGRESSION / OK / INCONCLUSIVE (``rsbench.eval.regression``), with
-Benjamini-Hochberg over the whole family of comparisons deciding the REGRESSION verdicts.
+Benjamini-Hochberg over the whole family of comparisons deciding the REGRESSION verdicts and the minimum
+detectable effect stated at that family's level. Non-finite per-seed values (a NaN episode return) are
+dropped from the test and named in the row's reason; margins may be edited in ``baseline.json`` (>= 0).
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from rsbench.errors import UserError
+from rsbench.eval.metrics import metric_info, metric_label
 from rsbench.eval.regression import RegressionResult, Verdict, adjust_family, regression_verdict
-from rsbench.report.leaderboard import higher_is_better, metric_label
+from rsbench.results.fs import locate
 from rsbench.results.provenance import now
 from rsbench.results.store import Run
 from rsbench.results.tables import cvar_column, per_seed
@@ -37,7 +40,8 @@ def default_margin(metric: str, baseline: np.ndarray) -> float:
     violation rates (absolute, they live in [0, 1])."""
     if "violation" in metric:
         return 0.05
-    return max(0.1 * float(abs(np.mean(baseline))), 0.1)
+    finite = baseline[np.isfinite(baseline)]
+    return max(0.1 * float(abs(finite.mean())), 0.1) if finite.size else 0.1
 
 
 def pin(run: Run, to: Path) -> Path:
@@ -51,7 +55,6 @@ def pin(run: Run, to: Path) -> Path:
     for m in metrics:
         for key, rows in table.groupby(KEYS):
             margins.setdefault(m, {})["|".join(map(str, key))] = default_margin(m, rows[m].to_numpy())
-    to.mkdir(parents=True, exist_ok=True)
     meta = {
         "pinned": now(),
         "run_id": run.run_id,
@@ -61,13 +64,8 @@ def pin(run: Run, to: Path) -> Path:
         "margins": margins,
         "manifest": run.manifest,
     }
-    for name, text in (
-        ("per_seed.csv", table.to_csv(index=False, float_format="%.10g")),
-        ("baseline.json", json.dumps(meta, indent=2, default=str)),
-    ):
-        tmp = to / f".{name}.tmp"
-        tmp.write_text(text)
-        tmp.replace(to / name)
+    locate(to / "per_seed.csv").write_text(table.to_csv(index=False, float_format="%.10g"))
+    locate(to / "baseline.json").write_text(json.dumps(meta, indent=2, default=str))
     return to / "baseline.json"
 
 
@@ -80,6 +78,7 @@ class Row:
     result: RegressionResult | None  # None: the baseline has it, the run does not
     baseline_mean: float
     candidate_mean: float | None
+    dropped: tuple[str, ...] = ()  # "baseline seed 2 (nan)": non-finite values left out of the test
 
     def to_dict(self) -> dict[str, Any]:
         r = self.result
@@ -99,8 +98,14 @@ class Row:
             "margin": r.margin if r else None,
             "mde": r.mde if r else None,
             "seeds": [r.n_baseline, r.n_candidate] if r else None,
-            "reason": r.reason if r else "not in this run",
+            "reason": self.reason,
+            "dropped": list(self.dropped),
         }
+
+    @property
+    def reason(self) -> str:
+        text = self.result.reason if self.result else "not in this run"
+        return f"{text}; dropped non-finite: {', '.join(self.dropped)}" if self.dropped else text
 
 
 def load_baseline(where: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -112,7 +117,36 @@ def load_baseline(where: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
             key="--baseline",
         )
     table = pd.read_csv(table_path, dtype={"sweep": str, "risk": str, "method": str, "task": str})
-    return table, json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise UserError(f"not valid JSON ({exc})", source=meta_path) from None
+    return table, meta
+
+
+def _margin(meta: dict[str, Any], metric: str, key: str, source: Path) -> float:
+    """The margin for (metric, group key) from ``baseline.json``: a finite number >= 0 (0: any drop counts)."""
+    value = (meta.get("margins") or {}).get(metric, {}).get(key)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not (math.isfinite(value) and value >= 0)
+    ):
+        raise UserError(
+            f"expected a finite number >= 0 (the largest acceptable drop), got {value!r}",
+            source=source,
+            key=f"margins.{metric}.{key}",
+        )
+    return float(value)
+
+
+def _finite(rows: pd.DataFrame, metric: str, side: str) -> tuple[np.ndarray, list[str]]:
+    """Per-seed values of ``metric`` (seed order) without non-finite ones, and the dropped ones by name."""
+    rows = rows.sort_values("seed")
+    x = rows[metric].to_numpy(dtype=float)
+    ok = np.isfinite(x)
+    label = rows["trial"].astype(str) if "trial" in rows else "seed " + rows["seed"].astype(str)
+    return x[ok], [f"{side} {name} ({v})" for name, v in zip(label[~ok], x[~ok], strict=True)]
 
 
 def regress(run: Run, baseline_dir: Path, *, alpha: float = 0.05) -> list[Row]:
@@ -128,7 +162,7 @@ def regress(run: Run, baseline_dir: Path, *, alpha: float = 0.05) -> list[Row]:
             )
     alphas = [float(a) for a in run.suite["eval"]["alphas"]]
     cand = per_seed(run.episodes, alphas) if not run.episodes.empty else pd.DataFrame(columns=[*KEYS, "seed"])
-    results: list[tuple[tuple, str, RegressionResult | None, float, float | None]] = []
+    results: list[tuple[tuple, str, RegressionResult | None, float, float | None, list[str]]] = []
     for key, rows in base.groupby(KEYS, sort=True):
         method, task, risk, sweep = key
         mine = cand[
@@ -138,24 +172,24 @@ def regress(run: Run, baseline_dir: Path, *, alpha: float = 0.05) -> list[Row]:
             & (cand["sweep"] == sweep)
         ]
         for metric in meta["metrics"]:
-            b = rows.sort_values("seed")[metric].to_numpy(dtype=float)
-            margin = meta["margins"][metric]["|".join(map(str, key))]
+            b, dropped = _finite(rows, metric, "baseline")
+            margin = _margin(meta, metric, "|".join(map(str, key)), baseline_dir / "baseline.json")
+            bmean = float(b.mean()) if b.size else math.nan
             if mine.empty:
-                results.append((key, metric, None, float(b.mean()), None))
+                results.append((key, metric, None, bmean, None, dropped))
                 continue
-            c = mine.sort_values("seed")[metric].to_numpy(dtype=float)
+            c, dropped_c = _finite(mine, metric, "run")
+            info = metric_info(metric)
             r = regression_verdict(
-                b, c, margin=margin, higher_is_better=higher_is_better(metric), alpha=alpha
+                b, c, margin=margin, higher_is_better=info.higher_is_better, alpha=alpha, bounds=info.bounds
             )
-            results.append((key, metric, r, float(b.mean()), float(c.mean())))
-    tested = [r for _, _, r, _, _ in results if r is not None]
-    adjusted = iter(adjust_family(tested, "bh"))
-    out = []
-    for key, metric, r, bmean, cmean in results:
-        out.append(
-            Row(key[0], key[1], key[2], metric, next(adjusted) if r is not None else None, bmean, cmean)
-        )
-    return out
+            cmean = float(c.mean()) if c.size else math.nan
+            results.append((key, metric, r, bmean, cmean, dropped + dropped_c))
+    adjusted = iter(adjust_family([r for _, _, r, *_ in results if r is not None], "bh"))
+    return [
+        Row(key[0], key[1], key[2], metric, next(adjusted) if r is not None else None, bmean, cmean, tuple(d))
+        for key, metric, r, bmean, cmean, d in results
+    ]
 
 
 def exit_code(rows: list[Row]) -> int:
@@ -170,13 +204,25 @@ def markdown(rows: list[Row], run: Run, baseline_dir: Path) -> str:
         v: sum(1 for r in rows if (r.result.verdict.value if r.result else "MISSING") == v)
         for v in ("REGRESSION", "OK", "INCONCLUSIVE", "MISSING")
     }
+    tested = [r.result for r in rows if r.result is not None]
+    level = tested[0].ci.level if tested else 0.9
+    family = [r for r in tested if r.p_adjusted is not None and not math.isnan(r.p_adjusted)]
+    mde_note = (
+        f"MDE: the drop that the family's own verdict (BH over {len(family)} tests) flags with power "
+        f"{family[0].power:g}, i.e. computed at level {family[0].mde_alpha:.3g} = alpha / {len(family)}."
+        if family
+        else "MDE: no testable comparison."
+    )
     lines = [
         f"# Regression: {run.run_id} against {baseline_dir}",
         "",
         ", ".join(f"{v}: {n}" for v, n in counts.items()),
         "",
-        "| verdict | method | risk | task | metric | baseline | run | effect [90% CI] | p (BH) | margin | MDE |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        mde_note,
+        "",
+        f"| verdict | method | risk | task | metric | baseline | run | effect [{100 * level:g}% CI] | p (BH) "
+        "| margin | MDE | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         d = row.to_dict()
@@ -184,6 +230,17 @@ def markdown(rows: list[Row], run: Run, baseline_dir: Path) -> str:
         lines.append(
             f"| {d['verdict']} | {row.method} | {row.risk} | {row.task} | {metric_label(row.metric)} | "
             f"{num(row.baseline_mean)} | {num(row.candidate_mean)} | {effect} | {num(d['p_bh'], 2)} | "
-            f"{num(d['margin'])} | {num(d['mde'])} |"
+            f"{num(d['margin'])} | {num(d['mde'])} | {_note(row)} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _note(row: Row) -> str:
+    """Only what the numbers do not say: untestable rows and dropped values."""
+    r = row.result
+    parts = []
+    if r is not None and math.isnan(r.p_value):
+        parts.append(r.reason)
+    if row.dropped:
+        parts.append(f"dropped non-finite: {', '.join(row.dropped)}")
+    return "; ".join(parts).replace("|", "/")

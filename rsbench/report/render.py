@@ -16,11 +16,25 @@ from typing import Any
 import pandas as pd
 
 from rsbench.errors import UserError
+from rsbench.eval.metrics import metric_label
 from rsbench.report import leaderboard as lb
+from rsbench.results.fs import locate
 from rsbench.results.store import Run
-from rsbench.results.tables import per_seed
+from rsbench.results.tables import add_normalized_score, per_seed
 
 TEMPLATE = Path(__file__).with_name("templates") / "index.html.j2"
+
+TIERS = (
+    "Tiers are monotone in rank: walking down the ranking, a new tier starts at the first group that a "
+    "Holm-corrected Welch test (over every pair of the task's primary metric) separates from the first group "
+    'of the current tier, so a lower-ranked group never sits in a better tier and a tier means "not '
+    'separated from its top group". Groups with fewer than two usable seeds, or whose seeds are all '
+    "identical, are untested."
+)
+REFERENCES = (
+    "Normalised scores are 100 (R - min) / (max - min) with the dataset's reference scores; on rsbench's "
+    "risky tasks these come from rsbench's own reference policies on the risky environment, not from D4RL."
+)
 
 
 @dataclass
@@ -86,6 +100,9 @@ def merge(runs: list[Run]) -> Merged:
     if frames["episodes"].empty:
         raise UserError("no evaluated episodes in these runs (did every trial fail?)", key="RUN")
     table = lb.with_groups(per_seed(frames["episodes"], alphas))
+    references = lb.reference_scores(datasets)
+    if references:
+        table = add_normalized_score(table, references)
     return Merged(runs, alphas, table, frames["episodes"], frames["curves"], frames["calibration"], datasets)
 
 
@@ -97,39 +114,56 @@ class Report:
     seconds: float
 
 
+def aggregate_note(m: Merged, agg: pd.DataFrame) -> str:
+    """What the cross-task IQM is computed on, or why there is none (no score depends on other groups)."""
+    tasks = sorted(m.table["task"].unique())
+    refs = lb.reference_scores(m.datasets)
+    missing = [t for t in tasks if t not in refs]
+    if refs:
+        left_out = f" Left out (no reference scores): {', '.join(missing)}." if missing else ""
+        return f"IQM of normalised scores over every seed of each task. {REFERENCES}{left_out}"
+    if len(tasks) == 1:
+        return "IQM over the seeds of the single task, in raw units (its dataset has no reference scores)."
+    return (
+        f"No cross-task IQM: the datasets of {', '.join(tasks)} have no reference scores, and raw returns of "
+        "different tasks are not comparable (normalising by the groups in the run would make one method's "
+        "score depend on which others were run)."
+    )
+
+
 def _markdown(
-    m: Merged, boards: list[lb.TaskBoard], lines: list[str], warnings: list[str], agg: pd.DataFrame
+    m: Merged, boards: list[lb.TaskBoard], found: list[lb.Findings], warnings: list[str], agg: pd.DataFrame
 ) -> str:
-    out = [f"# Leaderboard: {', '.join(r.run_id for r in m.runs)}", ""]
+    out = [f"# Leaderboard: {', '.join(r.run_id for r in m.runs)}", "", TIERS, ""]
     for board in boards:
         cols = board.metrics
         out += [
-            f"## {board.task} (ranked by {lb.metric_label(board.primary)}, mean over seeds [95% t-interval])",
+            f"## {board.task} (ranked by {metric_label(board.primary)}, mean over seeds [95% t-interval])",
             "",
-            "| rank | tier | method | risk | seeds | " + " | ".join(lb.metric_label(c) for c in cols) + " |",
+            "| rank | tier | method | risk | seeds | " + " | ".join(metric_label(c) for c in cols) + " |",
             "|---|---|---|---|---|" + "---|" * len(cols),
         ]
         for r in board.rows:
             digits = {c: 3 if "violation" in c else 2 for c in cols}
             out.append(
-                f"| {r['rank']} | {r['tier']} | {r['method']} | {r['risk']} | {r['seeds']} | "
+                f"| {r['rank']} | {r['tier']} | {r['method']}{r.get('sweep', '')} | {r['risk']} | {r['seeds']} | "
                 + " | ".join(r[c].text(digits[c]) for c in cols)
                 + " |"
             )
         out.append("")
+    out += ["## Across tasks (IQM, stratified bootstrap 95%)", "", aggregate_note(m, agg), ""]
     if not agg.empty:
-        out += [
-            "## Across tasks (IQM, stratified bootstrap 95%)",
-            "",
-            "| group | IQM | interval |",
-            "|---|---|---|",
-        ]
+        out += ["| group | IQM | interval |", "|---|---|---|"]
         out += [
             f"| {r['group']} | {r['iqm']:.3g} | [{r['low']:.3g}, {r['high']:.3g}] |"
             for r in agg.to_dict("records")
         ]
         out.append("")
-    out += ["## Significant differences", ""] + ([f"- {line}" for line in lines] or ["- none at 0.05 (Holm)"])
+    out += ["## Significant differences", "", "Listed per Holm family: one task and one metric.", ""]
+    for family in found:
+        out += [f"### {family.heading}", ""] + [f"- {line}" for line in family.lines] + [""]
+    if not found:
+        out += ["- none at 0.05 (Holm)"]
     if warnings:
         out += ["", "## Warnings", ""] + [f"- {w}" for w in warnings]
     out += ["", "## Provenance", ""]
@@ -162,28 +196,29 @@ def render_report(runs: list[Run], out_dir: Path) -> Report:
     m = merge(runs)
     tasks = sorted(m.table["task"].unique())
     boards = [lb.task_board(m.table, task, m.alphas) for task in tasks]
-    lines = lb.findings(boards)
+    found = lb.findings(boards)
     warnings = lb.warnings_for(m.table, m.alphas, m.datasets)
-    agg = lb.aggregate(m.table, boards[0].primary) if boards else pd.DataFrame()
+    refs = lb.reference_scores(m.datasets)
+    agg = lb.aggregate(m.table, boards[0].primary, references=refs) if boards else pd.DataFrame()
     out_dir.mkdir(parents=True, exist_ok=True)
     figures = render_figures(m.table, m.episodes, m.curves, m.calibration, m.alphas, out_dir / "figures")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE.parent), autoescape=True)
     html = env.get_template(TEMPLATE.name).render(
         title=f"rsbench report: {', '.join(r.run_id for r in m.runs)}",
         boards=boards,
-        metric_label=lb.metric_label,
-        findings=lines,
+        metric_label=metric_label,
+        findings=found,
+        tiers=TIERS,
+        aggregate_note=aggregate_note(m, agg),
         warnings=warnings,
         aggregate=agg.to_dict("records"),
-        aggregate_metric=lb.metric_label(boards[0].primary) if boards else "",
+        aggregate_metric=metric_label(boards[0].primary) if boards else "",
         figures=figures,
         tasks=tasks,
         provenance=[_provenance_line(r) for r in m.runs],
         manifests=[json.dumps(r.manifest, indent=2, default=str) for r in m.runs],
     )
     index, md = out_dir / "index.html", out_dir / "leaderboard.md"
-    for path, text in ((index, html), (md, _markdown(m, boards, lines, warnings, agg))):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+    for path, text in ((index, html), (md, _markdown(m, boards, found, warnings, agg))):
+        locate(path).write_text(text)
     return Report(index, md, [out_dir / "figures" / f.file for f in figures], time.perf_counter() - start)

@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from rsbench.eval import metrics
 
 GROUP = ["method", "algo", "task", "sweep", "risk"]
+NORMALIZED = "normalized_score"
 
 
 def cvar_column(alpha: float) -> str:
     return f"cvar_{alpha:g}"
+
+
+def sweep_suffix(sweep: str | dict | None) -> str:
+    """`` [dim=16, n_quantiles=8]`` for a sweep point (JSON text or dict), ``""`` without one."""
+    point = json.loads(sweep) if isinstance(sweep, str) else sweep
+    if not isinstance(point, dict):  # None, or NaN where a merged frame had no sweep column
+        return ""
+    text = ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in sorted(point.items()))
+    return f" [{text}]" if text else ""
+
+
+def group_label(method: str, risk: str, sweep: str | dict | None = None) -> str:
+    """``METHOD RISK`` plus the sweep point: the one name of a group (a method label at one risk setting and
+    sweep point) in the leaderboard rows, the findings and every figure's series and palette."""
+    return f"{method} {risk}{sweep_suffix(sweep)}"
+
+
+def group_labels(frame: pd.DataFrame) -> pd.Series:
+    """:func:`group_label` of every row of ``frame`` (``method``, ``risk`` and, when present, ``sweep``)."""
+    sweeps = frame["sweep"] if "sweep" in frame.columns else pd.Series([None] * len(frame), index=frame.index)
+    labels = [
+        group_label(str(m), str(r), s) for m, r, s in zip(frame["method"], frame["risk"], sweeps, strict=True)
+    ]
+    return pd.Series(labels, index=frame.index, dtype=object)
+
+
+def with_groups(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its ``group`` column (:func:`group_labels`)."""
+    out = table.copy()
+    out["group"] = group_labels(out) if len(out) else []
+    return out
 
 
 def per_seed(episodes: pd.DataFrame, alphas: Sequence[float]) -> pd.DataFrame:
@@ -50,3 +84,19 @@ def seed_means(table: pd.DataFrame, alphas: Sequence[float]) -> pd.DataFrame:
     out = grouped[value_cols].mean()
     out.insert(0, "seeds", grouped["seed"].nunique())
     return out.reset_index()
+
+
+def add_normalized_score(table: pd.DataFrame, references: Mapping[str, tuple[float, float]]) -> pd.DataFrame:
+    """``table`` with ``normalized_score = 100 (mean_return - min) / (max - min)`` per seed, from the task's
+    dataset reference scores ``task -> (ref_min_score, ref_max_score)``; NaN on tasks without them.
+
+    On rsbench's risky tasks the references are rsbench's own reference policies on the risky environment,
+    not D4RL's (a relabelled D4RL dataset keeps its risk-free references, noted in its metadata).
+    """
+    out = table.copy()
+    score = np.full(len(out), np.nan)
+    for task, (lo, hi) in references.items():
+        mask = (out["task"] == task).to_numpy()
+        score[mask] = metrics.normalized_score(out.loc[mask, "mean_return"].to_numpy(dtype=float), lo, hi)
+    out[NORMALIZED] = score
+    return out

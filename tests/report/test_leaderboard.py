@@ -17,7 +17,7 @@ def _table(values: dict[str, list[float]], metric: str = "cvar_0.1", task: str =
         for seed, x in enumerate(xs):
             rows.append(
                 {
-                    "trial": f"{method}-{seed}",
+                    "trial": f"{method}-{task}-s{seed}",
                     "method": method,
                     "algo": method,
                     "task": task,
@@ -73,7 +73,9 @@ def test_tiers_ties_with_the_leader_unless_holm_separates() -> None:
             min(1.0, max(3 * raw[0], 2 * raw[1], raw[2])),
         ]
     )
-    lines = lb.findings([board])
+    found = lb.findings([board])
+    assert found[0].heading == "pm, CVaR_0.1 (Holm over 3 pairs)"
+    lines = found[0].lines
     assert lines[0].startswith("a neutral has a higher CVaR_0.1 than c neutral on pm: +10")
     assert "p = " in lines[0] and lines[0].endswith("(Holm)")
     assert not any("b neutral than a neutral" in line or "a neutral than b neutral" in line for line in lines)
@@ -106,3 +108,109 @@ def test_warnings_name_thin_tails_few_seeds_and_poor_coverage() -> None:
     assert not any("CVaR_0.25" in x for x in w)
     assert any("fewer than 5 seeds" in x for x in w)
     assert any("only 3 penalty events" in x for x in w) and any("low tail coverage" in x for x in w)
+
+
+# ------------------------------------------------------------------------------------------------ issue 15
+
+
+def _tiers(table: pd.DataFrame) -> dict[str, object]:
+    return {r["group"]: r["tier"] for r in lb.task_board(table, "pm", [0.1]).rows}
+
+
+def test_tiers_are_monotone_in_rank() -> None:
+    # Issue 15 item 2: C (wide) is not separated from A or B, B is from A; the old scheme gave 1, 2, 1.
+    rng = np.random.default_rng(0)
+    table = _table(
+        {
+            "a neutral": list(10 + 0.05 * rng.standard_normal(5)),
+            "b neutral": list(9 + 0.05 * rng.standard_normal(5)),
+            "c neutral": list(8 + 5 * rng.standard_normal(5)),
+        }
+    )
+    board = lb.task_board(table, "pm", [0.1])
+    assert [r["group"] for r in board.rows] == ["a neutral", "b neutral", "c neutral"]
+    holm = {(c.a, c.b): c.p_holm for c in board.comparisons if c.metric == "cvar_0.1"}
+    assert holm[("a neutral", "b neutral")] < 0.05 and holm[("b neutral", "c neutral")] > 0.05
+    assert holm[("a neutral", "c neutral")] > 0.05  # the old scheme put C in tier 1 for this reason
+    assert [r["tier"] for r in board.rows] == [1, 2, 2]
+
+
+def test_one_seed_leader_is_untested_and_does_not_make_everyone_tier_one() -> None:
+    table = _table(
+        {"lucky neutral": [50.0], "a neutral": [10.0, 10.1, 9.9, 10.05], "b neutral": [1.0, 1.1, 0.9, 1.05]}
+    )
+    assert _tiers(table) == {"lucky neutral": lb.UNTESTED, "a neutral": 1, "b neutral": 2}
+
+
+def test_nan_primary_metric_ranks_last_and_nonfinite_seeds_are_dropped_by_name() -> None:
+    table = _table(
+        {
+            "broken neutral": [float("nan"), float("nan"), float("nan")],
+            "a neutral": [10.0, 10.2, 9.8, float("inf")],
+            "b neutral": [1.0, 1.2, 0.8],
+        }
+    )
+    board = lb.task_board(table, "pm", [0.1])
+    assert [r["group"] for r in board.rows] == ["a neutral", "b neutral", "broken neutral"]
+    assert board.rows[-1]["tier"] == lb.UNTESTED and board.rows[-1]["cvar_0.1"].text() == "-"
+    a = board.rows[0]["cvar_0.1"]
+    assert a.mean == pytest.approx(10.0) and np.isfinite([a.low, a.high]).all()  # inf left out
+    warnings = lb.warnings_for(table, [0.1])
+    assert any("dropped non-finite CVaR_0.1 = inf of trial a-pm-s3" in w for w in warnings)
+    assert sum("of trial broken-pm-s" in w and "CVaR_0.1" in w for w in warnings) == 3
+
+
+def test_zero_variance_is_flagged_not_read_as_certainty() -> None:
+    # Issue 15 item 5: [5, 5, 5] vs [4.99, 4.99, 4.99] gave "+0.01 [+0.01, +0.01], p = 0".
+    table = _table({"a neutral": [5.0, 5.0, 5.0], "b neutral": [4.99, 4.99, 4.99]})
+    table["violation_rate"] = 0.0
+    _, low, high, p = lb.welch_difference(np.full(3, 5.0), np.full(3, 4.99))
+    assert np.isnan([low, high, p]).all()
+    board = lb.task_board(table, "pm", [0.1])
+    assert board.comparisons == [] and lb.findings([board]) == []
+    assert {r["tier"] for r in board.rows} == {lb.UNTESTED}
+    cell = board.rows[0]["cvar_0.1"]
+    assert cell.low is None and "was the seed applied?" in cell.text()
+    assert any(
+        "every seed gives the same" in w and "was the seed applied?" in w
+        for w in lb.warnings_for(table, [0.1])
+    )
+    # No violations on any seed sits on the rate's bound: a real outcome, not a flag.
+    assert "zero variance" not in board.rows[0]["violation_rate"].text(3)
+    assert lb.cell(np.zeros(3), (0.0, 1.0)).note == ""
+
+
+def test_findings_are_listed_per_holm_family() -> None:
+    table = _table(
+        {"a neutral": [10.0, 10.2, 9.8, 10.1], "b neutral": [0.0, 0.2, -0.2, 0.1]}, metric="cvar_0.1"
+    )
+    board = lb.task_board(table, "pm", [0.1])
+    found = lb.findings([board])
+    # cvar_0.1 and mean_return hold the same values here: two families of one pair each, listed apart.
+    assert [(f.metric, f.pairs, len(f.lines)) for f in found] == [("cvar_0.1", 1, 1), ("mean_return", 1, 1)]
+    assert found[1].heading == "pm, mean return (Holm over 1 pairs)"
+
+
+def _two_tasks(extra: dict[str, list[float]] | None = None) -> pd.DataFrame:
+    one = _table({"a neutral": [0.0, 10.0, 20.0, 30.0, 40.0], **(extra or {})}, task="t1")
+    two = _table({"a neutral": [100.0, 200.0, 300.0], **(extra or {})}, task="t2")
+    return pd.concat([one, two], ignore_index=True)
+
+
+def test_cross_task_iqm_uses_every_run_and_reference_scores() -> None:
+    # Issue 15 item 3: 5 seeds on one task and 3 on another: the IQM is over all 8 normalised runs.
+    refs = {"t1": (0.0, 40.0), "t2": (0.0, 400.0)}
+    agg = lb.aggregate(_two_tasks(), "cvar_0.1", references=refs, n_boot=200)
+    scores = [0, 25, 50, 75, 100, 25, 50, 75]
+    assert agg["iqm"][0] == pytest.approx(sps.trim_mean(scores, 0.25))
+    assert agg["normalised"][0] and agg["low"][0] <= agg["iqm"][0] <= agg["high"][0]
+    # A group's score does not depend on which other groups are in the run.
+    more = lb.aggregate(
+        _two_tasks({"z neutral": [-1000.0, 5000.0, 7.0]}), "cvar_0.1", references=refs, n_boot=200
+    )
+    assert more.set_index("group").loc["a neutral", "iqm"] == pytest.approx(agg["iqm"][0])
+    # Without reference scores there is no cross-task IQM (raw returns of two tasks are not comparable).
+    assert lb.aggregate(_two_tasks(), "cvar_0.1", n_boot=200).empty
+    assert lb.reference_scores({"t1": {"ref_min_score": 0.0, "ref_max_score": 40.0}, "t2": {}}) == {
+        "t1": (0.0, 40.0)
+    }
