@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from rsbench.eval.metrics import cvar
-from rsbench.eval.stats import wilson_interval
+from rsbench.eval.stats import t_interval, wilson_interval
+from rsbench.results.tables import group_labels
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -35,7 +36,6 @@ DPI = 100
 SIZE = (6.4, 4.0)
 # Alpha grid of the CVaR-alpha figure; starts at 0.05 because smaller tails hold one or two episodes.
 CVAR_GRID = np.linspace(0.05, 1.0, 20)
-Z95 = 1.96
 MAX_LOSS_PANELS = 4
 FRONTIER_ALPHA = 0.1
 
@@ -115,12 +115,7 @@ def _with_group(frame: pd.DataFrame | None, task: str, columns: Sequence[str]) -
         return None
     rows["method"] = rows["method"].astype(str)
     rows["risk"] = rows["risk"].astype(str)
-    rows["group"] = rows["method"] + " " + rows["risk"]
-    if "sweep" in rows:  # swept trials of one method are separate series, as in the leaderboard
-        from rsbench.report.leaderboard import sweep_suffix
-
-        suffixes = {s: sweep_suffix(s) for s in rows["sweep"].unique()}
-        rows["group"] = rows["group"] + rows["sweep"].map(suffixes)
+    rows["group"] = group_labels(rows)  # swept trials are separate series, named as the leaderboard's rows
     return rows
 
 
@@ -132,13 +127,15 @@ def _group_order(rows: pd.DataFrame) -> list[str]:
 
 
 def _mean_half_width(values: np.ndarray) -> tuple[float, float]:
-    """Mean and the 95% half-width ``1.96 * s.e.`` across seeds (NaN with fewer than two seeds)."""
+    """Mean and the half-width of the 95% t-interval across seeds, as in the leaderboard tables (NaN with
+    fewer than two seeds)."""
     values = values[np.isfinite(values)]
     if values.size == 0:
         return math.nan, math.nan
     if values.size < 2:
         return float(values.mean()), math.nan
-    return float(values.mean()), float(Z95 * values.std(ddof=1) / math.sqrt(values.size))
+    ci = t_interval(values, 0.95)
+    return ci.estimate, ci.high - ci.estimate
 
 
 def _unit(frame: pd.DataFrame) -> str:
@@ -147,14 +144,18 @@ def _unit(frame: pd.DataFrame) -> str:
 
 
 def _all_groups(*frames: pd.DataFrame | None) -> pd.DataFrame:
+    """Every (method, risk, group) of the frames: the palette's keys are the groups the figures draw."""
     parts = [
-        f[["method", "risk"]].astype(str).drop_duplicates() for f in frames if _has(f, ["method", "risk"])
+        f.assign(sweep=f["sweep"] if "sweep" in f.columns else None)[["method", "risk", "sweep"]]
+        .astype({"method": str, "risk": str})
+        .assign(group=lambda p: group_labels(p))[["method", "risk", "group"]]
+        .drop_duplicates()
+        for f in frames
+        if _has(f, ["method", "risk"])
     ]
     if not parts:
         return pd.DataFrame({"method": [], "risk": [], "group": []}, dtype=str)
-    pairs = pd.concat(parts, ignore_index=True).drop_duplicates()
-    pairs["group"] = pairs["method"] + " " + pairs["risk"]
-    return pairs
+    return pd.concat(parts, ignore_index=True).drop_duplicates()
 
 
 def _colours(n: int) -> list[Colour]:
@@ -331,7 +332,7 @@ def _cvar_alpha(cv: _Canvas, task: str, episodes: pd.DataFrame, palette: Palette
         file,
         f"{task}: CVaR against its level alpha",
         "CVaR_alpha (mean of the worst alpha-fraction of a seed's episode returns) against alpha, averaged "
-        "over seeds (n in the legend); bands are mean ± 1.96 standard errors across seeds, drawn for groups "
+        "over seeds (n in the legend); bands are 95% t-intervals across seeds (as in the tables), drawn for groups "
         "with two or more seeds, and alpha = 1 is the mean return.",
         task,
     )
@@ -408,7 +409,7 @@ def _frontier(
         file,
         f"{task}: risk-return frontier",
         f"Mean return against CVaR_{alpha:g}, one point per method and risk setting (mean over seeds) with "
-        "error bars of ± 1.96 standard errors across seeds; dashed lines join one trained model's risk "
+        "error bars of 95% t-intervals across seeds (as in the tables); dashed lines join one trained model's risk "
         "settings (neutral, then CVaR from mild to strict, then risk-seeking), and up-right is better.",
         task,
     )

@@ -170,3 +170,69 @@ def test_bootstrap_rejects_bad_arguments():
         s.bootstrap_ci([1.0, 2.0], np.mean, rng=rng, level=1.0)
     with pytest.raises(ValueError):
         s.bootstrap_ci([1.0, 2.0], np.mean, rng=rng, method="basic")
+
+
+# ------------------------------------------------------------------------------------------------ issue 15
+
+
+def test_welch_interval_closed_form_and_zero_variance():
+    a, b = np.array([3.0, 4.0, 5.0, 6.0]), np.array([1.0, 1.5, 2.5])
+    va, vb = a.var(ddof=1) / 4, b.var(ddof=1) / 3
+    df = (va + vb) ** 2 / (va**2 / 3 + vb**2 / 2)
+    half = st.t.ppf(0.95, df) * np.sqrt(va + vb)
+    ci = s.welch_interval(a, b, level=0.9)
+    assert (ci.estimate, ci.low, ci.high) == pytest.approx(
+        (a.mean() - b.mean(), a.mean() - b.mean() - half, a.mean() - b.mean() + half)
+    )
+    assert s.welch_t_test(a, b).df == pytest.approx(df)
+    flat = s.welch_interval([5.0, 5.0, 5.0], [4.99, 4.99, 4.99])
+    assert np.isnan(flat.low) and np.isnan(flat.high)  # undefined, never a zero-width interval
+
+
+def test_permutation_two_sided_is_absolute_difference_with_unequal_sizes():
+    # Brute force over all C(7, 2) = 21 splits: the null distribution of a mean difference is asymmetric here.
+    import itertools
+
+    a, b = np.array([0.0, 9.0]), np.array([1.0, 2.0, 3.0, 4.0, 20.0])
+    pooled, observed = np.concatenate([a, b]), a.mean() - b.mean()
+    diffs = []
+    for idx in itertools.combinations(range(7), 2):
+        mask = np.zeros(7, bool)
+        mask[list(idx)] = True
+        diffs.append(pooled[mask].mean() - pooled[~mask].mean())
+    expected = np.mean(np.abs(diffs) >= abs(observed) - 1e-12)
+    r = s.permutation_test(a, b, rng=np.random.default_rng(0))
+    assert r.method == "permutation-exact" and r.p_value == pytest.approx(expected)
+
+
+def test_stratified_bootstrap_keeps_every_run_of_ragged_tasks():
+    five, three = np.array([0.0, 0.25, 0.5, 0.75, 1.0]), np.array([0.25, 0.5, 0.75])
+    ci = s.stratified_bootstrap_ci([five, three], rng=np.random.default_rng(0), n_boot=500)
+    assert ci.estimate == pytest.approx(st.trim_mean(np.concatenate([five, three]), 0.25))
+    assert ci.low <= ci.estimate <= ci.high
+    # Each task is resampled within itself: a task of identical runs contributes no spread.
+    constant = s.stratified_bootstrap_ci([np.ones(4), np.ones(2)], rng=np.random.default_rng(0), n_boot=100)
+    assert constant.low == constant.high == 1.0
+
+
+def test_bootstrap_of_a_sample_without_spread_is_the_point():
+    for method in ("percentile", "bca"):
+        ci = s.bootstrap_ci([2.0, 2.0, 2.0], np.mean, rng=np.random.default_rng(0), method=method)
+        assert (ci.low, ci.estimate, ci.high) == (2.0, 2.0, 2.0)
+    assert s.bootstrap_ci([3.0], np.mean, rng=np.random.default_rng(0)).high == 3.0
+
+
+def test_rsbench_never_imports_statsmodels():
+    # statsmodels is a test-only reference implementation, not a runtime dependency.
+    import ast
+    from pathlib import Path
+
+    import rsbench
+
+    for path in Path(rsbench.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = (
+                [a.name for a in node.names] if isinstance(node, ast.Import)
+                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )  # fmt: skip
+            assert not any(n.split(".")[0] == "statsmodels" for n in names), path

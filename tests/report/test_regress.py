@@ -102,3 +102,91 @@ def test_crippled_method_is_a_regression_against_the_pinned_smoke_baseline(tmp_p
     code, rows = verdicts["crippled"]
     assert code == 1
     assert "REGRESSION" in {r["verdict"] for r in rows if r["method"] == METHOD}
+
+
+# ------------------------------------------------------------------------------------------------ issue 15
+
+
+def _poison(run_dir: Path, trial: str = "diffuser-pointmass-s1", risk: str = "neutral") -> None:
+    """Make one episode return of ``trial`` NaN, as a diverged policy would."""
+    import pandas as pd
+
+    from rsbench.results import RunStore
+    from rsbench.results.store import risk_slug
+
+    part = run_dir / "episodes" / trial / f"{risk_slug(risk)}.parquet"
+    frame = pd.read_parquet(part)
+    frame.loc[3, "return"] = float("nan")
+    RunStore(run_dir).write_episodes(trial, risk, frame)
+
+
+def test_nan_episode_return_is_dropped_and_named_not_a_crash(tmp_path: Path) -> None:
+    stored_run = _stored_run()
+    pin(load_run(stored_run(tmp_path / "base")), tmp_path / "b")
+    _poison(stored_run(tmp_path / "nan"))
+    rows = regress(load_run(tmp_path / "nan"), tmp_path / "b")
+    row = next(r for r in rows if (r.method, r.risk, r.metric) == ("diffuser", "neutral", "mean_return"))
+    assert row.dropped == ("run diffuser-pointmass-s1 (nan)",)
+    assert row.result.n_candidate == 2 and "dropped non-finite: run diffuser-pointmass-s1" in row.reason
+    assert exit_code(rows) == 0  # exit code 1 means REGRESSION only
+
+
+def test_nan_baseline_gives_a_finite_margin_and_margin_zero_works(tmp_path: Path) -> None:
+    import numpy as np
+
+    from rsbench.report.regress import default_margin
+
+    assert default_margin("mean_return", np.array([np.nan, -20.0, np.nan])) == 2.0
+    assert default_margin("mean_return", np.array([np.nan, np.nan])) == 0.1
+    stored_run = _stored_run()
+    run = load_run(stored_run(tmp_path / "base"))
+    meta_path = pin(run, tmp_path / "b")
+    meta = json.loads(meta_path.read_text())
+    for per_group in meta["margins"].values():
+        for key in per_group:
+            per_group[key] = 0
+    meta_path.write_text(json.dumps(meta))
+    rows = regress(run, tmp_path / "b")  # the README says margins live here; 0 means "any drop counts"
+    assert {r.result.margin for r in rows} == {0.0}
+    meta["margins"]["mean_return"]["diffuser|pointmass|neutral|{}"] = "ten"
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(
+        UserError, match=r"baseline.json: margins.mean_return.diffuser\|pointmass\|neutral\|\{\}"
+    ):
+        regress(run, tmp_path / "b")
+
+
+def test_markdown_states_the_ci_level_of_alpha_and_the_family_mde(tmp_path: Path) -> None:
+    from rsbench.report.regress import markdown
+
+    stored_run = _stored_run()
+    run = load_run(stored_run(tmp_path / "base"))
+    pin(run, tmp_path / "b")
+    text = markdown(regress(run, tmp_path / "b", alpha=0.1), run, tmp_path / "b")
+    assert "effect [80% CI]" in text and "90% CI" not in text
+    assert "BH over 12 tests" in text and f"level {0.1 / 12:.3g} = alpha / 12" in text
+
+
+def _cli(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str]:
+    from rsbench import cli
+
+    monkeypatch.setattr(sys, "argv", ["rsbench", *args])
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    return info.value.code, capsys.readouterr().err
+
+
+def test_corrupted_results_part_is_one_line_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stored_run = _stored_run()
+    pin(load_run(stored_run(tmp_path / "base")), tmp_path / "b")
+    part = tmp_path / "base" / "episodes" / "iqn-pointmass-s0" / "cvar-0.1.parquet"
+    part.write_bytes(part.read_bytes()[: len(part.read_bytes()) // 2])  # a truncated write
+    code, err = _cli(
+        ["regress", str(tmp_path / "base"), "--baseline", str(tmp_path / "b")], monkeypatch, capsys
+    )
+    assert code == 2 and "Traceback" not in err
+    assert err.count("\n") == 1 and str(part) in err and "not a valid parquet file" in err
