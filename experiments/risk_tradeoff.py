@@ -77,7 +77,7 @@ def run_trial(job: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _jobs(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from rsbench.data.catalog import RECIPES, dataset_id_for
+    from rsbench.data.catalog import minari_id
     from rsbench.envs import TASKS
     from rsbench.errors import UserError
     from rsbench.methods import available, load_method_file
@@ -102,7 +102,7 @@ def _jobs(args: argparse.Namespace) -> list[dict[str, Any]]:
     for task_name, task in suite.tasks.items():
         if task.env not in TASKS:
             continue
-        dataset = dataset_id_for(task.dataset) if task.dataset in RECIPES else task.dataset
+        dataset = minari_id(task.dataset)
         for label in labels:
             entry = suite.methods[label]
             for seed in seeds:
@@ -129,13 +129,12 @@ def _jobs(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _ensure_datasets(jobs: list[dict[str, Any]]) -> None:
-    from rsbench.data import store
-    from rsbench.data.build import build
-    from rsbench.data.catalog import RECIPES
+    from rsbench.data.build import ensure_dataset
+    from rsbench.data.catalog import RECIPES, minari_id
 
-    for name, recipe in RECIPES.items():
-        if any(j["dataset"] == recipe.dataset_id for j in jobs) and not store.exists(recipe.dataset_id):
-            build(name, progress=True)
+    for name in RECIPES:
+        if any(j["dataset"] == minari_id(name) for j in jobs):
+            ensure_dataset(name, progress=True)
 
 
 Group = tuple[str, str]  # (method label, risk setting)

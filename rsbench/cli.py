@@ -1,4 +1,8 @@
-"""The ``rsbench`` command. User mistakes end in one line on stderr and exit code 2, never a traceback."""
+"""The ``rsbench`` command. User mistakes end in one line on stderr and exit code 2, never a traceback.
+
+Every command ends with one of the exit codes of :data:`rsbench.errors.EXIT_CODES` (0 ok, 1 REGRESSION or
+change point, 2 usage or bad data, 3 incomplete run); every ``--help`` shows an example and that table.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,77 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import rsbench
-from rsbench.errors import UserError
+from rsbench.behaviour.cli import behaviour_app
+from rsbench.errors import ExitCode, UserError, exit_codes_help
+
+
+def _examples(*commands: str) -> str:
+    """A help epilog listing example command lines (the exit codes are appended to every epilog)."""
+    return "Examples:\n\n" + "\n\n".join(f"  {c}" for c in commands)
+
+
+def _polish(command: Any, ctx: Any) -> None:
+    """Flags take no value, so their help row shows no type (typer would print ``<bool>``); every command's
+    help ends with the exit-code table. Applied to the whole tree, so command groups added later get it too."""
+    for param in command.get_params(ctx):
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    table = exit_codes_help()
+    if table not in (command.epilog or ""):
+        command.epilog = f"{command.epilog}\n\n{table}" if command.epilog else table
+    for sub in getattr(command, "commands", {}).values():
+        _polish(sub, ctx)
+
+
+class _Group(typer.core.TyperGroup):
+    """The root command: polishes the help of itself and of every subcommand it resolves."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params = super().get_params(ctx)
+        for param in params:
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+        return params
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _polish(command, ctx)
+        return command
+
 
 app = typer.Typer(
+    cls=_Group,
     help="Benchmark and evaluation suite for risk-sensitive offline RL.",
+    epilog=_examples(
+        "rsbench validate suites/smoke.yaml",
+        "rsbench run suites/smoke.yaml --json",
+        "rsbench report results/RUN",
+        "rsbench regress results/RUN --baseline baselines/smoke",
+    )
+    + "\n\n"
+    + exit_codes_help(),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-data_app = typer.Typer(help="Tail-risk datasets: build, relabel, inspect, list.", no_args_is_help=True)
+data_app = typer.Typer(
+    help="Tail-risk datasets: build, relabel, inspect, list.",
+    epilog=_examples("rsbench data build pointmass-mixed", "rsbench data inspect pointmass-mixed"),
+    no_args_is_help=True,
+)
 app.add_typer(data_app, name="data")
-baseline_app = typer.Typer(help="Pinned baselines for nightly regression.", no_args_is_help=True)
+baseline_app = typer.Typer(
+    help="Pinned baselines for nightly regression.",
+    epilog=_examples("rsbench baseline pin results/RUN --to baselines/smoke"),
+    no_args_is_help=True,
+)
 app.add_typer(baseline_app, name="baseline")
+app.add_typer(behaviour_app, name="behaviour")
 
 out = Console()
 err = Console(stderr=True)
@@ -33,6 +93,14 @@ MethodFiles = Annotated[
     list[Path] | None,
     typer.Option("--method-file", help="A Python file that registers a method (repeatable)."),
 ]
+SetFlags = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY.PATH=VALUE",
+        help="Override one suite value, checked as strictly as the file (repeatable), e.g. eval.episodes=20.",
+    ),
+]
 
 
 def _load_method_files(files: list[Path] | None) -> None:
@@ -40,6 +108,14 @@ def _load_method_files(files: list[Path] | None) -> None:
 
     for f in files or []:
         load_method_file(f)
+
+
+def yaml_value(value: Any) -> str:
+    """``value`` as one line of YAML (flow style) that parses back to it: ``[64, 64]``, ``null``, ``true``."""
+    import yaml
+
+    plain = json.loads(json.dumps(value, default=str))  # tuples -> lists, as YAML has no tuples
+    return yaml.safe_dump(plain, default_flow_style=True, width=10**6).removesuffix("\n...\n").strip()
 
 
 def _emit_json(data: Any) -> None:
@@ -51,7 +127,8 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for c in columns:
         table.add_column(c)
     for r in rows:
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r))
+        # Cells are data ("[low, high]", YAML lists), never rich markup.
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else escape(str(v)) for v in r))
     out.print(table)
 
 
@@ -70,25 +147,35 @@ def _root(
     """Benchmark and evaluation suite for risk-sensitive offline RL."""
 
 
-@app.command()
+@app.command(
+    epilog=_examples(
+        "rsbench validate suites/smoke.yaml",
+        "rsbench validate suites/smoke.yaml --set eval.episodes=20 --set seeds=[0,1,2] --json",
+    )
+)
 def validate(
     suite: Annotated[Path, typer.Argument(help="Suite YAML file.")],
+    overrides: SetFlags = None,
     method_file: MethodFiles = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Check a suite file strictly (method names and configs included) and print its trials."""
-    from rsbench.methods import available
-    from rsbench.methods.registry import check_suite_methods
-    from rsbench.suite import load_suite
-
     _load_method_files(method_file)
-    s = load_suite(suite, known_methods=available())
-    check_suite_methods(s, source=suite)
+    s = _open_suite(suite, overrides or [])
     trials = s.trials()
     if as_json:
         _emit_json({"suite": s.name, "file": str(suite), "digest": s.digest(), "trials": trials})
         return
     _trial_table(f"{suite}: suite '{s.name}' is valid, {len(trials)} trials", trials)
+
+
+def _open_suite(path: Path, overrides: list[str]) -> Any:
+    """The suite at ``path`` with its ``--set`` overrides, through every check (``validate_suite``)."""
+    from rsbench.suite import load_suite, validate_suite
+
+    suite = load_suite(path, overrides=overrides)
+    validate_suite(suite, source=path, overrides=overrides)
+    return suite
 
 
 def _trial_table(title: str, trials: list[dict[str, Any]]) -> None:
@@ -111,13 +198,16 @@ def _trial_table(title: str, trials: list[dict[str, Any]]) -> None:
     )
 
 
-@app.command()
+@app.command(epilog=_examples("rsbench methods", "rsbench methods rs_diffuser --json"))
 def methods(
     name: Annotated[str | None, typer.Argument(help="Show one method's config fields in full.")] = None,
     method_file: MethodFiles = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """List the registered methods with their config fields and defaults."""
+    """List the registered methods with their config fields and defaults.
+
+    Defaults print as YAML values, so a row pastes into a suite's ``config:`` block as it is.
+    """
     from rsbench.methods import available
     from rsbench.methods.registry import describe
 
@@ -133,25 +223,36 @@ def methods(
         _table(
             "",
             ["field", "default", "inference", "description"],
-            [[f["name"], f["default"], "yes" if f["inference"] else "", f["doc"]] for f in m["config"]],
+            [
+                [f["name"], yaml_value(f["default"]), "yes" if f["inference"] else "", f["doc"]]
+                for f in m["config"]
+            ],
         )
 
 
-@data_app.command("build")
+@data_app.command(
+    "build",
+    epilog=_examples("rsbench data build pointmass-mixed", "rsbench data build hopper-mixed --episodes 50"),
+)
 def data_build(
     name: Annotated[
         str, typer.Argument(help="Catalogue dataset, e.g. pointmass-mixed (see `rsbench data list`).")
     ],
     episodes: Annotated[int | None, typer.Option(help="Episodes to record (default: the recipe's).")] = None,
+    steps: Annotated[
+        int | None, typer.Option(help="Record whole episodes until at least this many transitions.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the behaviour and the episode reset seeds.")] = 0,
-    force: Annotated[bool, typer.Option(help="Rebuild even if the dataset exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if the dataset exists.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Record a tail-risk dataset locally with Minari (no download)."""
     from rsbench.data import store
     from rsbench.data.build import build
 
-    dataset_id, built = build(name, episodes=episodes, seed=seed, force=force, progress=not as_json)
+    dataset_id, built = build(
+        name, episodes=episodes, steps=steps, seed=seed, force=force, progress=not as_json
+    )
     path = store.dataset_dir(store.ensure_datasets_env(), dataset_id)
     if as_json:
         _emit_json({"dataset": dataset_id, "built": built, "path": str(path)})
@@ -161,7 +262,13 @@ def data_build(
         out.print(f"{dataset_id} already exists at {path} (--force rebuilds it)")
 
 
-@data_app.command("relabel")
+@data_app.command(
+    "relabel",
+    epilog=_examples(
+        "rsbench data relabel mujoco/hopper/medium-v0 --task rsbench/RiskyHopper-v0",
+        "rsbench data relabel rsbench/pointmass-mixed-v1 --risk-file my_risk.yaml --out me/pointmass-mine-v0",
+    ),
+)
 def data_relabel(
     source: Annotated[str, typer.Argument(help="Minari id of a local dataset to relabel.")],
     task: Annotated[str | None, typer.Option(help="Risky task whose pinned spec to apply.")] = None,
@@ -170,7 +277,7 @@ def data_relabel(
     ] = None,
     seed: Annotated[int, typer.Option(help="Salt of the penalty draws (0 matches the online env).")] = 0,
     out_id: Annotated[str | None, typer.Option("--out", help="Id of the new dataset.")] = None,
-    force: Annotated[bool, typer.Option(help="Overwrite the new dataset if it exists.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite the new dataset if it exists.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
     """Rewrite a dataset's rewards with a risk spec and add per-step violation/penalty flags."""
@@ -212,29 +319,36 @@ def _risk_spec_from_file(path: Path):
         raise UserError(str(e).split(": ", 1)[1], source=path, key=key) from None
 
 
-@data_app.command("inspect")
+@data_app.command(
+    "inspect",
+    epilog=_examples(
+        "rsbench data inspect pointmass-mixed", "rsbench data inspect mujoco/hopper/medium-v0 --json"
+    ),
+)
 def data_inspect(
     dataset: Annotated[str, typer.Argument(help="Catalogue name or Minari id.")],
     as_json: JsonFlag = False,
 ) -> None:
     """Print tail coverage: risky-step fraction, penalty events, return quantiles, warnings."""
-    from rsbench.data.catalog import RECIPES
+    from rsbench.data.catalog import minari_id
     from rsbench.data.coverage import tail_coverage
     from rsbench.data.offline import load
 
-    dataset_id = RECIPES[dataset].dataset_id if dataset in RECIPES else dataset
+    dataset_id = minari_id(dataset)
     report = tail_coverage(load(dataset_id, source="dataset"))
     if as_json:
         _emit_json(report)
         return
-    rows = [[k, v] for k, v in report.items() if k not in ("return_quantiles", "warnings")]
+    nested = ("return_quantiles", "risk_features", "warnings")
+    rows = [[k, v] for k, v in report.items() if k not in nested]
     rows += [[f"return q{q}", v] for q, v in report["return_quantiles"].items()]
+    rows += [[f"{feature} {k}", v] for feature, d in report["risk_features"].items() for k, v in d.items()]
     _table(f"tail coverage of {dataset_id}", ["", "value"], rows)
     for w in report["warnings"]:
         err.print(f"[yellow]warning:[/] {w}")
 
 
-@data_app.command("list")
+@data_app.command("list", epilog=_examples("rsbench data list", "rsbench data list --json"))
 def data_list(as_json: JsonFlag = False) -> None:
     """List the buildable catalogue and the datasets present locally."""
     from rsbench.data import store
@@ -266,13 +380,21 @@ def data_list(as_json: JsonFlag = False) -> None:
     )
 
 
-@app.command("run")
+@app.command(
+    "run",
+    epilog=_examples(
+        "rsbench run suites/smoke.yaml",
+        "rsbench run suites/smoke.yaml --set train.steps=200 --tracker tensorboard --json",
+        "rsbench run --resume results/smoke-20250101-000000 --retry-failed",
+    ),
+)
 def run_cmd(
     suite: Annotated[Path | None, typer.Argument(help="Suite YAML file (omit with --resume).")] = None,
     resume: Annotated[
         str | None,
         typer.Option(help="Continue the run at this directory/URI: only trials without results run."),
     ] = None,
+    overrides: SetFlags = None,
     name: Annotated[str | None, typer.Option(help="Run id (default SUITE-<UTC time>).")] = None,
     results: Annotated[
         str | None,
@@ -285,39 +407,33 @@ def run_cmd(
         int | None, typer.Option(help="At most this many trials at once.", min=1)
     ] = None,
     max_failures: Annotated[int, typer.Option(help="Retries per trial from its last checkpoint.", min=0)] = 2,
-    retry_failed: Annotated[bool, typer.Option(help="With --resume: rerun failed trials too.")] = False,
-    dry_run: Annotated[bool, typer.Option(help="Print the trial table and exit.")] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="With --resume: rerun failed trials too.")
+    ] = False,
+    tracker: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="tensorboard|mlflow|wandb",
+            help="Also log every trial's metrics to this tracker, inside the run directory (repeatable).",
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the trial table and exit.")] = False,
     method_file: MethodFiles = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print a summary as JSON on stdout: run dir, trial counts, failures."),
+    ] = False,
 ) -> None:
     """Run a suite's trials on Ray Tune (local by default) and store their results."""
-    from rsbench.methods import available
-    from rsbench.methods.registry import check_suite_methods
-    from rsbench.paths import project_root
-    from rsbench.suite import load_suite
-    from rsbench.train.plan import finish_run, new_run, resume_run
-    from rsbench.train.tune import check_resources, trial_specs
+    from rsbench.train.trackers import check_trackers
 
-    if (suite is None) == (resume is None):
-        raise UserError("give a SUITE file or --resume RUN (not both)", key="SUITE")
-    files = [str(Path(f).resolve()) for f in method_file or []]
+    _check_run_flags(suite, resume, overrides, name, results, retry_failed, method_file)
+    trackers = check_trackers(tracker or [])
     _load_method_files(method_file)
-    if resume is not None:
-        if method_file:
-            raise UserError("a resumed run uses the method files it was started with", key="--method-file")
-        plan = resume_run(resume, retry_failed=retry_failed)
-    else:
-        s = load_suite(suite, known_methods=available())
-        check_suite_methods(s, source=suite)
-        check_resources(s, str(suite))
-        if dry_run:
-            trials = trial_specs(s, "", files)
-            _trial_table(f"{suite}: {len(trials)} trials (dry run, nothing started)", trials)
-            return
-        plan = new_run(
-            s, suite, results=results or str(project_root() / "results"), name=name, method_files=files
-        )
-    if dry_run:
-        _trial_table(f"{plan.store.root.uri}: {len(plan.pending)} trials to run (dry run)", plan.pending)
+    plan = _plan_run(
+        suite, resume, overrides or [], name, results, retry_failed, method_file, dry_run, as_json
+    )
+    if plan is None or dry_run:
         return
     where = plan.store.root.uri
     err.print(
@@ -325,43 +441,124 @@ def run_cmd(
     )
     if plan.pending:
         _record_datasets(plan, _prepare_datasets(plan.pending))
-        _run_on_ray(plan, address=address, max_concurrent=max_concurrent, max_failures=max_failures)
-    counts = finish_run(plan)
-    _print_run_summary(plan)
-    err.print(
-        f"{counts['finished']} finished, {counts['failed']} failed, {counts['missing']} missing; "
-        f"results written to {where}"
+        _run_on_ray(plan, trackers, address=address, max_concurrent=max_concurrent, max_failures=max_failures)
+    _finish(plan, trackers, as_json)
+
+
+def _check_run_flags(
+    suite: Path | None,
+    resume: str | None,
+    overrides: list[str] | None,
+    name: str | None,
+    results: str | None,
+    retry_failed: bool,
+    method_file: list[Path] | None,
+) -> None:
+    """Flags that do not apply are mistakes, not silently ignored."""
+    if (suite is None) == (resume is None):
+        raise UserError("give a SUITE file or --resume RUN (not both)", key="SUITE")
+    if resume is None and retry_failed:
+        raise UserError("applies only with --resume RUN (failed trials of that run)", key="--retry-failed")
+    if resume is not None:
+        for flag, given in (("--set", overrides), ("--name", name), ("--results", results)):
+            if given:
+                raise UserError(f"a resumed run keeps its suite and directory; drop {flag}", key=flag)
+        if method_file:
+            raise UserError("a resumed run uses the method files it was started with", key="--method-file")
+
+
+def _plan_run(
+    suite: Path | None,
+    resume: str | None,
+    overrides: list[str],
+    name: str | None,
+    results: str | None,
+    retry_failed: bool,
+    method_file: list[Path] | None,
+    dry_run: bool,
+    as_json: bool,
+) -> Any:
+    """The run to execute (None after a dry run of a new suite, which creates nothing)."""
+    from rsbench.paths import project_root
+    from rsbench.train.plan import new_run, resume_run
+    from rsbench.train.tune import trial_specs
+
+    files = [str(Path(f).resolve()) for f in method_file or []]
+    if resume is not None:
+        plan = resume_run(resume, retry_failed=retry_failed)
+        if dry_run:
+            _show_trials(
+                f"{plan.store.root.uri}: {len(plan.pending)} trials to run (dry run)", plan.pending, as_json
+            )
+        return plan
+    assert suite is not None
+    s = _open_suite(suite, overrides)
+    if dry_run:
+        trials = trial_specs(s, "", files)
+        _show_trials(f"{suite}: {len(trials)} trials (dry run, nothing started)", trials, as_json)
+        return None
+    return new_run(
+        s, suite, results=results or str(project_root() / "results"), name=name, method_files=files
     )
-    err.print(f"render the report: rsbench report {where}", markup=False, highlight=False, soft_wrap=True)
-    for trial, error in _failures(plan).items():
-        err.print(f"failed: {trial}: {error}", markup=False, highlight=False, soft_wrap=True)
-    if counts["missing"]:
-        err.print(
-            f"{counts['missing']} trials have no result; continue with: rsbench run --resume {where}",
-            markup=False,
-            highlight=False,
-            soft_wrap=True,
+
+
+def _show_trials(title: str, trials: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        _emit_json({"dry_run": True, "trials": trials})
+    else:
+        _trial_table(title, trials)
+
+
+def _finish(plan: Any, trackers: list[str], as_json: bool) -> None:
+    """Stamp the run, print its summary (a table, or JSON on stdout) and exit 3 if it is incomplete."""
+    from rsbench.train.plan import finish_run
+
+    counts = finish_run(plan)
+    failures = _failures(plan)
+    where = plan.store.root.uri
+    code = ExitCode.INCOMPLETE if counts["failed"] or counts["missing"] else ExitCode.OK
+    if as_json:
+        _emit_json(
+            {
+                "run": plan.store.run_id,
+                "run_dir": where,
+                "trials": counts,
+                "failed": failures,
+                "trackers": trackers,
+                "report": f"rsbench report {where}",
+                "resume": f"rsbench run --resume {where}" if counts["missing"] else None,
+                "exit_code": int(code),
+            }
         )
-    if counts["failed"] or counts["missing"]:
-        raise typer.Exit(3)
+    else:
+        _print_run_summary(plan)
+    _say(
+        f"{counts['finished']} finished, {counts['failed']} failed, {counts['missing']} missing; results written to {where}"
+    )
+    _say(f"render the report: rsbench report {where}")
+    for trial, error in failures.items():
+        _say(f"failed: {trial}: {error}")
+    if counts["missing"]:
+        _say(f"{counts['missing']} trials have no result; continue with: rsbench run --resume {where}")
+    if code != ExitCode.OK:
+        raise typer.Exit(code)
+
+
+def _say(text: str) -> None:
+    """One plain line on stderr (paths and ids are never read as rich markup)."""
+    err.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 def _prepare_datasets(specs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Build missing catalogue datasets once in the driver (trials on other nodes build their own); returns
     each task's dataset tail coverage, which the report's warnings read."""
-    from rsbench.data import store
-    from rsbench.data.build import build
-    from rsbench.data.catalog import RECIPES
+    from rsbench.data.build import ensure_dataset
     from rsbench.data.coverage import tail_coverage
     from rsbench.data.offline import load
 
     coverage = {}
     for task, name in sorted({(s["task"], s["dataset"]) for s in specs}):
-        if name in RECIPES and not store.exists(RECIPES[name].dataset_id):
-            err.print(f"building dataset {name}")
-            build(name, progress=True)
-        dataset_id = RECIPES[name].dataset_id if name in RECIPES else name
-        coverage[task] = tail_coverage(load(dataset_id))
+        coverage[task] = tail_coverage(load(ensure_dataset(name, progress=True)))
     return coverage
 
 
@@ -371,13 +568,14 @@ def _record_datasets(plan: Any, coverage: dict[str, dict[str, Any]]) -> None:
     plan.store.write_manifest(info)
 
 
-def _run_on_ray(plan: Any, **options: Any) -> None:
+def _run_on_ray(plan: Any, trackers: list[str], **options: Any) -> None:
     from rsbench.train.progress import LiveTable
+    from rsbench.train.trackers import tracker_callbacks
     from rsbench.train.tune import run_tune
 
     table = LiveTable(plan.pending, console=err)
     try:
-        run_tune(plan, progress=table, **options)
+        run_tune(plan, progress=table, callbacks=tracker_callbacks(trackers, plan), **options)
     finally:
         table.stop()
 
@@ -429,7 +627,13 @@ def _print_run_summary(plan: Any) -> None:
     )
 
 
-@app.command("report")
+@app.command(
+    "report",
+    epilog=_examples(
+        "rsbench report results/smoke-20250101-000000",
+        "rsbench report results/night-1 results/night-2 --out reports/both --json",
+    ),
+)
 def report_cmd(
     runs: Annotated[
         list[str], typer.Argument(help="Run directories or URIs; several merge into one leaderboard.")
@@ -437,6 +641,9 @@ def report_cmd(
     out: Annotated[
         Path | None, typer.Option(help="Report directory (default <project>/reports/<run>).")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report's paths as JSON on stdout.")
+    ] = False,
 ) -> None:
     """Render index.html, leaderboard.md and PNG figures for one or more runs."""
     from rsbench.paths import project_root
@@ -446,11 +653,28 @@ def report_cmd(
     loaded = [load_run(r) for r in runs]
     target = out or project_root() / "reports" / "+".join(r.run_id for r in loaded)
     report = render_report(loaded, target)
-    err.print(f"report written to {report.index} ({len(report.figures)} figures, {report.seconds:.1f} s)")
-    err.print(f"leaderboard: {report.markdown}")
+    if as_json:
+        _emit_json(
+            {
+                "runs": [r.uri for r in loaded],
+                "report_dir": str(target),
+                "index": str(report.index),
+                "leaderboard": str(report.markdown),
+                "figures": [str(f) for f in report.figures],
+                "seconds": round(report.seconds, 3),
+            }
+        )
+    _say(f"report written to {report.index} ({len(report.figures)} figures, {report.seconds:.1f} s)")
+    _say(f"leaderboard: {report.markdown}")
 
 
-@app.command("regress")
+@app.command(
+    "regress",
+    epilog=_examples(
+        "rsbench regress results/nightly-20250102-030000 --baseline baselines/smoke",
+        "rsbench regress results/nightly-20250102-030000 --baseline baselines/smoke --alpha 0.01",
+    ),
+)
 def regress_cmd(
     run: Annotated[str, typer.Argument(help="The run to check (directory or URI).")],
     baseline: Annotated[Path, typer.Option(help="Pinned baseline directory, e.g. baselines/smoke.")],
@@ -463,27 +687,24 @@ def regress_cmd(
 ) -> None:
     """Nightly verdicts against a pinned baseline: exit 1 on any REGRESSION, 0 otherwise."""
     from rsbench.report.regress import exit_code, markdown, regress
+    from rsbench.results.fs import locate
     from rsbench.results.store import load_run
 
     loaded = load_run(run)
     rows = regress(loaded, baseline, alpha=alpha)
     text = markdown(rows, loaded, baseline)
-    target = out or (Path(loaded.uri) if "://" not in loaded.uri else Path.cwd())
-    target.mkdir(parents=True, exist_ok=True)
-    for name, content in (
-        ("regression.md", text),
-        ("regression.json", json.dumps([r.to_dict() for r in rows], indent=2, default=str)),
-    ):
-        tmp = target / f".{name}.tmp"
-        tmp.write_text(content)
-        tmp.replace(target / name)
+    target = locate(out or (loaded.uri if "://" not in loaded.uri else Path.cwd()))
+    (target / "regression.md").write_text(text)
+    (target / "regression.json").write_text(json.dumps([r.to_dict() for r in rows], indent=2, default=str))
     out_console = Console(width=200)
     out_console.print(text, markup=False, highlight=False)
-    err.print(f"verdicts written to {target / 'regression.md'} and regression.json")
+    _say(f"verdicts written to {(target / 'regression.md').uri} and regression.json")
     raise typer.Exit(exit_code(rows))
 
 
-@baseline_app.command("pin")
+@baseline_app.command(
+    "pin", epilog=_examples("rsbench baseline pin results/smoke-20250101-000000 --to baselines/smoke")
+)
 def baseline_pin(
     run: Annotated[str, typer.Argument(help="The run whose per-seed metrics become the baseline.")],
     to: Annotated[Path, typer.Option(help="Baseline directory, e.g. baselines/smoke.")],
@@ -496,8 +717,16 @@ def baseline_pin(
     err.print(f"baseline pinned to {path.parent} (per_seed.csv, baseline.json)")
 
 
-@app.command("eval")
+@app.command(
+    "eval",
+    epilog=_examples(
+        "rsbench eval --policy shortcut --episodes 200",
+        "rsbench eval --policy-file my_policy.py:act --task rsbench/RiskyHopper-v0 --risk cvar:0.1 --json",
+        "rsbench eval results/smoke-20250101-000000 --risk cvar:0.05,cvar:0.25",
+    ),
+)
 def eval_cmd(
+    ctx: typer.Context,
     run: Annotated[
         str | None,
         typer.Argument(
@@ -505,8 +734,12 @@ def eval_cmd(
         ),
     ] = None,
     policy: Annotated[
-        str, typer.Option(help="Scripted policy: shortcut | detour (point mass) | random (any task).")
-    ] = "random",
+        str | None,
+        typer.Option(
+            help="Scripted policy: shortcut | detour (point mass) | random (any task) | medium | expert "
+            "(the committed behaviour policies of the locomotion tasks)."
+        )
+    ] = None,
     policy_file: Annotated[
         str | None, typer.Option(help="User policy FILE.py:NAME mapping an obs batch to an action batch.")
     ] = None,
@@ -517,13 +750,28 @@ def eval_cmd(
     alphas: Annotated[str, typer.Option(help="Comma-separated CVaR levels.")] = "0.05,0.1,0.25",
     as_json: JsonFlag = False,
 ) -> None:
-    """Evaluate a policy (batched seeded episodes, metrics with 95% intervals and flags), or re-evaluate a run."""
+    """Evaluate a policy (batched seeded episodes, metrics with 95% intervals and flags), or re-evaluate a run.
+
+    Give exactly one of: a RUN (its trained trials are evaluated at --risk), --policy or --policy-file.
+    """
     import numpy as np
 
     if run is not None:
+        _reject_flags(
+            ctx,
+            "a RUN is evaluated with its own suite's task, episodes, seed and CVaR levels",
+            ("policy", "policy_file", "task", "episodes", "seed", "alphas", "as_json"),
+        )
         _reevaluate(run, risk)
         return
+    if (policy is None) == (policy_file is None):
+        raise UserError(
+            "give a RUN to re-evaluate, --policy (shortcut | detour | random) or --policy-file FILE.py:NAME "
+            "(exactly one)",
+            key="--policy",
+        )
 
+    from rsbench.behaviour.committed import task_reference_scores
     from rsbench.envs import TASKS
     from rsbench.eval.policies import load_policy_file, scripted_policy
     from rsbench.eval.rollout import evaluate
@@ -536,12 +784,14 @@ def eval_cmd(
     levels = tuple(_parse(float, a, "--alphas") for a in alphas.split(","))
     if not all(0 < a <= 1 for a in levels):
         raise UserError(f"expected levels in (0, 1], got {alphas}", key="--alphas")
-    fn = load_policy_file(policy_file) if policy_file else scripted_policy(policy, task, seed)
+    fn = load_policy_file(policy_file) if policy_file else scripted_policy(str(policy), task, seed)
+    refs = task_reference_scores(task)
     results = []
     for setting in settings:
         eps = evaluate(fn, task, episodes, seed=seed, risk=setting)
         rows = summarize(eps, levels, rng=np.random.default_rng(seed))
-        results.append({"risk": str(setting or "none"), "metrics": [r.to_dict() for r in rows]})
+        metrics = [r.to_dict() for r in rows] + _normalised_rows(rows, refs)
+        results.append({"risk": str(setting or "none"), "metrics": metrics})
     name = policy_file or policy
     if as_json:
         _emit_json({"policy": name, "task": task, "episodes": episodes, "seed": seed, "results": results})
@@ -561,6 +811,36 @@ def eval_cmd(
                 for m in res["metrics"]
             ],
         )
+
+
+def _normalised_rows(rows: list[Any], refs: dict[str, float] | None) -> list[dict[str, Any]]:
+    """The mean return as a normalised score, 100 (R - ref_min) / (ref_max - ref_min), where the task has
+    reference scores (rsbench's own random and expert policies on the risky task, not D4RL's)."""
+    if refs is None:
+        return []
+    lo, hi = refs["ref_min_score"], refs["ref_max_score"]
+    mean = next(r for r in rows if r.metric == "mean_return")
+    scale = 100.0 / (hi - lo)
+    return [
+        {
+            "metric": "normalised_score",
+            "estimate": scale * (mean.estimate - lo),
+            "low": scale * (mean.low - lo),
+            "high": scale * (mean.high - lo),
+            "level": mean.level,
+            "method": mean.method,
+            "flags": ["relative to rsbench's random and expert policies on the risky task, not D4RL's"],
+        }
+    ]
+
+
+def _reject_flags(ctx: typer.Context, why: str, names: tuple[str, ...]) -> None:
+    """A flag given on the command line that does not apply here is a usage error naming it."""
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name or "")
+        if param.name in names and getattr(source, "name", None) == "COMMANDLINE":
+            flag = max(param.opts, key=len)
+            raise UserError(f"does not apply here: {why}", key=flag)
 
 
 def _reevaluate(run: str, risk: str) -> None:

@@ -7,6 +7,7 @@ Every field's type comes from its annotation and its documentation and bounds fr
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import types
@@ -181,6 +182,65 @@ def _check_bounds(f: dataclasses.Field, value: Any, *, source: str | Path | None
             raise _fail(source, where, f"expected > {m['gt']:g}, got {v!r}")
         if "le" in m and not v <= m["le"]:
             raise _fail(source, where, f"expected <= {m['le']:g}, got {v!r}")
+
+
+def set_key_path(cls: type, data: Any, key: str, value: Any, *, source: str) -> Any:
+    """A copy of ``data`` (the parsed file of a ``cls``) with the dotted ``key`` set to ``value``.
+
+    The path is checked against ``cls`` exactly as the file's keys are: a field that does not exist, or a
+    label (``tasks.LABEL``, ``methods.LABEL``) the file does not define, is a :class:`UserError` naming it.
+    Inside a free-form mapping (a method's ``config``) the rest of the path is nested keys; inside a mapping
+    of plain values (``sweep``) the rest of the path is one key. The value itself is checked afterwards, by
+    loading the result, as strictly as any value in the file.
+    """
+    if not isinstance(data, Mapping):
+        return data  # loading it reports that the file is not a mapping
+    parts = key.split(".")
+    if not all(parts):
+        raise _fail(source, key, "expected a dotted key path like eval.episodes")
+    root = copy.deepcopy(dict(data))
+    node, tp, i = root, cls, 0
+    while i < len(parts):
+        tp = _without_none(tp)
+        part, child_tp = parts[i], Any
+        if hasattr(tp, "from_data") or tp is Any:
+            pass  # parsed by its own loader (risk specs) or free-form: any nested key, checked on load
+        elif dataclasses.is_dataclass(tp):
+            names = [f.name for f in dataclasses.fields(tp)]
+            if part not in names:
+                raise _fail(
+                    source, ".".join(parts[: i + 1]), f"unknown key; expected one of {', '.join(names)}"
+                )
+            child_tp = get_type_hints(tp)[part]
+        elif get_origin(tp) in (dict, Mapping):
+            child_tp = get_args(tp)[1]
+            if dataclasses.is_dataclass(child_tp) and part not in node:
+                labels = ", ".join(node) or "none in the file"
+                raise _fail(source, ".".join(parts[: i + 1]), f"unknown label; expected one of {labels}")
+            if child_tp is not Any and not dataclasses.is_dataclass(child_tp):
+                part, i = ".".join(parts[i:]), len(parts) - 1  # e.g. sweep keys hold dots themselves
+        else:
+            raise _fail(source, ".".join(parts[:i]), f"expected {_describe(tp)}, which has no key {part!r}")
+        if i == len(parts) - 1:
+            node[part] = value
+        else:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise _fail(source, ".".join(parts[: i + 1]), f"expected a mapping, got {child!r}")
+            node = child
+        tp, i = child_tp, i + 1
+    return root
+
+
+def _without_none(tp: Any) -> Any:
+    """``X | None`` -> ``X`` (the one non-null arm); anything else unchanged."""
+    if get_origin(tp) in (Union, types.UnionType):
+        arms = [a for a in get_args(tp) if a is not type(None)]
+        if len(arms) == 1:
+            return arms[0]
+    return tp
 
 
 def describe_fields(cls: type) -> list[dict[str, Any]]:

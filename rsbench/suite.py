@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from itertools import product
 from pathlib import Path
@@ -86,14 +87,21 @@ class Suite:
     sweep: dict[str, tuple[Any, ...]] = doc("key path (methods.LABEL.config.FIELD) -> values to sweep", {})
 
     def trials(self) -> list[dict[str, Any]]:
-        """The trial table: one row per method x task x seed x sweep point."""
+        """The trial table: one row per method x task x seed x training sweep point.
+
+        Sweep keys naming an inference-time field of the method (``rsbench methods NAME``: inference yes)
+        do not retrain: such points are listed in the row's ``evals`` and the trial evaluates its one trained
+        model at each of them (see :func:`split_inference`).
+        """
         points = sweep_points(self.sweep)
         rows = []
         for (mlabel, m), (tlabel, t), seed, point in product(
             self.methods.items(), self.tasks.items(), self.seeds, points
         ):
             # A sweep key only multiplies the trials of the method it names; duplicates are dropped.
-            own = {k: v for k, v in point.items() if k.startswith(f"methods.{mlabel}.")}
+            own, at_eval = split_inference(
+                m.method, m.config, {k: v for k, v in point.items() if k.startswith(f"methods.{mlabel}.")}
+            )
             rows.append(
                 {
                     "id": trial_id(mlabel, tlabel, seed, own),
@@ -108,6 +116,7 @@ class Suite:
                     "risk": [str(r) for r in m.risk],
                     "steps": m.steps or self.train.steps,
                     "batch_size": m.batch_size or self.train.batch_size,
+                    "evals": [at_eval],
                 }
             )
         return _dedupe(rows)
@@ -153,26 +162,109 @@ def sweep_points(sweep: dict[str, tuple[Any, ...]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in product(*(sweep[k] for k in keys))]
 
 
+def split_inference(
+    algo: str, config: dict[str, Any], point: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A method's sweep point as (training part, inference-time part).
+
+    Inference-time fields (``inference=True`` in the method's config) change nothing in training, so
+    retraining for each of their values would only repeat the same model; they are evaluation settings.
+    A method not (yet) registered keeps every key in the training part. The inference part is checked
+    against the method's config here (one line naming the sweep keys), as it is never trained on.
+    """
+    from rsbench.methods.registry import available, get  # lazy: the registry imports torch
+
+    if not point or algo not in available():
+        return point, {}
+    cls = get(algo)
+    fields = set(cls.Config.inference_fields())
+    at_eval = {k: v for k, v in point.items() if len(k.split(".")) == 4 and k.split(".")[3] in fields}
+    if at_eval:
+        keys = ", ".join(f"sweep.{k}={v!r}" for k, v in at_eval.items())
+        cls.Config.from_dict(apply_sweep(config, point), path=f"{keys}: config")
+    return {k: v for k, v in point.items() if k not in at_eval}, at_eval
+
+
+def inference_overrides(point: dict[str, Any]) -> dict[str, Any]:
+    """``methods.L.config.FIELD -> value`` as the ``FIELD=value`` keywords of ``Method.policy``."""
+    return {k.split(".")[3]: v for k, v in point.items()}
+
+
 def _dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    seen, out = set(), []
+    """Drop repeated trials; rows differing only in inference-time points merge their ``evals``."""
+    seen: dict[str, dict[str, Any]] = {}
+    out = []
     for r in rows:
         key = json.dumps({k: r[k] for k in ("method", "task", "seed", "sweep")}, sort_keys=True, default=str)
         if key not in seen:
-            seen.add(key)
+            seen[key] = r
             out.append(r)
+        elif r["evals"][0] not in seen[key]["evals"]:
+            seen[key]["evals"].append(r["evals"][0])
     return out
 
 
-def load_suite(path: str | Path, *, known_methods: Collection[str] | None = None) -> Suite:
-    """Read and validate a suite file; every problem is a one-line :class:`UserError`.
+def load_suite(
+    path: str | Path, *, overrides: Sequence[str] = (), known_methods: Collection[str] | None = None
+) -> Suite:
+    """Read a suite file, apply ``--set KEY.PATH=VALUE`` overrides, and check it without the method registry;
+    every problem is a one-line :class:`UserError`. :func:`validate_suite` adds the registry's checks.
 
-    ``known_methods`` (the method registry) is checked when given and non-empty.
+    ``known_methods`` (the method names) is checked when given and non-empty.
     """
     path = Path(path)
     data = schema.read_yaml(path)
-    suite = schema.load(Suite, data, source=path)
-    check_suite(suite, source=path, known_methods=known_methods)
+    with _blame_overrides(overrides):
+        for key, value in (parse_set(text) for text in overrides):
+            data = schema.set_key_path(Suite, data, key, value, source="--set")
+        suite = schema.load(Suite, data, source=path)
+        check_suite(suite, source=path, known_methods=known_methods)
     return suite
+
+
+def validate_suite(suite: Suite, *, source: str | Path | None, overrides: Sequence[str] = ()) -> None:
+    """Every check a suite passes before anything runs: ``validate``, ``run`` and ``run --resume`` all call
+    this one function. On top of :func:`check_suite` (types, cross-field, resources) it asks the method
+    registry: method names, and each method's config parsed strictly at every sweep point.
+
+    Method files must be loaded first (they register their methods).
+    """
+    from rsbench.methods import available
+    from rsbench.methods.registry import check_suite_methods
+
+    with _blame_overrides(overrides):
+        check_suite(suite, source=source, known_methods=available())
+        check_suite_methods(suite, source=source)
+
+
+def parse_set(text: str) -> tuple[str, Any]:
+    """``"eval.episodes=20"`` -> ``("eval.episodes", 20)``: the value is parsed as YAML, as in the file."""
+    import yaml
+
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise UserError(f"expected KEY.PATH=VALUE, e.g. eval.episodes=20, got {text!r}", key="--set")
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or type(e).__name__
+        raise UserError(f"invalid YAML value {raw!r}: {problem}", source="--set", key=key.strip()) from None
+
+
+@contextmanager
+def _blame_overrides(overrides: Sequence[str]) -> Iterator[None]:
+    """A problem with a value given by ``--set`` names ``--set`` rather than the file that lacks the value."""
+    keys = [text.partition("=")[0].strip() for text in overrides]
+    try:
+        yield
+    except UserError as e:
+        if e.source == "--set" or not any(_under(e.key or "", k) for k in keys):
+            raise
+        raise UserError(e.detail, source="--set", key=e.key) from None
+
+
+def _under(key: str, prefix: str) -> bool:
+    return key == prefix or key.startswith((f"{prefix}.", f"{prefix}["))
 
 
 def _check_plain(value: Any, *, source: str | Path | None, path: str) -> None:
@@ -237,3 +329,10 @@ def check_suite(suite: Suite, *, source: str | Path | None, known_methods: Colle
             )
         if not values:
             raise UserError("expected a non-empty list of values", source=source, key=f"sweep.{key}")
+    gpu = suite.resources.gpu
+    if gpu > 1 and gpu != int(gpu):
+        raise UserError(
+            f"expected a fraction (<= 1) or a whole number of GPUs, got {gpu}",
+            source=source,
+            key="resources.gpu",
+        )

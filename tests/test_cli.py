@@ -9,12 +9,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
 import rsbench
 from rsbench import cli
 from rsbench.data.catalog import RECIPES
+from rsbench.errors import EXIT_CODES, ExitCode, UserError, exit_codes_help
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -296,3 +298,171 @@ def test_methods_lists_fields_and_loads_method_files(
         _one_error_line(stderr)
         == "rsbench: error: nope.py: expected an existing .py file that registers a method"
     )
+
+
+# -- the surface: help, exit codes, flags that do not apply, --json, --set (issue 15, items 10 and 12) --
+
+
+def _command_paths(command, prefix=()):  # every command of the tree, e.g. ("data", "build")
+    for name, sub in getattr(command, "commands", {}).items():
+        yield (*prefix, name)
+        yield from _command_paths(sub, (*prefix, name))
+
+
+ALL_COMMANDS = [(), *_command_paths(typer.main.get_command(cli.app))]
+
+
+@pytest.mark.parametrize("path", ALL_COMMANDS, ids=lambda p: " ".join(p) or "rsbench")
+def test_help_shows_example_exit_codes_and_no_bool_metavar(path: tuple[str, ...]) -> None:
+    result = runner.invoke(cli.app, [*path, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())  # rich wraps long lines
+    assert exit_codes_help() in text
+    assert "<bool>" not in text
+    assert "--no-" not in text  # flags are plain switches
+    if path[:1] != ("behaviour",):  # the behaviour group (another issue's) documents its own examples
+        assert "Examples:" in text
+
+
+def test_exit_code_table_is_the_designed_one() -> None:
+    assert {int(c): c.name for c in ExitCode} == {0: "OK", 1: "FINDING", 2: "USAGE", 3: "INCOMPLETE"}
+    assert set(EXIT_CODES) == set(ExitCode)
+    assert UserError("x").exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["run", str(SMOKE), "--retry-failed"],
+            "rsbench: error: --retry-failed: applies only with --resume RUN (failed trials of that run)",
+        ),
+        (
+            ["run", "--resume", "results/x", "--set", "eval.episodes=3"],
+            "rsbench: error: --set: a resumed run keeps its suite and directory; drop --set",
+        ),
+        (
+            ["eval", "results/x", "--policy", "detour"],
+            "rsbench: error: --policy: does not apply here: a RUN is evaluated with its own suite's task, "
+            "episodes, seed and CVaR levels",
+        ),
+        (
+            ["eval", "results/x", "--episodes", "5"],
+            "rsbench: error: --episodes: does not apply here: a RUN is evaluated with its own suite's task, "
+            "episodes, seed and CVaR levels",
+        ),
+        (
+            ["eval"],
+            "rsbench: error: --policy: give a RUN to re-evaluate, --policy (shortcut | detour | random) or "
+            "--policy-file FILE.py:NAME (exactly one)",
+        ),
+        (
+            ["eval", "--policy", "detour", "--policy-file", "p.py:act"],
+            "rsbench: error: --policy: give a RUN to re-evaluate, --policy (shortcut | detour | random) or "
+            "--policy-file FILE.py:NAME (exactly one)",
+        ),
+        (
+            ["run", str(SMOKE), "--tracker", "comet"],
+            "rsbench: error: --tracker: unknown tracker 'comet'; expected one of tensorboard, mlflow, wandb",
+        ),
+    ],
+)
+def test_flags_that_do_not_apply_exit_2_in_one_line(
+    args: list[str], line: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, stderr = _main(args, monkeypatch, capsys)
+    assert code == 2
+    assert _one_error_line(stderr) == line
+
+
+def test_methods_defaults_paste_into_yaml(monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    from rsbench.methods import available
+    from rsbench.methods.registry import describe
+
+    for name in available():
+        fields = describe(name)["config"]
+        block = "\n".join(f"{f['name']}: {cli.yaml_value(f['default'])}" for f in fields)
+        expected = {f["name"]: json.loads(json.dumps(f["default"], default=str)) for f in fields}
+        assert yaml.safe_load(block) == expected, name
+    monkeypatch.setattr(cli, "out", Console(width=250))
+    table = runner.invoke(cli.app, ["methods", "rs_diffuser"]).stdout
+    assert "│ [1, 2, 4, 8] " in table  # dim_mults: a YAML list, not the Python tuple (1, 2, 4, 8)
+    assert "[-1, 1]" in table  # cells are not read as rich markup
+
+
+def test_validate_set_overrides_like_the_file(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["validate", str(SMOKE), "--set", "seeds=[0, 1, 2]", "--set", "eval.episodes=7", "--json"]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    trials = json.loads(result.stdout)["trials"]
+    assert {t["seed"] for t in trials} == {0, 1, 2} and len(trials) == 15
+    for override, line in [
+        ("eval.episods=3", "--set: eval.episods: unknown key; expected one of episodes, alphas, seed"),
+        ("eval.episodes=0", "--set: eval.episodes: expected >= 1, got 0"),
+        ("eval.episodes=many", "--set: eval.episodes: expected an integer, got 'many'"),
+        ("methods.cql.config.cql_alpha=-1", "--set: methods.cql.config.cql_alpha: expected >= 0, got -1.0"),
+        (
+            "methods.sac.steps=5",
+            "--set: methods.sac: unknown label; expected one of rs_diffuser, diffuser, "
+            "decision_diffuser, cql, iqn",
+        ),
+        ("seeds", "--set: expected KEY.PATH=VALUE, e.g. eval.episodes=20, got 'seeds'"),
+    ]:
+        code, stderr = _main(["validate", str(SMOKE), "--set", override], monkeypatch, capsys)
+        assert code == 2
+        assert _one_error_line(stderr) == f"rsbench: error: {line}", override
+
+
+def test_run_dry_run_json_lists_trials_with_overrides() -> None:
+    result = runner.invoke(cli.app, ["run", str(SMOKE), "--dry-run", "--json", "--set", "seeds=[4]"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["dry_run"] is True
+    assert {t["seed"] for t in data["trials"]} == {4} and len(data["trials"]) == 5
+
+
+def test_run_json_summary_of_an_incomplete_run_exits_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rsbench.suite import load_suite
+    from rsbench.train.plan import new_run
+
+    plan = new_run(load_suite(SMOKE), SMOKE, results=str(tmp_path), name="r", method_files=[])
+    with pytest.raises(typer.Exit) as info:
+        cli._finish(plan, ["tensorboard"], as_json=True)
+    assert info.value.exit_code == ExitCode.INCOMPLETE == 3
+    data = json.loads(capsys.readouterr().out)
+    assert data["run"] == "r" and data["run_dir"] == str(tmp_path / "r")
+    assert data["trials"] == {"trials": 10, "finished": 0, "failed": 0, "missing": 10}
+    assert data["failed"] == {} and data["trackers"] == ["tensorboard"] and data["exit_code"] == 3
+    assert data["resume"] == f"rsbench run --resume {tmp_path / 'r'}"
+
+
+def test_report_json_prints_the_report_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    import rsbench.report.render as render
+    import rsbench.results.store as store
+
+    monkeypatch.setattr(store, "load_run", lambda uri: SimpleNamespace(uri=uri, run_id=Path(uri).name))
+    fake = SimpleNamespace(
+        index=tmp_path / "index.html",
+        markdown=tmp_path / "leaderboard.md",
+        figures=[tmp_path / "f.png"],
+        seconds=1.0,
+    )
+    monkeypatch.setattr(render, "render_report", lambda runs, target: fake)
+    result = runner.invoke(cli.app, ["report", "results/a", "--out", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "runs": ["results/a"],
+        "report_dir": str(tmp_path),
+        "index": str(tmp_path / "index.html"),
+        "leaderboard": str(tmp_path / "leaderboard.md"),
+        "figures": [str(tmp_path / "f.png")],
+        "seconds": 1.0,
+    }

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from rsbench.data.catalog import RECIPES
 from rsbench.envs.spec import Compare, InDisc, RiskSpec
 from rsbench.errors import UserError
 from rsbench.risk import RiskSetting
@@ -42,8 +43,7 @@ MALFORMED: dict[str, str] = {
     ),
     "unknown_dataset.yaml": (
         "tasks.pointmass.dataset: unknown dataset 'pointmass-mixd'; expected a catalogue name "
-        "(pointmass-mixed, halfcheetah-mixed, hopper-mixed, walker2d-mixed) "
-        "or a Minari id like namespace/name-v0"
+        f"({', '.join(RECIPES)}) or a Minari id like namespace/name-v0"
     ),
     "risk_alpha_out_of_range.yaml": (
         "methods.rs_diffuser.risk[0]: risk level alpha must be in (0, 1], got 2.0"

@@ -11,7 +11,7 @@ import numpy as np
 
 import rsbench
 from rsbench.data import store
-from rsbench.data.catalog import RECIPES, Recipe
+from rsbench.data.catalog import RECIPES, Recipe, minari_id
 from rsbench.envs import SPECS, TASKS, make
 from rsbench.envs.wrapper import RISK_INFO_KEYS
 from rsbench.errors import UserError
@@ -63,6 +63,24 @@ def build(
     with store.staging(recipe.dataset_id):
         _record(recipe, size, seed, progress)
     return recipe.dataset_id, True
+
+
+def ensure_dataset(name: str, *, progress: bool = False) -> str:
+    """The Minari id of the dataset ``name`` (see :func:`~rsbench.data.catalog.minari_id`), building a
+    catalogue recipe here when it is missing on this machine; a plain Minari id must already exist.
+
+    The build runs under a file lock in the datasets root, so trials starting together on one node build it
+    once (the others wait, then find it).
+    """
+    from filelock import FileLock
+
+    from rsbench.paths import ensure_datasets_env
+
+    dataset_id = minari_id(name)
+    if name in RECIPES and not store.exists(dataset_id):
+        with FileLock(str(ensure_datasets_env() / f".build-{name}.lock")):
+            build(name, progress=progress)  # a no-op when another process built it while we waited
+    return dataset_id
 
 
 @dataclass(frozen=True)

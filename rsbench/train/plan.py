@@ -11,7 +11,7 @@ from rsbench.results.fs import locate
 from rsbench.results.provenance import manifest, now
 from rsbench.results.store import RunStore
 from rsbench.schema import load
-from rsbench.suite import Suite, check_suite
+from rsbench.suite import Suite, validate_suite
 from rsbench.train.tune import RunPlan, trial_specs
 
 
@@ -58,7 +58,7 @@ def open_run(where: str, *, retry_failed: bool = False, key: str = "RUN") -> Run
         load_method_file(f)
     source = (store.root / "suite.yaml").uri
     suite = load(Suite, store.read_suite_dict(), source=source)
-    check_suite(suite, source=source, known_methods=None)
+    validate_suite(suite, source=source)  # the same checks as a new run: the registry may have changed since
     if suite.digest() != info["suite_hash"]:
         raise UserError(
             f"suite.yaml does not match the manifest's suite_hash {info['suite_hash']}", source=source

@@ -35,26 +35,6 @@ def trial_row(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def ensure_dataset(name: str) -> str:
-    """The Minari id of a suite's dataset, built here (once per node, under a lock) when it is a catalogue
-    recipe missing on this machine; a plain Minari id must already exist."""
-    from filelock import FileLock
-
-    from rsbench.data import store
-    from rsbench.data.build import build
-    from rsbench.data.catalog import RECIPES
-    from rsbench.paths import ensure_datasets_env
-
-    if name not in RECIPES:
-        return name
-    dataset_id = RECIPES[name].dataset_id
-    if not store.exists(dataset_id):
-        root = ensure_datasets_env()
-        with FileLock(str(root / f".build-{name}.lock")):
-            build(name, progress=False)  # a no-op when another trial built it while we waited
-    return dataset_id
-
-
 def find_checkpoint(store: RunStore, trial: str) -> Location | None:
     """The trial's checkpoint with the most steps across every Tune attempt of the run (None if none)."""
     best: tuple[int, Location] | None = None
@@ -82,19 +62,31 @@ def local_copy(location: Location) -> Iterator[Path]:
 
 
 def evaluate_risks(method: Any, spec: dict[str, Any], risks: list[str], store: RunStore) -> float:
-    """Evaluate ``method`` at each risk setting and write one episodes part per setting; returns seconds."""
+    """Evaluate ``method`` at each risk setting and each inference-time sweep point of the trial (``evals``,
+    no retraining), writing one episodes part per (point, setting); returns seconds.
+
+    Episodes carry the full sweep point (training and inference parts), so each point is its own group in
+    the tables; a point's parts are stored under ``RISK@<hash of the point>``.
+    """
+    import hashlib
+
     import pandas as pd
 
     from rsbench.envs.spec import RiskSpec
     from rsbench.eval.rollout import evaluate
     from rsbench.risk import RiskSetting
+    from rsbench.suite import inference_overrides
 
     start = time.perf_counter()
     user_spec = RiskSpec.from_dict(spec["risk_spec"]) if spec.get("risk_spec") else None
-    for risk in risks:
+    for point, risk in ((p, r) for p in spec.get("evals") or [{}] for r in risks):
         setting = RiskSetting.parse(risk)
+        identity = {**trial_row(spec), "sweep": json.dumps({**spec["sweep"], **point}, sort_keys=True)}
+        part = str(setting)
+        if point:
+            part += "@" + hashlib.sha256(json.dumps(point, sort_keys=True).encode()).hexdigest()[:8]
         eps = evaluate(
-            method.policy(risk=setting, seed=spec["eval_seed"]),
+            method.policy(risk=setting, seed=spec["eval_seed"], **inference_overrides(point)),
             spec["env"],
             spec["episodes"],
             seed=spec["eval_seed"],
@@ -105,7 +97,7 @@ def evaluate_risks(method: Any, spec: dict[str, Any], risks: list[str], store: R
         cols = eps.columns()
         frame = pd.DataFrame(
             {
-                **{k: [v] * len(eps.returns) for k, v in trial_row(spec).items()},
+                **{k: [v] * len(eps.returns) for k, v in identity.items()},
                 "risk": str(setting),
                 "episode": range(len(eps.returns)),
                 "episode_seed": cols["seeds"],
@@ -117,9 +109,10 @@ def evaluate_risks(method: Any, spec: dict[str, Any], risks: list[str], store: R
                 "truncated": cols["truncated"],
             }
         )
-        store.write_episodes(spec["id"], str(setting), frame)
+        store.write_episodes(spec["id"], part, frame)
         if hasattr(method, "return_quantiles"):
-            store.write_calibration(spec["id"], str(setting), calibration(method, spec, setting, eps))
+            quantiles = calibration(method, spec, setting, eps).assign(sweep=identity["sweep"])
+            store.write_calibration(spec["id"], part, quantiles)
     return time.perf_counter() - start
 
 
@@ -175,6 +168,7 @@ def run_trial(spec: dict[str, Any], *, report: Report, resume_from: Path | None 
     import pandas as pd
     import torch
 
+    from rsbench.data.build import ensure_dataset
     from rsbench.data.offline import load
     from rsbench.methods import Space, create, load_method_file
     from rsbench.train.checkpoint import write_checkpoint_files

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rsbench.errors import UserError
 from rsbench.results.store import RunStore
 from rsbench.suite import Suite
 
@@ -130,11 +130,13 @@ def run_tune(
     max_failures: int = 2,
     cpus: int | None = None,
     progress: Any = None,
+    callbacks: Sequence[Any] = (),
 ) -> dict[str, str]:
     """Run ``plan.pending`` as Tune trials; returns ``trial id -> status`` for them (finished | failed).
 
     A trial that errors beyond its retries gets a failed record with Tune's error. A trial stopped without
-    an error (the driver was interrupted) gets no record, so ``--resume`` runs it.
+    an error (the driver was interrupted) gets no record, so ``--resume`` runs it. ``callbacks`` are more
+    Tune callbacks, e.g. the experiment trackers of :mod:`rsbench.train.trackers`.
     """
     import ray
     from ray import tune
@@ -167,7 +169,7 @@ def run_tune(
                 storage_path=plan.store.tune_dir().uri,
                 failure_config=tune.FailureConfig(max_failures=max_failures),
                 checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                callbacks=[progress] if progress is not None else None,
+                callbacks=[*([progress] if progress is not None else []), *callbacks] or None,
                 verbose=0,
             ),
         )
@@ -194,12 +196,3 @@ def run_tune(
     finally:
         if started:
             ray.shutdown()
-
-
-def check_resources(suite: Suite, source: str) -> None:
-    if suite.resources.gpu > 1 and suite.resources.gpu != int(suite.resources.gpu):
-        raise UserError(
-            f"expected a fraction (<= 1) or a whole number of GPUs, got {suite.resources.gpu}",
-            source=source,
-            key="resources.gpu",
-        )
