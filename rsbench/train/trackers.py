@@ -6,7 +6,8 @@ Every metric a trial reports to Tune (training losses at each logged step, its f
   (``<run>/tune/attempt-N/<trial>/events.out.tfevents.*``); ``tensorboard --logdir <run>/tune``.
 - ``mlflow``: :class:`ray.air.integrations.mlflow.MLflowLoggerCallback`, one mlflow run per trial in an
   experiment named after the run, in the file store ``file:<run>/mlruns`` (``$MLFLOW_TRACKING_URI``, e.g. a
-  tracking server, takes precedence); ``mlflow ui --backend-store-uri <run>/mlruns``.
+  tracking server, takes precedence); ``MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri
+  <run>/mlruns``.
 - ``wandb``: :class:`ray.air.integrations.wandb.WandbLoggerCallback`, offline (``$WANDB_MODE`` takes
   precedence) with its files in ``<run>/wandb``; ``wandb sync <run>/wandb/offline-run-*`` uploads them later.
 
@@ -88,7 +89,12 @@ def _tensorboard(plan: Any) -> Any:
 def _mlflow(plan: Any) -> Any:
     from ray.air.integrations.mlflow import MLflowLoggerCallback
 
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or f"file:{_local_run_dir(plan, 'mlflow')}/mlruns"
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if not uri:
+        uri = f"file:{_local_run_dir(plan, 'mlflow')}/mlruns"
+        # MLflow 3 refuses file stores unless asked: a store inside the run travels with its results, which
+        # is what a benchmark run wants (``mlflow migrate-filestore`` turns it into a database later).
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     return MLflowLoggerCallback(
         tracking_uri=uri,
         experiment_name=plan.store.run_id,
