@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rsbench.errors import UserError
+from rsbench.errors import ExitCode, UserError
 from rsbench.eval.metrics import metric_info, metric_label
 from rsbench.eval.regression import RegressionResult, Verdict, adjust_family, regression_verdict
 from rsbench.results.fs import locate
@@ -192,8 +192,9 @@ def regress(run: Run, baseline_dir: Path, *, alpha: float = 0.05) -> list[Row]:
     ]
 
 
-def exit_code(rows: list[Row]) -> int:
-    return 1 if any(r.result is not None and r.result.verdict is Verdict.REGRESSION for r in rows) else 0
+def exit_code(rows: list[Row]) -> ExitCode:
+    regressed = any(r.result is not None and r.result.verdict is Verdict.REGRESSION for r in rows)
+    return ExitCode.FINDING if regressed else ExitCode.OK
 
 
 def markdown(rows: list[Row], run: Run, baseline_dir: Path) -> str:
