@@ -632,6 +632,7 @@ def _print_run_summary(plan: Any) -> None:
     epilog=_examples(
         "rsbench report results/smoke-20250101-000000",
         "rsbench report results/night-1 results/night-2 --out reports/both --json",
+        "rsbench report results/RUN --compare rs_diffuser@cvar:0.1,rs_diffuser@neutral",
     ),
 )
 def report_cmd(
@@ -644,6 +645,15 @@ def report_cmd(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the report's paths as JSON on stdout.")
     ] = False,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compare",
+            metavar="A,B",
+            help="A planned comparison, stated in the report whether significant or not (Holm over the planned "
+            "ones); A and B are METHOD[@RISK][[KEY=VALUE,...]], e.g. rs@cvar:0.1[candidates=1]. Repeatable.",
+        ),
+    ] = None,
 ) -> None:
     """Render index.html, leaderboard.md and PNG figures for one or more runs."""
     from rsbench.paths import project_root
@@ -652,7 +662,7 @@ def report_cmd(
 
     loaded = [load_run(r) for r in runs]
     target = out or project_root() / "reports" / "+".join(r.run_id for r in loaded)
-    report = render_report(loaded, target)
+    report = render_report(loaded, target, compare=compare or [])
     if as_json:
         _emit_json(
             {
@@ -666,6 +676,8 @@ def report_cmd(
         )
     _say(f"report written to {report.index} ({len(report.figures)} figures, {report.seconds:.1f} s)")
     _say(f"leaderboard: {report.markdown}")
+    for line in report.planned:
+        _say(f"planned: {line}")
 
 
 @app.command(

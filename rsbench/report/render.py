@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,7 @@ class Report:
     markdown: Path
     figures: list[Path]
     seconds: float
+    planned: list[str] = field(default_factory=list)
 
 
 def aggregate_note(m: Merged, agg: pd.DataFrame) -> str:
@@ -186,14 +188,34 @@ def _provenance_line(run: Run) -> str:
     )
 
 
-def render_report(runs: list[Run], out_dir: Path) -> Report:
-    """Write ``out_dir/index.html``, ``out_dir/leaderboard.md`` and ``out_dir/figures/*.png``."""
+def _planned_sections(text: str, planned: list[str], training: list[str]) -> str:
+    """The markdown with the training warnings and planned comparisons ahead of the significant differences."""
+    extra = []
+    if training:
+        extra += ["## Training warnings", "", *(f"- {w}" for w in training), ""]
+    if planned:
+        extra += [
+            "## Planned comparisons (`--compare`; Welch across seeds, Holm over the planned family)",
+            "",
+            *(f"- {line}" for line in planned),
+            "",
+        ]
+    return text.replace("## Significant differences", "\n".join([*extra, "## Significant differences"]), 1)
+
+
+def render_report(runs: list[Run], out_dir: Path, *, compare: Sequence[str] = ()) -> Report:
+    """Write ``out_dir/index.html``, ``out_dir/leaderboard.md`` and ``out_dir/figures/*.png``; ``compare``
+    holds planned comparisons ``A,B`` (:mod:`rsbench.report.compare`), stated whether significant or not."""
     import jinja2
 
+    from rsbench.report.compare import planned_comparisons
     from rsbench.report.figures import render_figures
+    from rsbench.report.training import training_warnings
 
     start = time.perf_counter()
     m = merge(runs)
+    planned = [p.sentence() for p in planned_comparisons(m.table, list(compare), m.alphas)]
+    early = training_warnings(m.curves)
     tasks = sorted(m.table["task"].unique())
     boards = [lb.task_board(m.table, task, m.alphas) for task in tasks]
     found = lb.findings(boards)
@@ -208,6 +230,8 @@ def render_report(runs: list[Run], out_dir: Path) -> Report:
         boards=boards,
         metric_label=metric_label,
         findings=found,
+        planned=planned,
+        training=early,
         tiers=TIERS,
         aggregate_note=aggregate_note(m, agg),
         warnings=warnings,
@@ -219,6 +243,11 @@ def render_report(runs: list[Run], out_dir: Path) -> Report:
         manifests=[json.dumps(r.manifest, indent=2, default=str) for r in m.runs],
     )
     index, md = out_dir / "index.html", out_dir / "leaderboard.md"
-    for path, text in ((index, html), (md, _markdown(m, boards, found, warnings, agg))):
+    for path, text in (
+        (index, html),
+        (md, _planned_sections(_markdown(m, boards, found, warnings, agg), planned, early)),
+    ):
         locate(path).write_text(text)
-    return Report(index, md, [out_dir / "figures" / f.file for f in figures], time.perf_counter() - start)
+    return Report(
+        index, md, [out_dir / "figures" / f.file for f in figures], time.perf_counter() - start, planned
+    )
