@@ -219,8 +219,9 @@ def set_key_path(cls: type, data: Any, key: str, value: Any, *, source: str) -> 
                 raise _fail(source, ".".join(parts[: i + 1]), f"unknown label; expected one of {labels}")
             if child_tp is not Any and not dataclasses.is_dataclass(child_tp):
                 part, i = ".".join(parts[i:]), len(parts) - 1  # e.g. sweep keys hold dots themselves
-        else:
-            raise _fail(source, ".".join(parts[:i]), f"expected {_describe(tp)}, which has no key {part!r}")
+        if i < len(parts) - 1 and not _has_keys(child_tp):
+            where = ".".join(parts[: i + 1])
+            raise _fail(source, where, f"expected {_describe(child_tp)}, which has no key {parts[i + 1]!r}")
         if i == len(parts) - 1:
             node[part] = value
         else:
@@ -232,6 +233,16 @@ def set_key_path(cls: type, data: Any, key: str, value: Any, *, source: str) -> 
             node = child
         tp, i = child_tp, i + 1
     return root
+
+
+def _has_keys(tp: Any) -> bool:
+    tp = _without_none(tp)
+    return (
+        tp is Any
+        or hasattr(tp, "from_data")
+        or dataclasses.is_dataclass(tp)
+        or get_origin(tp) in (dict, Mapping)
+    )
 
 
 def _without_none(tp: Any) -> Any:

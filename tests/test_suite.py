@@ -335,3 +335,81 @@ def test_digest_of_config_with_a_date(tmp_path: Path) -> None:
         assert "methods.cql.config" in str(e)
     else:
         assert len(suite.digest()) == 16
+
+
+# -- --set KEY.PATH=VALUE: the same strictness as the file --
+
+
+@pytest.mark.parametrize(
+    ("sets", "check"),
+    [
+        (["eval.episodes=7"], lambda s: s.eval.episodes == 7),
+        (["seeds=[3, 4]"], lambda s: s.seeds == (3, 4)),
+        (["resources.gpu=0.25"], lambda s: s.resources.gpu == 0.25),
+        (["methods.cql.config.hidden=[8, 8]"], lambda s: s.methods["cql"].config["hidden"] == [8, 8]),
+        (["methods.cql.risk=[cvar:0.1]"], lambda s: [str(r) for r in s.methods["cql"].risk] == ["cvar:0.1"]),
+        (
+            ["sweep.methods.cql.config.tau=[0.1, 0.2]"],
+            lambda s: s.sweep == {"methods.cql.config.tau": (0.1, 0.2)},
+        ),
+        (["tasks.pointmass.horizon=50"], lambda s: s.tasks["pointmass"].horizon == 50),
+        (["description="], lambda s: s.description is None),  # an empty value is YAML null
+    ],
+)
+def test_set_overrides_apply(sets: list[str], check) -> None:
+    assert check(load_suite(FIVE, overrides=sets))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("epochs=3", f"--set: epochs: unknown key; expected one of {_TOP_KEYS}"),
+        (
+            "train.step=3",
+            "--set: train.step: unknown key; expected one of steps, batch_size, checkpoint_every, log_every",
+        ),
+        ("tasks.hopper.horizon=3", "--set: tasks.hopper: unknown label; expected one of pointmass"),
+        ("eval.episodes.n=3", "--set: eval.episodes: expected an integer, which has no key 'n'"),
+        ("eval.alphas=[0.1, 2]", "--set: eval.alphas[1]: expected <= 1, got 2"),
+        (
+            # The file has no risk block, so --set made one without `when`; the parser names the gap.
+            "tasks.pointmass.risk.prob=0.5",
+            f"{FIVE}: tasks.pointmass.risk.when: missing required key",
+        ),
+        (
+            "resources.gpu=1.5",
+            "--set: resources.gpu: expected a fraction (<= 1) or a whole number of GPUs, got 1.5",
+        ),
+        ("eval..episodes=3", "--set: eval..episodes: expected a dotted key path like eval.episodes"),
+        ("=3", "--set: expected KEY.PATH=VALUE, e.g. eval.episodes=20, got '=3'"),
+    ],
+)
+def test_set_overrides_are_checked_like_the_file(override: str, message: str) -> None:
+    with pytest.raises(UserError) as info:
+        load_suite(FIVE, overrides=[override])
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_a_bad_value_in_the_file_still_names_the_file() -> None:
+    path = SUITES / "range_episodes.yaml"
+    with pytest.raises(UserError) as info:
+        load_suite(path, overrides=["seeds=[0]"])
+    assert str(info.value) == f"{path}: eval.episodes: expected >= 1, got 0"
+
+
+def test_resume_runs_the_same_validate_suite(tmp_path: Path) -> None:
+    """``open_run`` checked types only; a stored suite whose method config no longer parses (the method
+    changed since) must fail at resume as it would at ``validate``."""
+    import yaml
+
+    from rsbench.results.store import RunStore
+    from rsbench.train.plan import new_run, open_run
+
+    plan = new_run(load_suite(SMOKE), SMOKE, results=str(tmp_path), name="r", method_files=[])
+    data = RunStore(plan.store.root).read_suite_dict()
+    data["methods"]["cql"]["config"]["cql_alpha"] = -1.0
+    stored = tmp_path / "r" / "suite.yaml"
+    stored.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(UserError) as info:
+        open_run(str(tmp_path / "r"))
+    assert str(info.value) == f"{stored}: methods.cql.config.cql_alpha: expected >= 0, got -1.0"
