@@ -8,6 +8,7 @@ rsbench's own reference policies on the risky tasks, not to D4RL's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -22,16 +23,39 @@ BASE_HORIZON = 1000  # the MuJoCo tasks' own time limit
 def stochastic(policy: BehaviourPolicy, seed: int = 0) -> Policy:
     """The policy with its Gaussian noise keyed by (episode seed, step): an episode's actions do not
     depend on which other episodes share the batch."""
+    return mixture([policy], seed)
 
-    def act(obs: np.ndarray, *, step: int = 0, episode_seeds: np.ndarray | None = None) -> np.ndarray:
-        keys = np.arange(len(obs)) if episode_seeds is None else episode_seeds
-        rngs = [np.random.default_rng([seed, int(k), step]) for k in keys]
-        mu = policy.mean_action(obs)
-        std = np.exp(policy.log_std.numpy())
-        noise = np.stack([r.standard_normal(mu.shape[1]) for r in rngs])
-        return np.clip(mu + std * noise, -1.0, 1.0)
+
+def mixture(policies: Sequence[BehaviourPolicy], seed: int = 0) -> Policy:
+    """Each episode follows one of ``policies``, drawn uniformly from ``(seed, episode seed)``, with actions
+    sampled from its Gaussian by noise keyed by ``(seed, episode seed, step)``. Keyed draws make an episode
+    independent of the batch it runs in, so a dataset recorded in lock-step equals one recorded episode by
+    episode. ``step`` may be one int for the batch or one per row."""
+    std = [np.exp(p.log_std.numpy()) for p in policies]
+
+    def act(
+        obs: np.ndarray, *, step: int | np.ndarray = 0, episode_seeds: np.ndarray | None = None
+    ) -> np.ndarray:
+        keys = np.arange(len(obs)) if episode_seeds is None else np.asarray(episode_seeds)
+        steps = np.broadcast_to(np.asarray(step), keys.shape)
+        which = np.array([_choice(seed, int(k), len(policies)) for k in keys], dtype=np.int64)
+        noise = np.stack(
+            [
+                np.random.default_rng([seed, int(k), int(t)]).standard_normal(len(std[0]))
+                for k, t in zip(keys, steps, strict=True)
+            ]
+        )
+        out = np.empty((len(obs), len(std[0])))
+        for i in np.unique(which):
+            rows = which == i
+            out[rows] = policies[i].mean(obs[rows]) + std[i] * noise[rows]
+        return np.clip(out, -1.0, 1.0)
 
     return act
+
+
+def _choice(seed: int, key: int, n: int) -> int:
+    return 0 if n == 1 else int(np.random.default_rng([seed, key, 2**32]).integers(n))
 
 
 def uniform_random(act_dim: int, seed: int = 0) -> Policy:

@@ -44,21 +44,36 @@ class BehaviourPolicy:
     def act_dim(self) -> int:
         return int(self.log_std.shape[0])
 
-    def normalise(self, obs: np.ndarray) -> torch.Tensor:
+    def normalise(self, obs: np.ndarray) -> np.ndarray:
+        """VecNormalize's observation transform, in float64."""
         z = (np.asarray(obs, dtype=np.float64) - self.obs_mean) / np.sqrt(self.obs_var + self.EPS)
-        return torch.as_tensor(np.clip(z, -self.clip_obs, self.clip_obs), dtype=torch.float32)
+        return np.clip(z, -self.clip_obs, self.clip_obs)
 
-    @torch.no_grad()
+    def mean(self, obs: np.ndarray) -> np.ndarray:
+        """The Gaussian's mean ``(n, act_dim)`` for a batch of observations (unclipped, as SB3 samples).
+
+        Computed in float64 with ``einsum``'s fixed summation order, not a BLAS matmul, so a row's result
+        does not depend on the batch it is in: lock-step recording equals episode-by-episode recording.
+        """
+        x = self.normalise(obs)
+        layers = self._layers()
+        for i, (w, b) in enumerate(layers):
+            x = np.einsum("bi,oi->bo", x, w) + b
+            if i < len(layers) - 1:
+                x = np.tanh(x)
+        return x
+
+    def _layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        if not hasattr(self, "_cache"):
+            linears = [m for m in self.net if isinstance(m, nn.Linear)]
+            self._cache = [
+                (m.weight.detach().double().numpy(), m.bias.detach().double().numpy()) for m in linears
+            ]
+        return self._cache
+
     def mean_action(self, obs: np.ndarray) -> np.ndarray:
         """Deterministic actions for a batch of observations ``(n, obs_dim)``."""
-        return np.clip(self.net(self.normalise(obs)).numpy(), -1.0, 1.0)
-
-    @torch.no_grad()
-    def sample(self, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Actions drawn from the policy's distribution (as D4RL recorded its datasets), from ``rng``."""
-        mu = self.net(self.normalise(obs)).numpy()
-        std = np.exp(self.log_std.numpy())
-        return np.clip(mu + std * rng.standard_normal(mu.shape), -1.0, 1.0).astype(np.float32)
+        return np.clip(self.mean(obs), -1.0, 1.0)
 
     def to_file_dict(self) -> dict[str, Any]:
         linears = [m for m in self.net if isinstance(m, nn.Linear)]

@@ -47,8 +47,8 @@ def pick_medium(run: Path, task_id: str, ref_min: float, ref_max: float) -> tupl
     target = ref_min + MEDIUM_FRACTION * (ref_max - ref_min)
     log = _train_returns(run)
     final = log[max(log)]
-    # Screen on the base-task training returns: 15-60% of the final one brackets a third on the risky task.
-    paths = [p for p in checkpoints(run)[:-1] if 0.15 * final <= log.get(_step(p), np.nan) <= 0.6 * final]
+    # Screen on the base-task training returns: the risky task's third lies below 60% of the final one.
+    paths = [p for p in checkpoints(run)[:-1] if log.get(_step(p), np.inf) <= 0.6 * final]
     paths = paths or checkpoints(run)[:-1]
     measured = {p: _risky_mean(p, task_id, SCREEN_EPISODES) for p in paths}
     best = min(measured, key=lambda p: abs(measured[p] - target))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from rich.progress import Progress
 
 import rsbench
 from rsbench.data import store
@@ -106,41 +109,146 @@ def _size(recipe: Recipe, episodes: int | None, steps: int | None) -> _Size:
 
 
 def _record(recipe: Recipe, size: _Size, seed: int, progress: bool) -> None:
+    """Record, write the Minari dataset with rsbench's metadata block, say how long it took."""
+    # At most one episode per transition, so this many seeds always suffice.
+    seeds = episode_seeds(seed, size.count)
+    unit = "steps" if size.by_steps else "episodes"
+    started = time.monotonic()
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task(f"recording {recipe.dataset_id} ({size.count:,} {unit})", total=size.count)
+
+        def advance(episodes: int, steps: int) -> None:
+            bar.update(task, completed=steps if size.by_steps else episodes)
+
+        record = _collect_scripted if recipe.policies is None else _collect_policies
+        dataset, (episodes, steps) = record(recipe, size, seed, seeds, advance)
+    build_seconds = time.monotonic() - started
+    dataset.storage.update_metadata({store.METADATA_KEY: _metadata(recipe, seed, episodes, build_seconds)})
+    if progress:
+        print(f"recorded {episodes:,} episodes, {steps:,} steps in {build_seconds:.0f} s", flush=True)
+
+
+def _create_kwargs(recipe: Recipe) -> dict[str, Any]:
+    """What both recorders pass to Minari's dataset creation."""
+    return {
+        "dataset_id": recipe.dataset_id,
+        "eval_env": recipe.task_id,
+        "algorithm_name": f"{'scripted' if recipe.policies is None else 'policy'}:{recipe.name}",
+        "author": "rsbench",
+        "description": recipe.description,
+        "requirements": [f"rsbench=={rsbench.__version__}"],
+        **_reference_scores(recipe),
+    }
+
+
+def _collect_scripted(recipe: Recipe, size: _Size, seed: int, seeds: np.ndarray, advance: Any) -> Any:
+    """Episode by episode through ``minari.DataCollector``: scripted behaviours draw from one sequential
+    RNG, so their episodes cannot be interleaved (their pinned data stays as recorded)."""
     import minari
-    from rich.progress import Progress
 
     env = minari.DataCollector(
         make(recipe.task_id), step_data_callback=_risk_only_callback(), record_infos=True, data_format="hdf5"
     )
     rng = np.random.default_rng([seed, 1])
-    # At most one episode per transition, so this many seeds always suffice.
-    seeds = episode_seeds(seed, size.count)
-    started = time.monotonic()
-    unit = "steps" if size.by_steps else "episodes"
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"recording {recipe.dataset_id} ({size.count:,} {unit})", total=size.count)
-        episodes = steps = 0
-        while not size.done(episodes, steps):
-            length = _episode(env, recipe.behaviour(rng), int(seeds[episodes]))
-            episodes, steps = episodes + 1, steps + length
-            bar.update(task, completed=steps if size.by_steps else episodes)
+    episodes = steps = 0
+    while not size.done(episodes, steps):
+        assert recipe.behaviour is not None
+        steps += _episode(env, recipe.behaviour(rng), int(seeds[episodes]))
+        episodes += 1
+        advance(episodes, steps)
+    with _quiet_minari():
+        dataset = env.create_dataset(**_create_kwargs(recipe))
+    env.close()
+    return dataset, (episodes, steps)
+
+
+def _collect_policies(recipe: Recipe, size: _Size, seed: int, seeds: np.ndarray, advance: Any) -> Any:
+    """Waves of ``LOCKSTEP`` episodes stepped together with one batched policy call per step, then
+    ``minari.create_dataset_from_buffers``. The policies' draws are keyed by (episode seed, step), so the
+    episodes are exactly those ``DataCollector`` would record one by one (tested), several times faster."""
+    import minari
+
+    from rsbench.behaviour.evaluate import mixture
+
+    assert recipe.policies is not None
+    act = mixture(recipe.policies(), seed)
+    envs = [make(recipe.task_id) for _ in range(LOCKSTEP)]
+    buffers: list[Any] = []
+    steps = 0
+    while not size.done(len(buffers), steps):
+        wave = seeds[len(buffers) : len(buffers) + LOCKSTEP]
+        for buf in _wave(envs, act, wave, first_id=len(buffers)):
+            if size.done(len(buffers), steps):
+                break  # the wave ran past the target: drop what sequential recording would not have
+            buffers.append(buf)
+            steps += len(buf.rewards)
+        advance(len(buffers), steps)
+    env = envs[0]
+    with _quiet_minari():
+        dataset = minari.create_dataset_from_buffers(
+            buffer=buffers,
+            env=recipe.task_id,
+            observation_space=env.observation_space,
+            action_space=env.action_space,
+            data_format="hdf5",
+            **_create_kwargs(recipe),
+        )
+    for e in envs:
+        e.close()
+    return dataset, (len(buffers), steps)
+
+
+# Episodes stepped together by the policy recorder: one policy call serves this many MuJoCo steps.
+LOCKSTEP = 64
+
+
+def _wave(envs: list[Any], act: Any, seeds: np.ndarray, first_id: int) -> list[Any]:
+    """Run ``len(seeds)`` episodes in lock-step; returns their Minari episode buffers in seed order."""
+    from minari.data_collector import EpisodeBuffer
+
+    n = len(seeds)
+    obs, infos = zip(*(envs[i].reset(seed=int(s)) for i, s in enumerate(seeds)), strict=True)
+    record: list[dict[str, list]] = [
+        {"obs": [o], "act": [], "rew": [], "term": [], "trunc": [], **{k: [info[k]] for k in RISK_INFO_KEYS}}
+        for o, info in zip(obs, infos, strict=True)
+    ]
+    live, t = list(range(n)), 0
+    while live:
+        actions = act(np.stack([record[i]["obs"][-1] for i in live]), step=t, episode_seeds=seeds[live])
+        for i, a in zip(list(live), actions.astype(np.float32), strict=True):
+            o, r, term, trunc, info = envs[i].step(a)
+            rec = record[i]
+            rec["obs"].append(o)
+            rec["act"].append(a)
+            rec["rew"].append(r)
+            rec["term"].append(term)
+            rec["trunc"].append(trunc)
+            for k in RISK_INFO_KEYS:
+                rec[k].append(info[k])
+            if term or trunc:
+                live.remove(i)
+        t += 1
+    return [
+        EpisodeBuffer(
+            id=first_id + i,
+            seed=int(seeds[i]),
+            observations=np.asarray(rec["obs"]),
+            actions=np.asarray(rec["act"]),
+            rewards=rec["rew"],
+            terminations=rec["term"],
+            truncations=rec["trunc"],
+            infos={k: np.asarray(rec[k]) for k in RISK_INFO_KEYS},
+        )
+        for i, rec in enumerate(record)
+    ]
+
+
+@contextlib.contextmanager
+def _quiet_minari() -> Iterator[None]:
     with warnings.catch_warnings():
         # Minari recommends an author email and a code link for published datasets; these are local.
         warnings.filterwarnings("ignore", message=".*(code_permalink|author_email).*", category=UserWarning)
-        dataset = env.create_dataset(
-            dataset_id=recipe.dataset_id,
-            eval_env=recipe.task_id,
-            algorithm_name=f"{'policy' if recipe.reference else 'scripted'}:{recipe.name}",
-            author="rsbench",
-            description=recipe.description,
-            requirements=[f"rsbench=={rsbench.__version__}"],
-            **_reference_scores(recipe),
-        )
-    build_seconds = time.monotonic() - started
-    dataset.storage.update_metadata({store.METADATA_KEY: _metadata(recipe, seed, episodes, build_seconds)})
-    env.close()
-    if progress:
-        print(f"recorded {episodes:,} episodes, {steps:,} steps in {build_seconds:.0f} s", flush=True)
+        yield
 
 
 def _episode(env: Any, policy: Any, reset_seed: int) -> int:

@@ -1,18 +1,25 @@
-"""The datasets ``rsbench data build`` can make on any machine, offline, from scripted behaviour."""
+"""The datasets ``rsbench data build`` can make on any machine, offline: scripted behaviour or the
+committed behaviour policies (no download)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rsbench.envs.spec import RISK_SPEC_VERSION
 
+if TYPE_CHECKING:
+    from rsbench.behaviour.policy import BehaviourPolicy
+
 # An episode policy maps (observation (obs_dim,), step index) to an action; a behaviour makes one per
 # episode from the build's RNG, which is how mixtures and per-episode noise are drawn reproducibly.
 EpisodePolicy = Callable[[np.ndarray, int], np.ndarray]
 Behaviour = Callable[[np.random.Generator], EpisodePolicy]
+# The committed policies a locomotion dataset samples from: each episode follows one, drawn uniformly.
+PolicyMixture = Callable[[], "list[BehaviourPolicy]"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +29,10 @@ class Recipe:
     Attributes:
         name: short name used on the command line (``pointmass-mixed``).
         task_id: the registered risky task the data is recorded in.
-        behaviour: makes the per-episode behaviour policy.
+        behaviour: makes the per-episode scripted policy from the build's one sequential RNG (these
+            recipes record episode by episode through ``minari.DataCollector``), or None.
+        policies: the committed policies of a policy recipe, or None. Their draws are keyed by episode
+            and step, so these recipes record many episodes in lock-step with one batched policy call.
         description: one line written into the dataset metadata.
         episodes: default number of episodes (when ``steps`` is None).
         steps: default number of transitions: whole episodes are recorded until at least this many.
@@ -31,11 +41,12 @@ class Recipe:
 
     name: str
     task_id: str
-    behaviour: Behaviour
+    behaviour: Behaviour | None
     description: str
     episodes: int = 0
     steps: int | None = None
     reference: str | None = None
+    policies: PolicyMixture | None = None
 
     @property
     def dataset_id(self) -> str:
@@ -86,30 +97,25 @@ def _noisy_gait(base: str) -> Behaviour:
     return behaviour
 
 
-def _policy(task: str, level: str) -> Behaviour:
-    """Actions sampled from a committed policy's Gaussian (as D4RL recorded its data), from the build RNG."""
-
-    def behaviour(rng: np.random.Generator) -> EpisodePolicy:
+def _levels(task: str, *levels: str) -> PolicyMixture:
+    def policies() -> list[BehaviourPolicy]:
         from rsbench.behaviour.committed import policy
 
-        pi = policy(task, level)
-        return lambda obs, t: pi.sample(np.asarray(obs)[None], rng)[0]
+        return [policy(task, level) for level in levels]
 
-    return behaviour
+    return policies
 
 
-def _replay(task: str) -> Behaviour:
-    """Each episode from one training checkpoint up to the medium level, drawn uniformly: every checkpoint
+def _replay(task: str) -> PolicyMixture:
+    """Every training checkpoint up to the medium level, drawn uniformly per episode: each checkpoint
     interval contributed the same number of environment steps to the PPO run, like D4RL's replay buffer."""
 
-    def behaviour(rng: np.random.Generator) -> EpisodePolicy:
+    def policies() -> list[BehaviourPolicy]:
         from rsbench.behaviour.committed import replay_checkpoints, replay_policy
 
-        paths = replay_checkpoints(task)
-        pi = replay_policy(paths[int(rng.integers(len(paths)))])
-        return lambda obs, t: pi.sample(np.asarray(obs)[None], rng)[0]
+        return [replay_policy(p) for p in replay_checkpoints(task)]
 
-    return behaviour
+    return policies
 
 
 def _mixture(*behaviours: Behaviour) -> Behaviour:
@@ -126,16 +132,16 @@ _LOCOMOTION = {
     "hopper": ("rsbench/RiskyHopper-v0", "Risky Hopper"),
     "walker2d": ("rsbench/RiskyWalker2d-v0", "Risky Walker2d"),
 }
-_LEVELS: dict[str, tuple[Callable[[str], Behaviour], int, str]] = {
+_LEVELS: dict[str, tuple[Callable[[str], PolicyMixture], int, str]] = {
     "medium": (
-        lambda t: _policy(t, "medium"),
+        lambda t: _levels(t, "medium"),
         1_000_000,
         "the medium PPO checkpoint (~1/3 of the expert's return)",
     ),
-    "expert": (lambda t: _policy(t, "expert"), 1_000_000, "the final (expert) PPO policy"),
+    "expert": (lambda t: _levels(t, "expert"), 1_000_000, "the final (expert) PPO policy"),
     "medium-replay": (_replay, 0, "the PPO training checkpoints up to the medium level"),
     "medium-expert": (
-        lambda t: _mixture(_policy(t, "medium"), _policy(t, "expert")),
+        lambda t: _levels(t, "medium", "expert"),
         2_000_000,
         "medium and expert episodes, 50/50",
     ),
@@ -150,13 +156,14 @@ def _locomotion_recipes() -> list[Recipe]:
         Recipe(
             f"{task}-{level}",
             task_id,
-            make(task),
+            None,
             f"{title}: actions sampled from {what}, risk-unaware (D4RL-style {level})",
             steps=steps or _REPLAY_STEPS[task],
             reference=task,
+            policies=mixture(task),
         )
         for task, (task_id, title) in _LOCOMOTION.items()
-        for level, (make, steps, what) in _LEVELS.items()
+        for level, (mixture, steps, what) in _LEVELS.items()
     ]
 
 

@@ -40,7 +40,9 @@ def test_stochastic_actions_are_keyed_by_episode_and_step() -> None:
     from rsbench.behaviour.policy import BehaviourPolicy, mlp
 
     g = torch.Generator().manual_seed(0)
-    net = mlp([torch.randn(8, 3, generator=g), torch.randn(2, 8, generator=g)], [torch.zeros(8), torch.zeros(2)])
+    net = mlp(
+        [torch.randn(8, 3, generator=g), torch.randn(2, 8, generator=g)], [torch.zeros(8), torch.zeros(2)]
+    )
     policy = BehaviourPolicy(net, torch.full((2,), -1.0), np.zeros(3), np.ones(3))
     act = stochastic(policy, seed=1)
     obs = np.random.default_rng(0).normal(size=(5, 3))
@@ -112,3 +114,79 @@ def test_build_by_steps_records_whole_episodes_up_to_the_target() -> None:
     data = load(dataset_id)
     assert data.n_steps >= 450 and data.n_steps - data.episode_lengths[-1] < 450
     assert data.metadata["build_seconds"] >= 0
+
+
+def _random_policy(seed: int, obs_dim: int = 11, act_dim: int = 3):
+    import torch
+
+    from rsbench.behaviour.policy import BehaviourPolicy, mlp
+
+    g = torch.Generator().manual_seed(seed)
+    net = mlp(
+        [torch.randn(16, obs_dim, generator=g) * 0.3, torch.randn(act_dim, 16, generator=g) * 0.3],
+        [torch.zeros(16), torch.zeros(act_dim)],
+    )
+    return BehaviourPolicy(net, torch.full((act_dim,), -0.5), np.zeros(obs_dim), np.ones(obs_dim))
+
+
+def test_lockstep_recording_equals_datacollector_episode_by_episode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batched policy recorder writes exactly the episodes minari.DataCollector records one by one."""
+    import minari
+
+    from rsbench.behaviour.evaluate import mixture
+    from rsbench.data import build as build_module
+    from rsbench.data.build import _risk_only_callback, build, episode_seeds
+    from rsbench.data.catalog import RECIPES, Recipe
+    from rsbench.data.offline import load, read_episodes
+    from rsbench.envs import make
+
+    policies = [_random_policy(0), _random_policy(1)]
+    recipe = Recipe(
+        "hopper-lockstep", "rsbench/RiskyHopper-v0", None, "test", episodes=7, policies=lambda: policies
+    )
+    monkeypatch.setitem(RECIPES, recipe.name, recipe)
+    monkeypatch.setattr(build_module, "LOCKSTEP", 3)  # several waves, the last one cut short
+    dataset_id, _ = build(recipe.name, seed=5, progress=False)
+
+    act = mixture(policies, seed=5)
+    env = minari.DataCollector(
+        make(recipe.task_id), step_data_callback=_risk_only_callback(), record_infos=True
+    )
+    for s in episode_seeds(5, 7):
+        obs, _ = env.reset(seed=int(s))
+        t, done = 0, False
+        while not done:
+            a = act(obs[None], step=t, episode_seeds=np.array([s]))[0].astype(np.float32)
+            obs, _, term, trunc, _ = env.step(a)
+            t, done = t + 1, term or trunc
+    reference = env.create_dataset(
+        dataset_id="test/sequential-v0", algorithm_name="x", author="x", description="x"
+    )
+    ours, theirs = read_episodes(minari.load_dataset(dataset_id)), read_episodes(reference)
+    assert len(ours) == len(theirs) == 7
+    for a, b in zip(ours, theirs, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert load(dataset_id).metadata["episodes"] == 7
+
+
+def test_lockstep_recording_by_steps_stops_where_sequential_recording_would(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rsbench.data import build as build_module
+    from rsbench.data.build import build
+    from rsbench.data.catalog import RECIPES, Recipe
+    from rsbench.data.offline import load
+
+    recipe = Recipe(
+        "hopper-lockstep", "rsbench/RiskyHopper-v0", None, "t", policies=lambda: [_random_policy(0)]
+    )
+    monkeypatch.setitem(RECIPES, recipe.name, recipe)
+    monkeypatch.setattr(build_module, "LOCKSTEP", 4)
+    build(recipe.name, steps=60, seed=0, progress=False)
+    data = load(recipe.dataset_id)
+    assert data.n_steps >= 60 and data.n_steps - data.episode_lengths[-1] < 60
+    monkeypatch.setattr(build_module, "LOCKSTEP", 64)
+    build(recipe.name, steps=60, seed=0, progress=False, force=True)
+    assert load(recipe.dataset_id).content_hash() == data.content_hash()
