@@ -178,6 +178,16 @@ def _open_suite(path: Path, overrides: list[str]) -> Any:
     return suite
 
 
+def _sweep_cell(trial: dict[str, Any]) -> str:
+    """The trial's training sweep point and how many inference-time points it is evaluated at."""
+    from rsbench.results.tables import sweep_suffix
+
+    evals = [p for p in trial.get("evals", []) if p]
+    text = sweep_suffix(trial["sweep"]).strip()
+    more = f"{len(evals)} inference points" if evals else ""
+    return " x ".join(x for x in (text, more) if x)
+
+
 def _trial_table(title: str, trials: list[dict[str, Any]]) -> None:
     _table(
         title,
@@ -191,7 +201,7 @@ def _trial_table(title: str, trials: list[dict[str, Any]]) -> None:
                 t["seed"],
                 t["steps"],
                 ", ".join(t["risk"]),
-                t["sweep"] or "",
+                _sweep_cell(t),
             ]
             for t in trials
         ],
