@@ -7,8 +7,9 @@ export RAY_AUTH_MODE=${RAY_AUTH_MODE:-disabled}
 .venv/bin/rsbench validate suites/smoke.yaml
 .venv/bin/rsbench data build pointmass-mixed
 .venv/bin/rsbench data inspect pointmass-mixed
-# Every method of the smoke suite x 2 seeds as Ray Tune trials on a local Ray: train with checkpoints,
-# evaluate each risk setting, store the results under results/<run>/, then render the report.
+# Every method of the smoke suite x 3 seeds as Ray Tune trials on a local Ray: train with checkpoints,
+# evaluate each risk setting, store the results under results/<run>/, then render the report with the
+# suite's finding: RS-Diffuser at cvar:0.1 against the same models at neutral (Welch across seeds).
 run="smoke-$(date -u +%Y%m%d-%H%M%S)"
 .venv/bin/rsbench run suites/smoke.yaml --name "$run"
-.venv/bin/rsbench report "results/$run"
+.venv/bin/rsbench report "results/$run" --compare rs_diffuser@cvar:0.1,rs_diffuser@neutral

@@ -108,7 +108,7 @@ def test_validate_smoke_table(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "out", Console(width=200))  # wide enough that no cell is cut
     result = runner.invoke(cli.app, ["validate", str(SMOKE)])
     assert result.exit_code == 0, result.output
-    assert "suite 'smoke' is valid, 10 trials" in result.stdout
+    assert "suite 'smoke' is valid, 15 trials" in result.stdout
     for method in ("rs_diffuser", "decision_diffuser", "diffuser", "cql"):
         assert method in result.stdout
 

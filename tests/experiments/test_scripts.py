@@ -1,4 +1,4 @@
-"""The experiment scripts: their comparison logic on hand-made rows, and their one-line usage errors."""
+"""The experiment scripts (what the product cannot express as a suite): one-line usage errors, end to end."""
 
 from __future__ import annotations
 
@@ -7,12 +7,6 @@ import json
 import sys
 from pathlib import Path
 from types import ModuleType
-
-import numpy as np
-import pytest
-
-from rsbench.errors import UserError
-from rsbench.eval import stats
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,65 +17,6 @@ def _script(name: str) -> ModuleType:
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return module
-
-
-@pytest.fixture(scope="module")
-def tradeoff() -> ModuleType:
-    return _script("risk_tradeoff")
-
-
-def _rows(label: str, risk: str, cvars: list[float], violations: list[float]) -> list[dict]:
-    return [
-        {
-            "label": label,
-            "risk": risk,
-            "seed": seed,
-            "mean_return": -c / 2,
-            "cvar_0.1": c,
-            "violation_rate": v,
-            "episode_violation_rate": v,
-            "mean_length": 10.0,
-        }
-        for seed, (c, v) in enumerate(zip(cvars, violations, strict=True))
-    ]
-
-
-def test_groups_parse_with_and_without_risk(tradeoff: ModuleType) -> None:
-    groups = [("cql", "neutral"), ("iqn", "cvar:0.1"), ("rs", "cvar:0.1"), ("rs", "neutral")]
-    assert tradeoff.parse_group("cql", groups) == ("cql", "neutral")
-    assert tradeoff.parse_group("rs@neutral", groups) == ("rs", "neutral")
-    with pytest.raises(UserError, match="'rs' names 2 of the evaluated groups"):
-        tradeoff.parse_group("rs", groups)
-    with pytest.raises(UserError, match="--compare: 'iqn@neutral' names 0"):
-        tradeoff.parse_group("iqn@neutral", groups)
-    assert tradeoff.comparisons(groups, ["iqn,cql"]) == [
-        (("rs", "cvar:0.1"), ("rs", "neutral")),
-        (("iqn", "cvar:0.1"), ("cql", "neutral")),
-    ]
-
-
-def test_cross_label_comparison_is_a_welch_test_across_seeds(tradeoff: ModuleType) -> None:
-    iqn = _rows("iqn", "cvar:0.1", [-11.0, -10.0, -12.0], [0.0, 0.01, 0.0])
-    cql = _rows("cql", "neutral", [-28.0, -29.0, -27.0], [0.5, 0.4, 0.6])
-    summary = tradeoff.summarize(iqn + cql, ["iqn@cvar:0.1,cql"])
-    by_metric = {t["metric"]: t for t in summary["tests"]}
-    assert by_metric["cvar_0.1"]["comparison"] == "iqn@cvar:0.1 vs cql@neutral"
-    assert by_metric["cvar_0.1"]["difference"] == pytest.approx(-11.0 - -28.0)
-    expected = stats.welch_t_test(np.array([-11.0, -10.0, -12.0]), np.array([-28.0, -29.0, -27.0]), "greater")
-    assert by_metric["cvar_0.1"]["p_value"] == pytest.approx(expected.p_value)
-    assert by_metric["violation_rate"]["alternative"] == "less"
-    assert by_metric["violation_rate"]["difference"] == pytest.approx(0.01 / 3 - 0.5)
-    table = {(r["label"], r["risk"]): r for r in summary["table"]}
-    assert table[("iqn", "cvar:0.1")]["cvar_0.1"]["mean"] == pytest.approx(-11.0)
-    assert "| iqn@cvar:0.1 vs cql@neutral | cvar_0.1 | +17.000 |" in tradeoff.markdown(summary, "header")
-
-
-def test_unknown_compare_group_fails_before_training(tradeoff: ModuleType, capsys) -> None:
-    code = tradeoff.main(["--methods", "cql", "--compare", "nope,cql", "--out", "out"])
-    assert code == 2
-    err = capsys.readouterr().err
-    assert "risk_tradeoff: error: --compare: 'nope' names 0 of the evaluated groups" in err
-    assert not Path("out").exists()
 
 
 def test_halfcheetah_sanity_rejects_an_unknown_label(capsys) -> None:
