@@ -41,7 +41,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -124,7 +124,7 @@ def _flat_off_bounds(x: npt.NDArray[np.float64], bounds: tuple[float, float] | N
 def _welch_core(
     baseline: npt.NDArray[np.float64],
     candidate: npt.NDArray[np.float64],
-    margin: npt.ArrayLike,
+    margin: float,
     higher_is_better: bool,
     bounds: tuple[float, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -301,7 +301,7 @@ def regression_verdict(
         raise ValueError("baseline and candidate must be finite")
     sign = 1.0 if higher_is_better else -1.0
     level = 1.0 - 2.0 * alpha
-    common = dict(
+    common: dict[str, Any] = dict(
         n_baseline=b.size, n_candidate=c.size, margin=margin, alpha=alpha,
         higher_is_better=higher_is_better, power=power,
     )  # fmt: skip

@@ -51,7 +51,7 @@ def pin(run: Run, to: Path) -> Path:
         raise UserError("the run has no evaluated episodes to pin", source=run.uri)
     table = per_seed(run.episodes, alphas)
     metrics = default_metrics(alphas)
-    margins = {}
+    margins: dict[str, dict[str, float]] = {}
     for m in metrics:
         for key, rows in table.groupby(KEYS):
             margins.setdefault(m, {})["|".join(map(str, key))] = default_margin(m, rows[m].to_numpy())
