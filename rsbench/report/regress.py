@@ -116,12 +116,31 @@ def load_baseline(where: Path) -> tuple[pd.DataFrame, dict[str, Any]]:
             source=where,
             key="--baseline",
         )
-    table = pd.read_csv(table_path, dtype={"sweep": str, "risk": str, "method": str, "task": str})
     try:
+        table = pd.read_csv(table_path, dtype={"sweep": str, "risk": str, "method": str, "task": str})
         meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UserError(f"not valid JSON ({exc})", source=meta_path) from None
+    except (ValueError, pd.errors.ParserError) as exc:  # JSONDecodeError is a ValueError
+        source = meta_path if isinstance(exc, json.JSONDecodeError) else table_path
+        raise UserError(f"unreadable ({str(exc).splitlines()[0]})", source=source) from None
+    _check_baseline(table, meta, where)
     return table, meta
+
+
+def _check_baseline(table: pd.DataFrame, meta: dict[str, Any], where: Path) -> None:
+    """What regress reads from a (possibly hand-edited) baseline, checked up front: one line, exit 2."""
+    suite = meta.get("suite") if isinstance(meta, dict) else None
+    if not (isinstance(suite, dict) and isinstance(suite.get("eval"), dict)):
+        raise UserError(
+            "expected the pinned suite's eval block", source=where / "baseline.json", key="suite.eval"
+        )
+    metrics = meta.get("metrics")
+    if not (isinstance(metrics, list) and metrics and all(isinstance(m, str) for m in metrics)):
+        raise UserError(
+            "expected a non-empty list of metric names", source=where / "baseline.json", key="metrics"
+        )
+    missing = [c for c in [*KEYS, "seed", *metrics] if c not in table.columns]
+    if missing:
+        raise UserError(f"missing column(s) {', '.join(missing)}", source=where / "per_seed.csv")
 
 
 def _margin(meta: dict[str, Any], metric: str, key: str, source: Path) -> float:

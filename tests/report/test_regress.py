@@ -190,3 +190,20 @@ def test_corrupted_results_part_is_one_line_naming_the_file(
     )
     assert code == 2 and "Traceback" not in err
     assert err.count("\n") == 1 and str(part) in err and "not a valid parquet file" in err
+
+
+def test_hand_edited_baseline_errors_are_one_line_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stored_run = _stored_run()
+    run = stored_run(tmp_path / "base")
+    meta_path = pin(load_run(run), tmp_path / "b")
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "metrics": []}))
+    code, err = _cli(["regress", str(run), "--baseline", str(tmp_path / "b")], monkeypatch, capsys)
+    assert code == 2 and err.count("\n") == 1 and "baseline.json: metrics: expected a non-empty list" in err
+    meta_path.write_text(json.dumps(meta))
+    csv = tmp_path / "b" / "per_seed.csv"
+    csv.write_text(csv.read_text().replace("cvar_0.1", "cvar_0.2"))
+    code, err = _cli(["regress", str(run), "--baseline", str(tmp_path / "b")], monkeypatch, capsys)
+    assert code == 2 and "per_seed.csv: missing column(s) cvar_0.1" in err
