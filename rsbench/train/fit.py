@@ -90,13 +90,7 @@ def fit(
     result = FitResult(steps=0)
     elapsed = 0.0
     if resume_from is not None:
-        saved, trainer = load_checkpoint(resume_from, device=method.device)
-        if saved.name != method.name:
-            raise ValueError(f"checkpoint {resume_from} holds {saved.name!r}, not {method.name!r}")
-        method.load_state_dict(saved.state_dict())
-        rng.bit_generator.state = trainer["sampler_rng"]
-        result.curves = list(trainer.get("curves", []))
-        elapsed = float(trainer.get("wall_time", 0.0))
+        elapsed = restore(method, rng, result, resume_from)
     elif method.steps == 0:
         method.prepare(data)
     sampler = method.data_spec().sampler(data, batch_size, rng)
@@ -110,28 +104,18 @@ def fit(
         else:
             result.checkpoint = save_checkpoint(checkpoint_dir, method, trainer=trainer_state())  # type: ignore[arg-type]
 
-    sums: dict[str, float] = {}
-    count = 0
+    log = LossLog(method.name)
     start = time.perf_counter() - elapsed
     bar = _progress(method.name, steps, method.steps) if progress else None
     try:
         while method.steps < steps:
             losses = method.update(method.to_batch(sampler.sample()))
             method.steps += 1
-            for name, value in losses.items():
-                if not math.isfinite(value):
-                    raise TrainingDiverged(method.name, method.steps, name, value)
-                sums[name] = sums.get(name, 0.0) + value
-            count += 1
+            log.add(method.steps, losses)
             elapsed = time.perf_counter() - start
             if method.steps % log_every == 0 or method.steps == steps:
-                row = {
-                    "step": float(method.steps),
-                    "wall_time": elapsed,
-                    **{k: v / count for k, v in sums.items()},
-                }
+                row = log.row(method.steps, elapsed)
                 result.curves.append(row)
-                sums, count = {}, 0
                 if on_log is not None:
                     on_log(row)
             if checkpoint_every and (method.steps % checkpoint_every == 0 or method.steps == steps):
@@ -144,6 +128,44 @@ def fit(
     result.steps = method.steps
     result.wall_time = elapsed
     return result
+
+
+class LossLog:
+    """Losses summed since the last curve row; a non-finite loss raises :class:`TrainingDiverged`."""
+
+    def __init__(self, method: str):
+        self.method = method
+        self.sums: dict[str, float] = {}
+        self.count = 0
+
+    def add(self, step: int, losses: dict[str, float]) -> None:
+        for name, value in losses.items():
+            if not math.isfinite(value):
+                raise TrainingDiverged(self.method, step, name, value)
+            self.sums[name] = self.sums.get(name, 0.0) + value
+        self.count += 1
+
+    def row(self, step: int, wall_time: float) -> dict[str, float]:
+        """The curve row at ``step`` (losses averaged since the previous row), and a fresh start."""
+        row = {
+            "step": float(step),
+            "wall_time": wall_time,
+            **{k: v / self.count for k, v in self.sums.items()},
+        }
+        self.sums, self.count = {}, 0
+        return row
+
+
+def restore(method: Method, rng: np.random.Generator, result: FitResult, checkpoint: str | Path) -> float:
+    """Load ``checkpoint`` into ``method`` (weights, optimisers, generator, steps), the data sampler's
+    ``rng`` and ``result.curves``; returns the wall time trained so far."""
+    saved, trainer = load_checkpoint(checkpoint, device=method.device)
+    if saved.name != method.name:
+        raise ValueError(f"checkpoint {checkpoint} holds {saved.name!r}, not {method.name!r}")
+    method.load_state_dict(saved.state_dict())
+    rng.bit_generator.state = trainer["sampler_rng"]
+    result.curves = list(trainer.get("curves", []))
+    return float(trainer.get("wall_time", 0.0))
 
 
 def _progress(name: str, total: int, done: int) -> tuple[Any, Any]:
