@@ -48,11 +48,54 @@ class TransitionSampler:
         }
 
 
-class SequenceSampler:
-    """Windows of ``horizon`` consecutive steps starting at any step of any episode.
+def _terminated(data: OfflineData) -> np.ndarray:
+    """``(n_episodes,)`` whether each episode ended in a terminal state (else a timeout or the data's end)."""
+    return data.terminals[data.episode_starts + data.episode_lengths - 1]
 
-    Windows that run past an episode's end are padded: the final state is repeated, actions and rewards
-    are zero and ``mask`` is 0 there (Diffuser's padding). ``sample()`` returns:
+
+def window_starts(data: OfflineData, horizon: int) -> np.ndarray:
+    """Dataset steps where a training window of ``horizon`` steps may start, ascending.
+
+    After a **termination** the terminal state is absorbing, so a window may run past the episode's end
+    (padded with that state): every step starts one. After a **truncation** (timeout, or the data's end)
+    the episode would have gone on, and padding with its last state would teach "stand still": only
+    windows that fit inside the episode start (``length - horizon + 1`` of them, none when it is shorter).
+    This is what Diffuser's and Decision Diffuser's ``SequenceDataset.make_indices`` do with
+    ``max_start = min(path_length - 1, max_path_length - horizon)``: D4RL's timeouts end episodes at
+    ``max_path_length``, so only terminated episodes reach the padding.
+    """
+    starts = []
+    for first, length, term in zip(data.episode_starts, data.episode_lengths, _terminated(data), strict=True):
+        count = length if term else max(length - horizon + 1, 0)
+        starts.append(first + np.arange(count))
+    out = np.concatenate(starts).astype(np.int64)
+    if out.size == 0:
+        raise ValueError(f"no episode is long enough for windows of {horizon} steps")
+    return out
+
+
+def window_states(data: OfflineData, horizon: int) -> np.ndarray:
+    """``(M, obs_dim)`` every state a training window can contain: the states of episodes with a window,
+    and the terminal state that pads after a termination. A state normaliser fitted on these maps every
+    training window into its range (the limits normaliser: into [-1, 1])."""
+    parts = []
+    for first, length, term in zip(data.episode_starts, data.episode_lengths, _terminated(data), strict=True):
+        if term:
+            parts += [
+                data.observations[first : first + length],
+                data.next_observations[first + length - 1][None],
+            ]
+        elif length >= horizon:
+            parts.append(data.observations[first : first + length])
+    return np.concatenate(parts)
+
+
+class SequenceSampler:
+    """Windows of ``horizon`` consecutive steps starting at the steps of :func:`window_starts`.
+
+    Windows that run past a terminated episode's end are padded: the terminal state is repeated, actions
+    and rewards are zero and ``mask`` is 0 there (Diffuser's padding, with the absorbing state); windows of a
+    truncated episode never run past its end. ``sample()`` returns:
 
     - ``observations`` ``(B, H, obs_dim)``: ``s_t .. s_{t+H-1}``;
     - ``actions`` ``(B, H, act_dim)``, ``rewards`` ``(B, H)``, ``mask`` ``(B, H)``;
@@ -95,9 +138,10 @@ class SequenceSampler:
         self._mask = np.concatenate(mask).astype(np.float32)
         self._violations = np.concatenate(violations).astype(np.float32)
         self._window_starts = np.concatenate(starts)  # one per dataset step, in step order
+        self._steps = window_starts(data, horizon)  # the dataset steps a window may start at
 
     def sample(self) -> dict[str, np.ndarray]:
-        step = self.rng.integers(self.data.n_steps, size=self.batch_size)
+        step = self._steps[self.rng.integers(self._steps.size, size=self.batch_size)]
         idx = self._window_starts[step][:, None] + np.arange(self.horizon)
         return {
             "observations": self._states[idx],

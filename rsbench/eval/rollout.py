@@ -25,9 +25,11 @@ from rsbench.envs.registration import make_base
 from rsbench.risk import RiskSetting
 
 # ``policy(obs_batch, **kw)``: ``(B, obs_dim)`` -> ``(B, act_dim)``. Of the keywords ``risk`` (the risk
-# setting), ``env_ids`` (``(B,)`` which episodes of the batch the rows are) and ``step`` (the episode step,
-# shared by every live episode), the evaluator passes those the policy's signature names.
+# setting), ``env_ids`` (``(B,)`` which episodes of the batch the rows are), ``step`` (the episode step,
+# shared by every live episode) and ``episode_seeds`` (``(B,)`` the rows' evaluation seeds, which key a
+# policy's own draws per episode: rsbench.methods.noise), the evaluator passes those the signature names.
 Policy = Callable[..., np.ndarray]
+_KEYWORDS = ("risk", "env_ids", "step", "episode_seeds")
 
 
 def _accepted(policy: Policy) -> set[str]:
@@ -36,8 +38,8 @@ def _accepted(policy: Policy) -> set[str]:
     except (TypeError, ValueError):  # builtins and C callables: positional observations only
         return set()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return {"risk", "env_ids", "step"}
-    return {"risk", "env_ids", "step"} & set(params)
+        return set(_KEYWORDS)
+    return set(_KEYWORDS) & set(params)
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,8 @@ def evaluate(
 
     ``seed`` is the evaluation base seed (the suite's ``eval.seed``), ``horizon`` overrides the task's,
     ``spec`` a user risk spec, and ``risk`` is passed to the policy as ``risk=`` when given (and recorded
-    by the caller); ``env_ids`` and ``step`` are passed to policies that name them (planners replan
-    every few steps and keep a plan per episode).
+    by the caller); ``env_ids``, ``step`` and ``episode_seeds`` are passed to policies that name them
+    (planners replan every few steps, keep a plan per episode and key their noise by episode and step).
     """
     if task_id not in TASKS:
         raise KeyError(f"unknown task {task_id!r}; expected one of {', '.join(TASKS)}")
@@ -108,7 +110,7 @@ def _run(
     live = np.arange(n)
     accepted = _accepted(policy)
     for t in range(horizon):
-        kwargs: dict[str, object] = {"env_ids": live, "step": t}
+        kwargs: dict[str, object] = {"env_ids": live, "step": t, "episode_seeds": seeds[live]}
         if risk is not None:
             kwargs["risk"] = risk
         action = np.asarray(policy(obs[live], **{k: v for k, v in kwargs.items() if k in accepted}))

@@ -7,6 +7,8 @@ subclass that:
 - takes one gradient step per :meth:`Method.update` and returns its losses as floats;
 - acts for a whole batch of environments at once (:meth:`Method.act`), optionally at an inference-time
   risk setting (``neutral``, ``cvar:0.1``, ``seeking:0.9``) and with inference-time overrides of the config;
+  whatever it draws while acting comes from the ``generator`` it is given, per episode when the evaluator
+  names the episodes (:mod:`rsbench.methods.noise`: an episode's draws never depend on its batch);
 - round-trips through :meth:`Method.state_dict` / :meth:`Method.load_state_dict` (weights, optimisers, EMA,
   normalisers, its random generator), on ``cpu`` or ``cuda``.
 
@@ -29,6 +31,7 @@ import torch
 from rsbench import schema
 from rsbench.data.normalize import Normalizer
 from rsbench.data.samplers import SequenceSampler, TransitionSampler
+from rsbench.methods.noise import EpisodeNoise, Noise
 from rsbench.risk import RiskSetting
 
 if TYPE_CHECKING:
@@ -191,14 +194,16 @@ class Method(abc.ABC):
         obs: np.ndarray,
         *,
         risk: RiskSetting | str | None = None,
-        generator: torch.Generator | None = None,
+        generator: Noise | None = None,
         **inference: Any,
     ) -> np.ndarray:
         """Actions ``(B, act_dim)`` within the action bounds for observations ``(B, obs_dim)``.
 
         ``risk`` is the inference-time risk setting (ignored by methods that are not ``risk_aware``);
-        ``generator`` drives any sampling (the method's own when None); ``inference`` overrides the
-        config's inference-time fields for this call.
+        ``generator`` drives any sampling (the method's own when None): a ``torch.Generator`` or an
+        :class:`~rsbench.methods.noise.EpisodeNoise` (one stream per row's episode), so draw through
+        :func:`rsbench.methods.noise.randn` / ``rand``; ``inference`` overrides the config's
+        inference-time fields for this call.
         """
 
     def policy(
@@ -287,10 +292,14 @@ def as_risk(risk: RiskSetting | str | None) -> RiskSetting:
 
 
 class MethodPolicy:
-    """A method bound to a risk setting, inference settings and a seeded generator, as the evaluator calls it.
+    """A method bound to a risk setting, inference settings and a seed, as the evaluator calls it.
 
     ``policy(obs)`` -> actions; the evaluator also passes ``env_ids`` (which environments of the batch the
-    rows are) and ``step`` (the episode step), which planners use to replan every few steps.
+    rows are), ``step`` (the episode step, which planners use to replan every few steps) and
+    ``episode_seeds`` (each row's evaluation seed). With ``episode_seeds`` and ``step``, the method draws
+    from :class:`~rsbench.methods.noise.EpisodeNoise` keyed by (``seed``, episode seed, step), so an
+    episode's actions do not depend on the other episodes of the batch; without them, from one generator
+    seeded by ``seed``.
     """
 
     def __init__(
@@ -300,9 +309,24 @@ class MethodPolicy:
         self.method = method
         self.risk = as_risk(risk)
         self.inference = dict(inference)
-        self.generator = torch.Generator(device=method.device).manual_seed(int(seed))
+        self.seed = int(seed)
+        self.generator = torch.Generator(device=method.device).manual_seed(self.seed)
+
+    def noise(self, step: int | None, episode_seeds: np.ndarray | None) -> Noise:
+        """Per-episode streams for this step when the episodes are named, else the policy's generator."""
+        if episode_seeds is None:
+            return self.generator
+        if step is None:
+            raise ValueError("episode_seeds need the episode step: pass step= as well")
+        return EpisodeNoise.for_episodes(self.seed, episode_seeds, step, self.method.device)
 
     def __call__(
-        self, obs: np.ndarray, *, env_ids: np.ndarray | None = None, step: int | None = None
+        self,
+        obs: np.ndarray,
+        *,
+        env_ids: np.ndarray | None = None,
+        step: int | None = None,
+        episode_seeds: np.ndarray | None = None,
     ) -> np.ndarray:
-        return self.method.act(obs, risk=self.risk, generator=self.generator, **self.inference)
+        noise = self.noise(step, episode_seeds)
+        return self.method.act(obs, risk=self.risk, generator=noise, **self.inference)

@@ -1,11 +1,19 @@
 """CQL (Kumar et al. 2020, "Conservative Q-Learning for Offline Reinforcement Learning",
 https://arxiv.org/abs/2006.04779): SAC with twin critics, automatic entropy tuning and the CQL(H)
-regulariser, defaults after CORL's implementation (https://github.com/tinkoff-ai/CORL).
+regulariser, at the settings of CORL's implementation (Tarasov et al. 2022,
+https://github.com/tinkoff-ai/CORL, ``algorithms/offline/cql.py``).
 
-The critic loss adds ``cql_alpha * (logsumexp_a Q(s, a) - Q(s, a_data))``; the log-sum-exp is estimated with
-importance sampling over ``cql_n_actions`` uniform actions and actions of the current policy at ``s`` and
-``s'``. Actions live in ``[-1, 1]`` inside the method and are mapped onto the task's bounds in ``act``.
-CQL is not risk-aware: it optimises the mean return.
+The loss of the twin critics is CORL's ``qf_loss = qf1_loss + qf2_loss + cql_alpha * (gap_1 + gap_2)``:
+each critic's full TD mean squared error plus ``cql_alpha`` times its gap ``logsumexp_a Q(s, a) - Q(s, a_data)``;
+the log-sum-exp is estimated with importance sampling over ``cql_n_actions`` uniform actions and actions of
+the current policy at ``s`` and ``s'``. The entropy temperature learns at the policy's rate (CORL's
+``alpha_optimizer`` uses ``policy_lr``). CORL's network details are kept: orthogonal initialisation of the
+critics, a 1e-2-gain last layer, ``log_std`` offset by -1 and clamped to [-20, 2]. Actions live in ``[-1, 1]``
+inside the method and are mapped onto the task's bounds in ``act``. CQL is not risk-aware: it optimises the
+mean return.
+
+Deviation from CORL's defaults: none in this config; CORL's per-dataset YAMLs change ``cql_alpha``, the
+Lagrange version and ``bc_steps`` for AntMaze, which the suite sets per task.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from torch import nn
 from rsbench.data.normalize import Normalizer
 from rsbench.methods.base import DataSpec, Method, MethodConfig, Space, seeded
 from rsbench.methods.nets import mlp, soft_update
+from rsbench.methods.noise import Noise
 from rsbench.methods.registry import register
 from rsbench.risk import RiskSetting
 from rsbench.schema import doc
@@ -35,16 +44,17 @@ class CQLConfig(MethodConfig):
     """CQL(H) on SAC; defaults follow CORL's continuous-control configuration."""
 
     hidden: tuple[int, ...] = doc("hidden layer sizes of the actor and of each critic", (256, 256, 256))
-    actor_lr: float = doc("actor learning rate", 3e-5, gt=0)
-    critic_lr: float = doc("critic learning rate", 3e-4, gt=0)
-    alpha_lr: float = doc("learning rate of the entropy temperature", 3e-4, gt=0)
+    actor_lr: float = doc("actor learning rate (CORL's policy_lr)", 3e-5, gt=0)
+    critic_lr: float = doc("critic learning rate (CORL's qf_lr)", 3e-4, gt=0)
+    alpha_lr: float = doc("learning rate of the entropy temperature (CORL: policy_lr)", 3e-5, gt=0)
     discount: float = doc("discount factor", 0.99, gt=0, le=1)
     tau: float = doc("Polyak rate of the target critics", 5e-3, gt=0, le=1)
-    cql_alpha: float = doc("weight of the conservative penalty", 10.0, ge=0)
+    cql_alpha: float = doc("weight of each critic's conservative gap beside its full TD loss", 10.0, ge=0)
     cql_n_actions: int = doc("sampled actions per state for the log-sum-exp", 10, ge=1)
     cql_temp: float = doc("temperature of the log-sum-exp", 1.0, gt=0)
-    cql_lagrange: bool = doc("tune cql_alpha by dual gradient descent towards cql_target_gap", False)
+    cql_lagrange: bool = doc("scale the penalty by a multiplier tuned towards cql_target_gap (CORL)", False)
     cql_target_gap: float = doc("target of logsumexp Q - Q(data) when cql_lagrange is on", 10.0)
+    orthogonal_init: bool = doc("orthogonal initialisation of the critics (CORL)", True)
     target_entropy_scale: float = doc("target entropy = -scale * act_dim", 1.0, ge=0)
     bc_steps: int = doc("first steps train the actor by behaviour cloning (log-likelihood)", 0, ge=0)
     normalize_obs: bool = doc("standardise observations with the dataset's mean and std", True)
@@ -55,18 +65,39 @@ class CQLConfig(MethodConfig):
         return cls(hidden=(32, 32), cql_n_actions=2)
 
 
+def corl_init(net: nn.Sequential, orthogonal: bool) -> nn.Sequential:
+    """CORL's ``init_module_weights``: orthogonal hidden layers (gain sqrt 2) when ``orthogonal``, and a
+    last layer of gain 1e-2 (orthogonal or Xavier) with zero biases, so initial outputs are near 0."""
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    if orthogonal:
+        for layer in linears[:-1]:
+            nn.init.orthogonal_(layer.weight, gain=math.sqrt(2))
+            nn.init.zeros_(layer.bias)
+        nn.init.orthogonal_(linears[-1].weight, gain=1e-2)
+    else:
+        nn.init.xavier_uniform_(linears[-1].weight, gain=1e-2)
+    nn.init.zeros_(linears[-1].bias)
+    return net
+
+
 class TanhGaussianActor(nn.Module):
-    """``s (B, obs_dim)`` -> action in ``[-1, 1]^act_dim`` from a tanh-squashed Gaussian, with its log-density."""
+    """``s (B, obs_dim)`` -> action in ``[-1, 1]^act_dim`` from a tanh-squashed Gaussian, with its log-density.
+
+    As CORL's ``TanhGaussianPolicy``: ``log_std`` is offset by -1 and clamped to [-20, 2].
+    """
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...]):
         super().__init__()
-        self.net = mlp(obs_dim, hidden, 2 * act_dim, nn.ReLU)
+        self.net = corl_init(mlp(obs_dim, hidden, 2 * act_dim, nn.ReLU), orthogonal=False)
+
+    def _mean_log_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.net(obs).chunk(2, dim=-1)
+        return mean, (log_std - 1.0).clamp(-20.0, 2.0)
 
     def forward(
         self, obs: torch.Tensor, generator: torch.Generator | None, deterministic: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_std = self.net(obs).chunk(2, dim=-1)
-        log_std = log_std.clamp(-5.0, 2.0)
+        mean, log_std = self._mean_log_std(obs)
         if deterministic:
             return torch.tanh(mean), torch.zeros(obs.shape[:-1], device=obs.device)
         eps = torch.randn(mean.shape, device=mean.device, generator=generator)
@@ -79,8 +110,7 @@ class TanhGaussianActor(nn.Module):
 
     def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Log-density of ``action`` in ``(-1, 1)`` (used for behaviour cloning)."""
-        mean, log_std = self.net(obs).chunk(2, dim=-1)
-        log_std = log_std.clamp(-5.0, 2.0)
+        mean, log_std = self._mean_log_std(obs)
         a = action.clamp(-0.999999, 0.999999)
         pre = torch.atanh(a)
         eps = (pre - mean) / log_std.exp()
@@ -91,9 +121,11 @@ class TanhGaussianActor(nn.Module):
 class TwinQ(nn.Module):
     """Two critics ``Q_i(s, a)``: ``(B, obs_dim)``, ``(B, act_dim)`` -> ``(2, B)``."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...]):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], orthogonal_init: bool = True):
         super().__init__()
-        self.q = nn.ModuleList([mlp(obs_dim + act_dim, hidden, 1, nn.ReLU) for _ in range(2)])
+        self.q = nn.ModuleList(
+            [corl_init(mlp(obs_dim + act_dim, hidden, 1, nn.ReLU), orthogonal_init) for _ in range(2)]
+        )
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, action], dim=-1)
@@ -113,10 +145,11 @@ class CQL(Method):
         c = config
         with seeded(seed):
             self.actor = TanhGaussianActor(space.obs_dim, space.act_dim, c.hidden).to(self.device)
-            self.critic = TwinQ(space.obs_dim, space.act_dim, c.hidden).to(self.device)
+            self.critic = TwinQ(space.obs_dim, space.act_dim, c.hidden, c.orthogonal_init).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.zeros((), device=self.device))
-        self.log_cql_alpha = nn.Parameter(torch.tensor(math.log(max(c.cql_alpha, 1e-6)), device=self.device))
+        # CORL's Lagrange multiplier alpha' = exp(log_alpha_prime), log_alpha_prime starting at 1.0
+        self.log_cql_alpha = nn.Parameter(torch.tensor(1.0, device=self.device))
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=c.critic_lr)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=c.alpha_lr)
@@ -132,20 +165,30 @@ class CQL(Method):
             "transitions", obs_normalizer=self.normalizers.get("obs"), reward_scale=self.config.reward_scale
         )
 
-    def _repeat(self, x: torch.Tensor, n: int) -> torch.Tensor:
-        return x.repeat_interleave(n, dim=0)
-
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        c, g = self.config, self.generator
-        obs, next_obs = batch["observations"], batch["next_observations"]
+        obs = batch["observations"]
         actions = self.unit_actions(batch["actions"]).clamp(-1, 1)
-        b, n, d = obs.shape[0], c.cql_n_actions, self.space.act_dim
+        actor_loss, alpha = self._actor_step(obs, actions)
+        td_loss, gap, q_data = self.critic_loss_terms(batch)
+        penalty = self._penalty(gap)
+        self.critic_opt.zero_grad(set_to_none=True)
+        (td_loss + penalty).backward()
+        self.critic_opt.step()
+        soft_update(self.critic_target, self.critic, self.config.tau)
+        return {
+            "critic_loss": td_loss.item(),
+            "cql_penalty": penalty.item(),
+            "actor_loss": actor_loss.item(),
+            "alpha": alpha.item(),
+            "q_data": q_data.mean().item(),
+        }
 
-        # actor and temperature (SAC)
-        new_actions, logp = self.actor(obs, g)
+    def _actor_step(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """SAC's actor and temperature step (behaviour cloning for the first ``bc_steps``)."""
+        new_actions, logp = self.actor(obs, self.generator)
         alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
         alpha = self.log_alpha.exp().detach()
-        if self.steps < c.bc_steps:
+        if self.steps < self.config.bc_steps:
             actor_loss = (alpha * logp - self.actor.log_prob(obs, actions)).mean()
         else:
             actor_loss = (alpha * logp - self.critic(obs, new_actions).min(0).values).mean()
@@ -155,17 +198,32 @@ class CQL(Method):
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()
         self.actor_opt.step()
+        return actor_loss, alpha
 
-        # critics: TD target from the twin minimum of the target critics
+    def td_target(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(B,)`` SAC target from the twin minimum of the target critics (no entropy backup, as CORL)."""
         with torch.no_grad():
-            next_actions, _ = self.actor(next_obs, g)
-            target_q = self.critic_target(next_obs, next_actions).min(0).values
-            target = batch["rewards"] + c.discount * (1.0 - batch["terminals"]) * target_q
-        q_data = self.critic(obs, actions)  # (2, B)
-        td_loss = (q_data - target).pow(2).mean(1).sum() * 0.5
+            next_actions, _ = self.actor(batch["next_observations"], self.generator)
+            target_q = self.critic_target(batch["next_observations"], next_actions).min(0).values
+            return batch["rewards"] + self.config.discount * (1.0 - batch["terminals"]) * target_q
 
-        # CQL(H): importance-sampled log-sum-exp over uniform and policy actions
-        obs_n, next_n = self._repeat(obs, n), self._repeat(next_obs, n)
+    def critic_loss_terms(
+        self, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The TD loss summed over the twin critics (CORL's ``qf1_loss + qf2_loss``, each a full MSE), each
+        critic's conservative gap ``(2,)`` and ``Q(s, a_data)`` ``(2, B)``."""
+        actions = self.unit_actions(batch["actions"]).clamp(-1, 1)
+        target = self.td_target(batch)
+        q_data = self.critic(batch["observations"], actions)  # (2, B)
+        td_loss = (q_data - target).pow(2).mean(1).sum()
+        return td_loss, self._gap(batch["observations"], batch["next_observations"], q_data), q_data
+
+    def _gap(self, obs: torch.Tensor, next_obs: torch.Tensor, q_data: torch.Tensor) -> torch.Tensor:
+        """CQL(H) per critic ``(2,)``: importance-sampled log-sum-exp over uniform and policy actions at
+        ``s`` and ``s'`` (all evaluated at ``s``, as CORL), minus ``Q(s, a_data)``, averaged over the batch."""
+        c, g = self.config, self.generator
+        b, n, d = obs.shape[0], c.cql_n_actions, self.space.act_dim
+        obs_n, next_n = obs.repeat_interleave(n, dim=0), next_obs.repeat_interleave(n, dim=0)
         with torch.no_grad():
             pi_now, logp_now = self.actor(obs_n, g)
             pi_next, logp_next = self.actor(next_n, g)
@@ -174,29 +232,20 @@ class CQL(Method):
         q_now = self.critic(obs_n, pi_now).view(2, b, n) - logp_now.view(1, b, n)
         q_next = self.critic(obs_n, pi_next).view(2, b, n) - logp_next.view(1, b, n)
         stacked = torch.cat([q_uniform, q_now, q_next], dim=2) / c.cql_temp
-        gap = (torch.logsumexp(stacked, dim=2) * c.cql_temp - q_data).mean(1)  # (2,)
-        if c.cql_lagrange:
-            cql_alpha = self.log_cql_alpha.exp().clamp(0.0, 1e6)
-            lagrange_loss = -(cql_alpha * (gap.detach() - c.cql_target_gap)).sum() * 0.5
-            self.cql_alpha_opt.zero_grad(set_to_none=True)
-            lagrange_loss.backward()
-            self.cql_alpha_opt.step()
-            cql_alpha = cql_alpha.detach()
-        else:
-            cql_alpha = torch.tensor(c.cql_alpha, device=self.device)
-        penalty = (cql_alpha * gap).sum()
-        critic_loss = td_loss + penalty
-        self.critic_opt.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.critic_opt.step()
-        soft_update(self.critic_target, self.critic, c.tau)
-        return {
-            "critic_loss": td_loss.item(),
-            "cql_penalty": penalty.item(),
-            "actor_loss": actor_loss.item(),
-            "alpha": alpha.item(),
-            "q_data": q_data.mean().item(),
-        }
+        return (torch.logsumexp(stacked, dim=2) * c.cql_temp - q_data).mean(1)
+
+    def _penalty(self, gap: torch.Tensor) -> torch.Tensor:
+        """``cql_alpha * (gap_1 + gap_2)``; with ``cql_lagrange``, CORL's ``alpha' * cql_alpha * (gap - target)``
+        after a dual step on ``alpha'``."""
+        c = self.config
+        if not c.cql_lagrange:
+            return c.cql_alpha * gap.sum()
+        alpha_prime = self.log_cql_alpha.exp().clamp(0.0, 1e6)
+        lagrange_loss = -(alpha_prime * c.cql_alpha * (gap.detach() - c.cql_target_gap)).sum() * 0.5
+        self.cql_alpha_opt.zero_grad(set_to_none=True)
+        lagrange_loss.backward()
+        self.cql_alpha_opt.step()
+        return (alpha_prime.detach() * c.cql_alpha * (gap - c.cql_target_gap)).sum()
 
     @torch.no_grad()
     def act(
@@ -204,7 +253,7 @@ class CQL(Method):
         obs: np.ndarray,
         *,
         risk: RiskSetting | str | None = None,
-        generator: torch.Generator | None = None,
+        generator: Noise | None = None,
         **inference: Any,
     ) -> np.ndarray:
         self.settings(inference)

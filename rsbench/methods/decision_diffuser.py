@@ -1,10 +1,21 @@
 """Decision Diffuser (Ajay et al. 2023, "Is Conditional Generative Modeling all you need for
 Decision-Making?", https://arxiv.org/abs/2211.15657).
 
+Reference code: https://github.com/anuragajay/decision-diffuser (``code/config/locomotion_config.py``).
+
 Diffuses state sequences conditioned on the normalised return-to-go, with the condition dropped with
 probability ``cond_dropout`` in training so one network is both conditional and unconditional. Sampling
 uses classifier-free guidance, ``eps = eps_uncond + w (eps_cond - eps_uncond)`` at the target return, and
 the inverse-dynamics model turns the first two planned states into the action.
+
+The return condition is a fixed map of the return-to-go, as the reference's ``returns / returns_scale``
+(``returns_scale: 400`` on Hopper, chosen from the dataset's rewards, with ``test_ret: 0.9``): with
+``returns_scale`` set it is exactly that; by default the map is fitted once on the dataset's episodes so that
+0 is the worst episode's discounted return and 1 the best's, which keeps ``target_return: 0.9`` within
+reach of the start states whatever the sign and scale of the task's rewards (a min-max over every step's
+return-to-go would put 0.9 above every start state on PointMass, whose returns are negative).
+Reference settings kept: ``cond_dropout`` 0.25, ``guidance_scale`` (condition_guidance_w) 1.2,
+``target_return`` (test_ret) 0.9; horizon (100) and K (200) are scaled down for the budget.
 """
 
 from __future__ import annotations
@@ -18,6 +29,7 @@ import torch
 from torch import nn
 
 from rsbench.data.normalize import Normalizer
+from rsbench.methods.noise import Noise
 from rsbench.methods.planner import PlannerConfig, StatePlanner, StatePlannerConfig, torch_normalize
 from rsbench.methods.registry import register
 from rsbench.risk import RiskSetting
@@ -29,14 +41,21 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class DecisionDiffuserConfig(StatePlannerConfig):
-    """Decision Diffuser; the return condition is in [0, 1]: 0 the dataset's lowest return-to-go, 1 its highest."""
+    """Decision Diffuser; the return condition is a fixed map of the return-to-go (see the module docstring)."""
 
     cond_dropout: float = doc("probability of dropping the return condition in training", 0.25, ge=0, le=1)
     guidance_scale: float = doc(
         "classifier-free guidance weight w (0 = unconditional, 1 = conditional)", 1.2, ge=0, inference=True
     )
     target_return: float = doc(
-        "return condition at inference, in [0, 1] of the dataset's range", 0.9, ge=0, le=1, inference=True
+        "return condition at inference (reference test_ret; by default 1 = the best episode)",
+        0.9,
+        inference=True,
+    )
+    returns_scale: float | None = doc(
+        "condition = return-to-go / returns_scale as the reference (400 on Hopper); null: fitted on episodes",
+        None,
+        gt=0,
     )
 
 
@@ -54,9 +73,17 @@ class DecisionDiffuser(StatePlanner):
 
     def prepare(self, data: OfflineData) -> None:
         super().prepare(data)
-        to_go = data.returns_to_go(self.config.discount)
-        low, high = float(to_go.min()), float(to_go.max())
-        self.normalizers["returns"] = Normalizer("limits", np.array([low]), np.array([max(high - low, 1e-6)]))
+        self.normalizers["returns"] = self.return_condition(data)
+
+    def return_condition(self, data: OfflineData) -> Normalizer:
+        """The fixed map return-to-go -> condition: ``R / returns_scale``, or by default ``(R - lo) / (hi - lo)``
+        with ``lo``/``hi`` the lowest/highest discounted return of the dataset's episodes (from their start)."""
+        scale = self.config.returns_scale
+        if scale is not None:
+            return Normalizer("identity", np.zeros(1), np.array([scale]))
+        start = data.returns_to_go(self.config.discount)[data.episode_starts]
+        low, high = float(start.min()), float(start.max())
+        return Normalizer("limits", np.array([low]), np.array([max(high - low, 1e-6)]))
 
     def denoiser(
         self, model: nn.Module, settings: PlannerConfig, batch: dict[str, torch.Tensor] | None, n: int
@@ -79,9 +106,7 @@ class DecisionDiffuser(StatePlanner):
 
         return guided
 
-    def sample_plans(
-        self, obs: np.ndarray, settings: PlannerConfig, risk: RiskSetting, generator: torch.Generator
-    ):
+    def sample_plans(self, obs: np.ndarray, settings: PlannerConfig, risk: RiskSetting, generator: Noise):
         if settings.candidates > 1:
             raise ValueError("decision_diffuser has no critic to rank candidates; use candidates: 1")
         return super().sample_plans(obs, settings, risk, generator)

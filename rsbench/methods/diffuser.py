@@ -57,7 +57,8 @@ class Diffuser(DiffusionPlanner):
 
     def prepare(self, data: OfflineData) -> None:
         super().prepare(data)
-        self.normalizers["returns"] = Normalizer.fit(data.returns_to_go(self.config.discount), "gaussian")
+        to_go = data.returns_to_go(self.config.discount)[self.window_starts(data)]
+        self.normalizers["returns"] = Normalizer.fit(to_go, "gaussian")
 
     def trajectories(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return torch.cat([self.unit_actions(batch["actions"]), batch["observations"]], dim=-1)

@@ -1,12 +1,22 @@
 """IQN as an offline distributional actor-critic (Dabney et al. 2018, https://arxiv.org/abs/1806.06923).
 
 Twin implicit quantile critics ``Z(s, a, tau)`` learn the return distribution by quantile-Huber regression
-on distributional TD targets ``r + discount * (1 - terminal) * min_twin Z_target(s', pi_target(s'), tau')``.
+on distributional TD targets ``r + discount * (1 - terminal) * min_twin Z_target(s', a', tau')``.
 A deterministic actor maximises a risk functional of ``Z``, estimated by averaging ``Z(s, pi(s), tau)`` over
 taus drawn from the risk's tail (``cvar:alpha``: ``tau ~ U(0, alpha)`` estimates CVaR_alpha), regularised
-towards the data's actions as in TD3+BC (Fujimoto & Gu 2021, https://arxiv.org/abs/2106.06860). With
-``conservative`` the critics also carry a CQL penalty, as CODAC (Ma et al. 2021,
-https://arxiv.org/abs/2107.06106).
+towards the data's actions as in TD3+BC (Fujimoto & Gu 2021, https://arxiv.org/abs/2106.06860, code
+https://github.com/sfujim/TD3_BC), with TD3+BC's settings: target-policy smoothing ``a' = clip(pi_target(s')
++ clip(N(0, 0.2^2), -0.5, 0.5), -1, 1)``, the actor and the target networks updated every ``policy_freq = 2``
+critic steps, Polyak rate 0.005, learning rates 3e-4, ``alpha = 2.5``.
+
+With ``conservative`` the critics also carry CODAC's penalty (Ma et al. 2021, https://arxiv.org/abs/2107.06106,
+code https://github.com/JasonMa2016/CODAC, ``distributional/codac.py``): per critic, an importance-sampled
+``logsumexp_a Z(s, a) - Z(s, a_data)`` over ``cql_samples`` uniform actions (weight ``1 / 2^-d``) and as many
+policy actions at ``s`` and at ``s'`` (all evaluated at ``s``), each weighted by its inverse sampling density.
+Deviation: CODAC's actor is a SAC Gaussian with a log-density; this actor is deterministic (TD3+BC), so its
+samples are ``clip(pi(x) + N(0, cql_policy_std^2), -1, 1)`` weighted by that Gaussian's density. CODAC
+evaluates the penalty at one random quantile level per batch; here ``Z(s, a)`` is the mean over
+``cql_taus`` levels (an estimate of Q, which is what CQL's log-sum-exp is of).
 
 The risk level is a training setting (``train_risk``): the actor is fixed after training, so ``act``
 ignores its ``risk`` argument. Rewards are not scaled: quantiles (and ``kappa``) are in reward units.
@@ -49,7 +59,10 @@ class IQNConfig(MethodConfig):
     n_policy_taus: int = doc("taus sampled from the risk's tail for the actor's objective", 32, ge=1)
     kappa: float = doc("threshold of the quantile-Huber loss (reward units)", 1.0, gt=0)
     discount: float = doc("discount of the TD targets", 0.99, gt=0, le=1)
-    tau: float = doc("Polyak rate of the target critics and actor, updated every step", 0.005, gt=0, le=1)
+    tau: float = doc("Polyak rate of the target critics and actor, updated on actor steps", 0.005, gt=0, le=1)
+    policy_noise: float = doc("std of the target-policy smoothing noise, unit actions (TD3)", 0.2, ge=0)
+    noise_clip: float = doc("the smoothing noise is clipped to +-noise_clip (TD3)", 0.5, ge=0)
+    policy_freq: int = doc("critic steps per actor and target update (TD3's delayed updates)", 2, ge=1)
     critic_lr: float = doc("Adam learning rate of the critics", 3e-4, gt=0)
     actor_lr: float = doc("Adam learning rate of the actor", 3e-4, gt=0)
     bc_weight: float = doc(
@@ -61,7 +74,12 @@ class IQNConfig(MethodConfig):
     )
     conservative: bool = doc("add a CQL penalty to the critic loss (CODAC)", False)
     cql_alpha: float = doc("weight of the CQL penalty when conservative", 1.0, ge=0)
-    cql_samples: int = doc("uniform random actions per state in the CQL logsumexp", 10, ge=1)
+    cql_samples: int = doc(
+        "actions per source (uniform, policy at s, policy at s') in the logsumexp", 10, ge=1
+    )
+    cql_policy_std: float = doc(
+        "std of the Gaussian around the actor's action for the penalty's policy samples", 0.2, gt=0
+    )
     cql_taus: int = doc("taus per candidate action estimating its mean return in the CQL penalty", 4, ge=1)
     normalize_obs: bool = doc("standardise observations with the dataset's mean and std", True)
 
@@ -152,18 +170,43 @@ class IQN(Method):
     def _rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=self.generator, device=self.device)
 
+    def target_actions(self, next_obs: torch.Tensor) -> torch.Tensor:
+        """TD3's target-policy smoothing: ``clip(pi_target(s') + clip(N(0, policy_noise^2), +-noise_clip), -1, 1)``."""
+        c = self.config
+        noise = torch.randn(
+            next_obs.shape[0], self.space.act_dim, generator=self.generator, device=self.device
+        )
+        noise = (noise * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
+        return (self._act(self.actor_target, next_obs) + noise).clamp(-1.0, 1.0)
+
+    def penalty_actions(self, obs: torch.Tensor, next_obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """CODAC's candidate actions ``(B, 3K, act_dim)`` and their log sampling densities ``(B, 3K)``: ``K``
+        uniform actions, ``K`` policy samples at ``s`` and ``K`` at ``s'`` (``K = cql_samples``)."""
+        c, (b, d), k = self.config, (obs.shape[0], self.space.act_dim), self.config.cql_samples
+        uniform = 2 * self._rand(b, k, d) - 1
+        parts, log_densities = [uniform], [torch.full((b, k), -d * math.log(2.0), device=self.device)]
+        with torch.no_grad():
+            for x in (obs, next_obs):
+                eps = torch.randn((b, k, d), generator=self.generator, device=self.device)
+                parts.append((self._act(self.actor, x)[:, None] + c.cql_policy_std * eps).clamp(-1.0, 1.0))
+                log_densities.append(
+                    (-0.5 * eps.pow(2) - math.log(c.cql_policy_std) - 0.5 * math.log(2 * math.pi)).sum(-1)
+                )
+        return torch.cat(parts, dim=1), torch.cat(log_densities, dim=1)
+
     def _cql_penalty(
         self,
         critic: QuantileCritic,
         obs: torch.Tensor,
         actions: torch.Tensor,
+        log_density: torch.Tensor,
         taus: torch.Tensor,
         z_data: torch.Tensor,
     ) -> torch.Tensor:
-        """``logsumexp_a Q_mean(s, a) - Q_mean(s, a_data)`` over uniform random actions and the actor's.
+        """``logsumexp_a [Q_mean(s, a) - log q(a)] - Q_mean(s, a_data)``, averaged over the batch.
 
-        ``actions (B, K, act_dim)``, ``taus (B, cql_taus)``, ``z_data (B, n_taus)``: each mean is a Monte Carlo
-        estimate over its taus; a few taus per candidate keep the penalty's cost near one critic pass.
+        ``actions (B, K, act_dim)`` with log densities ``(B, K)``, ``taus (B, cql_taus)``, ``z_data
+        (B, n_taus)``: each mean is a Monte Carlo estimate over its taus.
         """
         b, k = obs.shape[0], actions.shape[1]
         q = critic(
@@ -171,29 +214,39 @@ class IQN(Method):
             actions.reshape(b * k, -1),
             taus[:, None].expand(-1, k, -1).reshape(b * k, -1),
         ).mean(-1)
-        return (torch.logsumexp(q.view(b, k), dim=1) - z_data.mean(-1)).mean()
+        return (torch.logsumexp(q.view(b, k) - log_density, dim=1) - z_data.mean(-1)).mean()
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        out = self._critic_step(batch)
+        if self.steps % self.config.policy_freq:  # TD3: the actor and the targets lag the critics
+            with torch.no_grad():  # still report the actor's loss, so every step's curve has it
+                return {**out, "actor_loss": self._actor_loss(batch).item()}
+        actor_loss = self._actor_loss(batch)
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_optimizer.step()
+        soft_update(self.critics_target, self.critics, self.config.tau)
+        soft_update(self.actor_target, self.actor, self.config.tau)
+        return {**out, "actor_loss": actor_loss.item()}
+
+    def _critic_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         c = self.config
         obs, next_obs = batch["observations"], batch["next_observations"]
         actions = self.unit_actions(batch["actions"]).clamp(-1, 1)
         b = obs.shape[0]
         with torch.no_grad():
-            next_actions = self._act(self.actor_target, next_obs)
+            next_actions = self.target_actions(next_obs)
             target_taus = self._rand(b, c.n_target_taus)
             z_next = torch.minimum(*(z(next_obs, next_actions, target_taus) for z in self.critics_target))
             target = batch["rewards"][:, None] + c.discount * (1 - batch["terminals"][:, None]) * z_next
         taus = self._rand(b, c.n_taus)
         z_data = [z(obs, actions, taus) for z in self.critics]
         critic_loss = sum(quantile_huber_loss(z, target, taus, c.kappa) for z in z_data)
-        out: dict[str, float] = {}
+        out = {"q_mean": z_data[0].mean().item()}
         if c.conservative:
-            random_actions = 2 * self._rand(b, c.cql_samples, self.space.act_dim) - 1
-            with torch.no_grad():
-                policy_actions = self._act(self.actor, obs)[:, None]
-            candidates = torch.cat([random_actions, policy_actions], dim=1)
+            candidates, log_density = self.penalty_actions(obs, next_obs)
             penalty = sum(
-                self._cql_penalty(z, obs, candidates, taus[:, : c.cql_taus], zd)
+                self._cql_penalty(z, obs, candidates, log_density, taus[:, : c.cql_taus], zd)
                 for z, zd in zip(self.critics, z_data, strict=True)
             )
             critic_loss = critic_loss + c.cql_alpha * penalty
@@ -201,28 +254,23 @@ class IQN(Method):
         self.critic_optimizer.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_optimizer.step()
+        return {"critic_loss": critic_loss.item(), **out}
 
-        # Actor (every step): TD3+BC with the risk functional of the first critic in place of Q.
+    def _actor_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """TD3+BC with the risk functional of the first critic in place of Q."""
+        c = self.config
+        obs = batch["observations"]
+        actions = self.unit_actions(batch["actions"]).clamp(-1, 1)
         pi = self._act(self.actor, obs)
         rho = self.critics[0](
             obs,
             pi,
-            risk_taus(c.train_risk, (b, c.n_policy_taus), generator=self.generator, device=self.device),
+            risk_taus(
+                c.train_risk, (obs.shape[0], c.n_policy_taus), generator=self.generator, device=self.device
+            ),
         ).mean(-1)
         lam = c.bc_weight / rho.abs().mean().detach().clamp_min(1e-6)
-        actor_loss = -lam * rho.mean() + (pi - actions).pow(2).mean()
-        self.actor_optimizer.zero_grad(set_to_none=True)
-        actor_loss.backward()
-        self.actor_optimizer.step()
-
-        soft_update(self.critics_target, self.critics, c.tau)
-        soft_update(self.actor_target, self.actor, c.tau)
-        return {
-            "critic_loss": critic_loss.item(),
-            "actor_loss": actor_loss.item(),
-            "q_mean": z_data[0].mean().item(),
-            **out,
-        }
+        return -lam * rho.mean() + (pi - actions).pow(2).mean()
 
     # -- acting ---------------------------------------------------------------------------------------
     @torch.no_grad()

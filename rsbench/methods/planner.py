@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from rsbench.data.normalize import Normalizer
+from rsbench.data.samplers import window_starts, window_states
 from rsbench.methods.base import DataSpec, Method, MethodConfig, MethodPolicy, Space, as_risk, seeded
 from rsbench.methods.diffusion import (
     EMA,
@@ -29,6 +30,7 @@ from rsbench.methods.diffusion import (
     diffusion_loss,
     select_best,
 )
+from rsbench.methods.noise import Noise
 from rsbench.risk import RiskSetting
 from rsbench.schema import doc
 
@@ -47,7 +49,8 @@ class PlannerConfig(MethodConfig):
     schedule: Literal["linear", "cosine"] = doc("noise schedule of the K betas", "cosine")
     predict: Literal["epsilon", "x0"] = doc("what the denoiser predicts", "epsilon")
     normalizer: Literal["limits", "gaussian"] = doc(
-        "state normalisation: limits maps [min, max] to [-1, 1]", "limits"
+        "state normalisation, fitted on every state a training window holds: limits maps them to [-1, 1]",
+        "limits",
     )
     lr: float = doc("Adam learning rate of every network", 2e-4, gt=0)
     discount: float = doc("discount of the returns that value, critic and conditioning use", 0.99, gt=0, le=1)
@@ -175,7 +178,15 @@ class DiffusionPlanner(Method):
 
     # -- training ------------------------------------------------------------------------------------
     def prepare(self, data: OfflineData) -> None:
-        self.normalizers["obs"] = Normalizer.fit(data.observations, self.config.normalizer)
+        # Fitted on the states the windows hold, padding included: with limits, every training plan lies
+        # in [-1, 1], which is what the sampler's x0 clipping (clip_x0) assumes.
+        self.normalizers["obs"] = Normalizer.fit(
+            window_states(data, self.config.horizon), self.config.normalizer
+        )
+
+    def window_starts(self, data: OfflineData) -> np.ndarray:
+        """The dataset steps a training window starts at (return normalisers are fitted on them)."""
+        return window_starts(data, self.config.horizon)
 
     def data_spec(self) -> DataSpec:
         return DataSpec(
@@ -214,9 +225,13 @@ class DiffusionPlanner(Method):
 
     # -- acting --------------------------------------------------------------------------------------
     def sample_plans(
-        self, obs: np.ndarray, settings: PlannerConfig, risk: RiskSetting, generator: torch.Generator
+        self, obs: np.ndarray, settings: PlannerConfig, risk: RiskSetting, generator: Noise
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Normalised ``obs`` ``(B, obs_dim)`` and the chosen plans ``(B, H, D)`` (best of ``candidates``)."""
+        """Normalised ``obs`` ``(B, obs_dim)`` and the chosen plans ``(B, H, D)`` (best of ``candidates``).
+
+        Row ``i`` of ``obs`` owns the ``candidates`` rows ``i * n .. i * n + n - 1`` of the sampled batch, so an
+        :class:`~rsbench.methods.noise.EpisodeNoise` draws an episode's candidates from its own stream.
+        """
         c = settings
         s0 = self.obs_tensor(obs)
         b, n = s0.shape[0], c.candidates
@@ -251,7 +266,7 @@ class DiffusionPlanner(Method):
         obs: np.ndarray,
         *,
         risk: RiskSetting | str | None = None,
-        generator: torch.Generator | None = None,
+        generator: Noise | None = None,
         **inference: Any,
     ) -> np.ndarray:
         s0, plans = self.sample_plans(
@@ -270,6 +285,7 @@ class ReplanningPolicy(MethodPolicy):
 
     The evaluator steps every live episode in lock-step, so all live episodes share ``step``; ``env_ids``
     says which stored plan belongs to which row. Without ``env_ids``/``step`` it plans on every call.
+    A plan's noise is keyed by its episode and the step it is made at (:meth:`MethodPolicy.noise`).
     """
 
     method: DiffusionPlanner
@@ -282,15 +298,21 @@ class ReplanningPolicy(MethodPolicy):
 
     @torch.no_grad()
     def __call__(
-        self, obs: np.ndarray, *, env_ids: np.ndarray | None = None, step: int | None = None
+        self,
+        obs: np.ndarray,
+        *,
+        env_ids: np.ndarray | None = None,
+        step: int | None = None,
+        episode_seeds: np.ndarray | None = None,
     ) -> np.ndarray:
         m = self.method
         if env_ids is None or step is None or self.every == 1:
-            return m.act(obs, risk=self.risk, generator=self.generator, **self.inference)
+            noise = self.noise(step, episode_seeds)
+            return m.act(obs, risk=self.risk, generator=noise, **self.inference)
         ids = torch.as_tensor(np.asarray(env_ids), device=m.device, dtype=torch.long)
         if step == 0 or self._plans is None or step - self._planned_at >= self.every:
             settings = m.settings(self.inference)
-            s0, plans = m.sample_plans(obs, settings, self.risk, self.generator)
+            s0, plans = m.sample_plans(obs, settings, self.risk, self.noise(step, episode_seeds))
             if step == 0 or self._plans is None:
                 self._plans = plans.new_zeros((int(ids.max()) + 1, *plans.shape[1:]))
             self._plans[ids] = plans

@@ -3,7 +3,9 @@ inference time, with no retraining.
 
 Diffuses state sequences (inverse dynamics for actions, as Decision Diffuser). A distributional critic
 ``Z(x_k, k)`` outputs ``M`` quantiles of the discounted Monte-Carlo return of the plan's segment (or of the
-return-to-go), trained by quantile-Huber regression on noised plans. Sampling follows the gradient of a
+return-to-go), trained by quantile-Huber regression on noised plans. A plan holds ``s_0 .. s_{H-1}``, so its
+segment return covers the ``H - 1`` transitions between them, ``sum_{h < H-1} discount^h r_h``: ``r_{H-1}``
+depends on ``s_H``, which is not in the plan. Sampling follows the gradient of a
 risk functional ``rho`` of those quantiles, with the gradient normalised per plan so that ``guidance_scale`` is
 in units of the step's noise whatever the return scale (``Guidance(normalize=True)``: DDIM shifts the predicted
 noise by ``scale * g / rms(g)``, DDPM moves ``x`` by ``scale * sigma_k * g / rms(g)``); the lower-tail
@@ -24,6 +26,7 @@ from torch import nn
 from rsbench.data.normalize import Normalizer
 from rsbench.methods.base import as_risk
 from rsbench.methods.diffusion import Guidance, TemporalValue
+from rsbench.methods.noise import Noise
 from rsbench.methods.planner import (
     StatePlanner,
     StatePlannerConfig,
@@ -50,7 +53,7 @@ class RSDiffuserConfig(StatePlannerConfig):
         "base channels of the critic's temporal encoder (a critic needs less than the denoiser)", 16, ge=8
     )
     critic_target: Literal["segment", "to_go"] = doc(
-        "return the critic predicts: the plan's H steps or to episode end", "segment"
+        "return the critic predicts: the plan's H - 1 transitions or to episode end", "segment"
     )
     critic_weight: float = doc("weight of the critic loss beside the diffusion loss", 1.0, ge=0)
     guidance_scale: float = doc(
@@ -91,25 +94,36 @@ class RSDiffuser(StatePlanner):
         super().prepare(data)
         c = self.config
         targets = (
-            window_returns(data, c.horizon, c.discount)
+            window_returns(data, self.segment_steps, c.discount)
             if c.critic_target == "segment"
             else data.returns_to_go(c.discount)
         )
-        self.normalizers["returns"] = Normalizer.fit(targets, "gaussian")
+        self.normalizers["returns"] = Normalizer.fit(targets[self.window_starts(data)], "gaussian")
 
     def quantiles(self, plans: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """``(n, M)`` normalised return quantiles of noised plans ``(n, H, obs_dim)`` at noise levels ``t`` ``(n,)``."""
         return self.aux["critic"](plans, t)
 
+    @property
+    def segment_steps(self) -> int:
+        """Rewards in a plan's segment return: the ``H - 1`` transitions between its ``H`` states."""
+        return self.config.horizon - 1
+
+    def critic_targets(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(B,)`` normalised returns the critic regresses on: the segment's or the return-to-go."""
+        c = self.config
+        if c.critic_target == "segment":
+            n = self.segment_steps
+            discounts = c.discount ** torch.arange(n, device=self.device, dtype=torch.float32)
+            target = (batch["rewards"][:, :n] * discounts).sum(dim=1)
+        else:
+            target = batch["returns"]
+        return torch_normalize(self.normalizers["returns"], target[:, None]).squeeze(-1)
+
     def aux_losses(self, batch: dict[str, torch.Tensor], x0: torch.Tensor) -> dict[str, torch.Tensor]:
         losses = super().aux_losses(batch, x0)
         c = self.config
-        if c.critic_target == "segment":
-            discounts = c.discount ** torch.arange(c.horizon, device=self.device, dtype=torch.float32)
-            target = (batch["rewards"] * discounts).sum(dim=1)
-        else:
-            target = batch["returns"]
-        target = torch_normalize(self.normalizers["returns"], target[:, None]).squeeze(-1)
+        target = self.critic_targets(batch)
         t = torch.randint(
             0, self.schedule.n_steps, (x0.shape[0],), device=self.device, generator=self.generator
         )
@@ -142,7 +156,7 @@ class RSDiffuser(StatePlanner):
         obs: np.ndarray,
         *,
         risk: RiskSetting | str | None = None,
-        generator: torch.Generator | None = None,
+        generator: Noise | None = None,
     ) -> np.ndarray:
         """``(B, M)`` predicted return quantiles (env units, ascending) of the plan chosen at ``risk`` from
         ``obs``, for calibration plots against realised returns."""

@@ -170,3 +170,16 @@ def test_policies_that_name_env_ids_and_step_get_them() -> None:
     finished_early = np.flatnonzero(eps.lengths < eps.lengths.max())
     for i in finished_early:  # an episode leaves the batch after its last step
         assert all(i not in ids for step, ids in seen if step >= eps.lengths[i])
+
+
+def test_policies_that_name_episode_seeds_get_each_rows_evaluation_seed() -> None:
+    """The episode's evaluation seed identifies it whatever the batch: per-episode noise is keyed by it."""
+    seen: list[tuple[list[int], list[int]]] = []
+
+    def policy(obs, *, env_ids, episode_seeds):
+        seen.append((list(env_ids), list(episode_seeds)))
+        return np.clip(np.array([0.1, 0.1]) - obs, -0.1, 0.1)
+
+    evaluate(policy, "rsbench/RiskyPointMass-v0", 5, seed=3)
+    seeds = eval_seeds("rsbench/RiskyPointMass-v0", 5, 3)
+    assert seen and all(s == [int(seeds[i]) for i in ids] for ids, s in seen)

@@ -1,4 +1,4 @@
-"""The conformance suite: every registered method (and the example method file) honours the protocol."""
+"""The conformance suite: every registered method (and the example method files) honours the protocol."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ import pytest
 import torch
 import yaml
 
+from rsbench.eval.rollout import evaluate
 from rsbench.methods import Space, available, create, get, load_method_file
 from rsbench.methods.base import MethodConfig
 from rsbench.risk import RiskSetting
 from rsbench.train import fit, load_checkpoint, save_checkpoint
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "bc_method.py"
+NOISY = Path(__file__).resolve().parent / "noisy_method.py"  # a method file that draws while acting
 load_method_file(EXAMPLE)
+load_method_file(NOISY)
 METHODS = available()
 DEVICES = [
     "cpu",
@@ -34,7 +37,7 @@ def _trained(name: str, data, device: str = "cpu", steps: int = 3):
 
 
 def test_the_builtin_planners_are_registered() -> None:
-    assert {"diffuser", "decision_diffuser", "rs_diffuser", "bc_example"} <= set(METHODS)
+    assert {"diffuser", "decision_diffuser", "rs_diffuser", "bc_example", "noisy_example"} <= set(METHODS)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -127,3 +130,28 @@ def test_policy_follows_the_evaluator_protocol(name: str, pointmass_data) -> Non
         actions = policy(obs[ids], env_ids=ids, step=step)
         assert actions.shape == (ids.size, method.space.act_dim)
         ids = ids[:-1]
+
+
+def _risk_settings(method) -> list[str | None]:
+    return ["neutral", "cvar:0.1", "seeking:0.9"] if method.risk_aware else [None]
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_an_episode_does_not_depend_on_the_batch_it_is_evaluated_in(name: str, pointmass_data) -> None:
+    """Per-episode randomness (DESIGN.md §4): the first k episodes of an n-episode evaluation equal a
+    k-episode evaluation, at every risk setting the method supports, replanning or not. Equal up to float
+    rounding: a matrix product's rounding may depend on the batch size."""
+    method = _trained(name, pointmass_data)
+    replan = "replan_every" in method.Config.inference_fields()
+    for i, risk in enumerate(_risk_settings(method)):
+        setting = RiskSetting.parse(risk) if risk else None
+        for extra in [{}, {"replan_every": 2}] if replan and i == 0 else [{}]:
+
+            def run(n: int, risk=risk, setting=setting, extra=extra):
+                policy = method.policy(risk=risk, seed=5, **extra)
+                return evaluate(policy, "rsbench/RiskyPointMass-v0", n, seed=1, horizon=5, risk=setting)
+
+            few, many = run(2), run(4)
+            where = f"{name} at {risk} {extra}"
+            np.testing.assert_allclose(many.returns[:2], few.returns, rtol=1e-5, atol=1e-6, err_msg=where)
+            assert np.array_equal(many.violation_steps[:2], few.violation_steps), where

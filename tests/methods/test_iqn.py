@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -149,3 +150,67 @@ def test_learns_the_bandits_return_distributions_and_the_risk_preferred_arm(risk
     np.testing.assert_allclose(safe, 1.0, atol=0.3)
     assert risky[0] < -1.0 and risky[-1] > 2.0  # quantiles 1/8, 7/8 of {-2, 3}: near -2 and 3
     assert np.all(sign * method.act(obs) > 0.5)  # CVaR_0.25 prefers +1; the upper half prefers -1
+
+
+def _prepared(data, **changes) -> tuple[IQN, dict[str, torch.Tensor]]:
+    method = create("iqn", Space.from_data(data), IQNConfig.tiny().replace(**changes), seed=0)
+    method.prepare(data)
+    sampler = method.data_spec().sampler(data, 16, np.random.default_rng(0))
+    return method, method.to_batch(sampler.sample())
+
+
+def test_td3_settings_are_the_defaults() -> None:
+    c = IQNConfig()
+    # TD3+BC (sfujim/TD3_BC main.py): policy_noise 0.2, noise_clip 0.5, policy_freq 2, tau 0.005, alpha 2.5
+    assert (c.policy_noise, c.noise_clip, c.policy_freq, c.tau, c.bc_weight) == (0.2, 0.5, 2, 0.005, 2.5)
+    assert (c.actor_lr, c.critic_lr, c.discount) == (3e-4, 3e-4, 0.99)
+
+
+def test_target_policy_smoothing_is_clipped_noise_around_the_target_actor(pointmass_data) -> None:
+    method, batch = _prepared(pointmass_data)
+    s = batch["next_observations"].repeat(500, 1)
+    smoothed = method.target_actions(s)
+    plain = method._act(method.actor_target, s)
+    noise = smoothed - plain
+    inside = (plain.abs() < 0.4).all(-1)  # where clamping to [-1, 1] cannot act
+    assert noise.abs().max() <= 0.5 + 1e-6 and smoothed.abs().max() <= 1.0
+    assert 0.15 < noise[inside].std().item() < 0.22  # N(0, 0.2^2) clipped at 0.5 has std 0.197
+
+
+def test_the_actor_and_the_targets_update_every_second_step(pointmass_data) -> None:
+    method, batch = _prepared(pointmass_data)
+
+    def snapshot(module: torch.nn.Module) -> torch.Tensor:
+        return torch.cat([p.detach().flatten().clone() for p in module.parameters()])
+
+    changed = []
+    for step in range(4):
+        before = [
+            snapshot(m) for m in (method.actor, method.actor_target, method.critics_target, method.critics)
+        ]
+        losses = method.update(batch)
+        method.steps += 1
+        after = [
+            snapshot(m) for m in (method.actor, method.actor_target, method.critics_target, method.critics)
+        ]
+        changed.append([not torch.equal(a, b) for a, b in zip(before, after, strict=True)])
+        assert np.isfinite(losses["actor_loss"]), step
+    assert changed == [[True, True, True, True], [False, False, False, True]] * 2
+
+
+def test_codac_penalty_weights_uniform_and_policy_samples_at_s_and_s_next(pointmass_data) -> None:
+    method, batch = _prepared(pointmass_data, conservative=True, cql_samples=3, cql_policy_std=0.2)
+    obs, next_obs = batch["observations"], batch["next_observations"]
+    actions, log_density = method.penalty_actions(obs, next_obs)
+    b, d = obs.shape[0], method.space.act_dim
+    assert actions.shape == (b, 9, d) and log_density.shape == (b, 9)
+    assert torch.allclose(log_density[:, :3], torch.tensor(-d * math.log(2.0)))  # uniform on [-1, 1]^d
+    near_s = (actions[:, 3:6] - method._act(method.actor, obs)[:, None]).abs()
+    near_next = (actions[:, 6:9] - method._act(method.actor, next_obs)[:, None]).abs()
+    assert near_s.mean() < 0.3 and near_next.mean() < 0.3
+    # the penalty is logsumexp of Q - log q over the candidates, minus Q(data): with a constant critic,
+    # exactly logsumexp(-log q)
+    const = lambda o, a, t: torch.full(t.shape, 5.0)  # noqa: E731
+    z_data = torch.full((b, 4), 5.0)
+    penalty = method._cql_penalty(const, obs, actions, log_density, torch.rand(b, 2), z_data)
+    torch.testing.assert_close(penalty, torch.logsumexp(-log_density, dim=1).mean())

@@ -20,9 +20,18 @@ from torch import Tensor
 
 
 def linear_betas(n_steps: int, start: float = 1e-4, end: float = 2e-2) -> Tensor:
-    """Betas rising linearly from ``start`` to ``end``: ``(n_steps,)`` float64 (Ho et al. 2020)."""
+    """Betas of Ho et al.'s linear schedule (``start`` .. ``end`` at K = 1000), for any K: ``(n_steps,)`` float64.
+
+    Ho et al.'s betas are for K = 1000; used unscaled at K = 20 they leave alphā_K = 0.82, so sampling would
+    start from noise the model never saw. Improved DDPM (Nichol & Dhariwal 2021, ``get_named_beta_schedule``)
+    scales them by ``1000 / K``: ``b_t = (1000 / K) linspace(start, end)``, which passes 1 for K < 20. Here
+    ``b_t`` is used as the rate of a step, ``beta_t = 1 - exp(-b_t)``: equal to ``b_t`` to first order
+    (Ho et al.'s betas to within 1% at K = 1000), always below 1, and alphā_K = ``exp(-sum b_t)`` =
+    ``exp(-1000 (start + end) / 2)`` (4e-5 for the defaults) at every K >= 2.
+    """
     _check_steps(n_steps)
-    return torch.linspace(start, end, n_steps, dtype=torch.float64)
+    rates = torch.linspace(start, end, n_steps, dtype=torch.float64) * (1000.0 / n_steps)
+    return -torch.expm1(-rates)
 
 
 def cosine_betas(n_steps: int, s: float = 0.008, max_beta: float = 0.999) -> Tensor:

@@ -188,3 +188,44 @@ def test_sampling_on_cuda_follows_the_generator(sampler_cls: type) -> None:
     x = sampler_cls(s, steps=10).sample(_point_mass_eps(s.to("cuda")), SHAPE, generator=g)
     assert x.device.type == "cuda"
     torch.testing.assert_close(x.cpu(), X_STAR.expand(SHAPE), rtol=0, atol=1e-3)
+
+
+def test_ddpm_guidance_never_acts_at_the_last_step() -> None:
+    """Diffuser scales the guided step by the posterior variance, 0 at t = 0: no guidance there even at
+    ``t_stopgrad: 0``."""
+    s = NoiseSchedule.create("linear", 10)
+    seen: list[int] = []
+
+    def guide(x: Tensor, t: Tensor) -> Tensor:
+        seen.append(int(t[0]))
+        return -(x**2).sum(dim=(1, 2))
+
+    for steps in (10, 4):
+        seen.clear()
+        DDPMSampler(s, steps).sample(
+            _standard_normal_eps(s),
+            SHAPE,
+            generator=_gen(),
+            guidance=Guidance(guide, n_steps=1, t_stopgrad=0),
+        )
+        assert seen and 0 not in seen
+        assert min(seen) == DDPMSampler(s, steps).timesteps[1]
+
+
+@pytest.mark.parametrize("sampler_cls", [DDPMSampler, DDIMSampler])
+def test_episode_noise_makes_each_row_independent_of_the_batch(sampler_cls: type) -> None:
+    from rsbench.methods.noise import EpisodeNoise
+
+    s = NoiseSchedule.create("cosine", 10)
+    sampler = sampler_cls(s, steps=5) if sampler_cls is DDPMSampler else DDIMSampler(s, 5, eta=1.0)
+    model = _standard_normal_eps(s)
+    seeds = [11, 22, 33, 44, 55, 66]
+    full = sampler.sample(model, SHAPE, generator=EpisodeNoise.for_episodes(0, seeds, 3, "cpu"))
+    first = sampler.sample(model, (2, H, D), generator=EpisodeNoise.for_episodes(0, seeds[:2], 3, "cpu"))
+    torch.testing.assert_close(full[:2], first, rtol=0, atol=0)
+    # two rows per episode (candidates): episode i owns rows 2i, 2i + 1
+    pairs = sampler.sample(model, (4, H, D), generator=EpisodeNoise.for_episodes(0, seeds[1:3], 3, "cpu"))
+    again = sampler.sample(model, (2, H, D), generator=EpisodeNoise.for_episodes(0, seeds[2:3], 3, "cpu"))
+    torch.testing.assert_close(pairs[2:], again, rtol=0, atol=0)
+    other_step = sampler.sample(model, (2, H, D), generator=EpisodeNoise.for_episodes(0, seeds[:2], 4, "cpu"))
+    assert not torch.equal(other_step, first)

@@ -10,11 +10,23 @@ import torch
 from rsbench.methods.diffusion import NoiseSchedule, cosine_betas, linear_betas
 
 
-def test_linear_betas_run_from_start_to_end() -> None:
-    betas = linear_betas(50, start=1e-4, end=2e-2)
-    assert betas.dtype == torch.float64 and betas.shape == (50,)
-    assert betas[0].item() == pytest.approx(1e-4) and betas[-1].item() == pytest.approx(2e-2)
+def test_linear_betas_are_ho_et_al_s_at_k_1000() -> None:
+    betas = linear_betas(1000, start=1e-4, end=2e-2)
+    assert betas.dtype == torch.float64 and betas.shape == (1000,)
+    torch.testing.assert_close(
+        betas, torch.linspace(1e-4, 2e-2, 1000, dtype=torch.float64), rtol=1e-2, atol=0
+    )
     assert bool((betas.diff() > 0).all())
+
+
+@pytest.mark.parametrize("k", [5, 20, 100, 1000])
+def test_linear_schedule_ends_in_noise_at_every_k(k: int) -> None:
+    """Unscaled, Ho et al.'s betas leave alphā_K = 0.82 at K = 20: the sampler's start noise is off-distribution."""
+    s = NoiseSchedule.create("linear", k)
+    assert s.alphas_cumprod[-1].item() < 1e-3
+    assert s.alphas_cumprod[-1].item() == pytest.approx(math.exp(-(0.1 + 20) / 2), rel=1e-3)  # exp(-1000 (start + end) / 2)
+    assert s.alphas_cumprod[0].item() > 0.5  # the first step still adds little noise
+    assert bool((s.betas < 1).all() and (s.betas.diff() > 0).all())
 
 
 def test_cosine_alphas_cumprod_match_the_formula() -> None:
