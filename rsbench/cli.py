@@ -808,7 +808,7 @@ def eval_cmd(
         raise UserError(f"expected levels in (0, 1], got {alphas}", key="--alphas")
     fn = load_policy_file(policy_file) if policy_file else scripted_policy(str(policy), task, seed)
     refs = task_reference_scores(task)
-    results = []
+    results: list[dict[str, Any]] = []
     for setting in settings:
         eps = evaluate(fn, task, episodes, seed=seed, risk=setting)
         rows = summarize(eps, levels, rng=np.random.default_rng(seed))

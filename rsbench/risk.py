@@ -7,6 +7,7 @@ It is a value object shared by suites, the evaluator and the methods, so it live
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 RiskKind = Literal["neutral", "cvar", "seeking"]
@@ -48,7 +49,7 @@ class RiskSetting:
         return cls(kind, alpha)  # type: ignore[arg-type]
 
     @classmethod
-    def from_data(cls, value: object, *, source: object, path: str) -> RiskSetting:
+    def from_data(cls, value: object, *, source: str | Path | None, path: str) -> RiskSetting:
         """Schema hook: parse a suite's risk setting, failing with a one-line user error."""
         from rsbench.errors import UserError
 

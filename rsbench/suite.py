@@ -126,8 +126,8 @@ class Suite:
         data = asdict(self)
         for m, entry in zip(data["methods"].values(), self.methods.values(), strict=True):
             m["risk"] = [str(r) for r in entry.risk]
-        for t, entry in zip(data["tasks"].values(), self.tasks.values(), strict=True):
-            t["risk"] = entry.risk.to_dict() if entry.risk else None
+        for t, task in zip(data["tasks"].values(), self.tasks.values(), strict=True):
+            t["risk"] = task.risk.to_dict() if task.risk else None
         return json.loads(json.dumps(data))  # plain lists and dicts: what `load` reads back into this suite
 
     def digest(self) -> str:

@@ -67,3 +67,10 @@ def test_statsmodels_is_a_test_reference_not_a_runtime_dependency() -> None:
 def test_scipy_floor_has_the_rng_keyword_the_tests_use() -> None:
     # scipy.stats.bootstrap(..., rng=Generator) arrived in scipy 1.15 (tests/eval/test_stats.py uses it).
     assert _requirement("scipy", PYPROJECT["project"]["dependencies"]) == "scipy>=1.15"
+
+
+def test_ci_type_checks_rsbench() -> None:
+    # scripts/test.sh is what CI runs; mypy reads its configuration (files = rsbench) from pyproject.
+    assert ".venv/bin/mypy" in (REPO / "scripts" / "test.sh").read_text()
+    assert PYPROJECT["tool"]["mypy"]["files"] == ["rsbench"]
+    assert _requirement("mypy", PYPROJECT["project"]["optional-dependencies"]["dev"]) is not None

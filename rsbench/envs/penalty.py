@@ -39,6 +39,6 @@ def penalty_uniforms(episode_seeds: int | np.ndarray, steps: int | np.ndarray, s
     seeds = as_seed_array(episode_seeds)
     t = np.asarray(steps, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        key = mix64(mix64(np.uint64(int(salt) & _MASK64) + _GOLDEN) ^ seeds)
+        key = mix64(mix64(np.asarray(np.uint64(int(salt) & _MASK64) + _GOLDEN)) ^ seeds)
         bits = mix64(key + (t + np.uint64(1)) * _GOLDEN)
     return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))

@@ -41,7 +41,8 @@ def step_positions(pos: np.ndarray, action: np.ndarray) -> tuple[np.ndarray, np.
 class PointMassEnv(gym.Env):
     """The plain (risk-free) point mass; ``rsbench/RiskyPointMass-v0`` wraps it with the hazard spec."""
 
-    metadata: ClassVar[dict] = {"render_modes": []}
+    # gymnasium declares metadata on Env as an instance attribute; every env overrides it per class.
+    metadata: ClassVar[dict] = {"render_modes": []}  # type: ignore[misc]
 
     def __init__(self) -> None:
         self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(2,), dtype=np.float32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 
@@ -109,5 +110,5 @@ def make(task_id: str, *, spec: RiskSpec | None = None, horizon: int | None = No
     if task_id not in TASKS:
         raise KeyError(f"unknown task {task_id!r}; expected one of {', '.join(TASKS)}")
     task = TASKS[task_id]
-    kwargs = {"spec": None if spec is None else spec.to_dict(), "salt": salt}
+    kwargs: dict[str, Any] = {"spec": None if spec is None else spec.to_dict(), "salt": salt}
     return gym.make(task_id, max_episode_steps=horizon or task.horizon, **kwargs)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -54,7 +54,7 @@ class Compare:
         else:
             if info is None or self.key not in info:
                 raise KeyError(f"risk spec needs info[{self.key!r}], which the environment did not return")
-            x = np.broadcast_to(np.asarray(info[self.key], dtype=np.float64), (obs.shape[0],))
+            x = np.broadcast_to(np.asarray(info[str(self.key)], dtype=np.float64), (obs.shape[0],))
         return _OPS[self.op](x, self.value)
 
     def to_dict(self) -> dict[str, Any]:
@@ -234,7 +234,8 @@ def _clause(data: Any, key: str) -> Clause:
         raise SpecError(f"{key}.info", f"expected an info key name, got {ref!r}")
     if not isinstance(data["op"], str) or data["op"] not in _OPS:
         raise SpecError(f"{key}.op", f"expected one of {', '.join(_OPS)}, got {data['op']!r}")
-    return Compare(source, ref, data["op"], _number(data["value"], f"{key}.value"))
+    # source and op are checked against their Literal types just above
+    return Compare(cast(Any, source), ref, cast(Any, data["op"]), _number(data["value"], f"{key}.value"))
 
 
 def _slice(value: Any, key: str) -> tuple[int, int | None]:
