@@ -788,8 +788,7 @@ def eval_cmd(
         return
     if (policy is None) == (policy_file is None):
         raise UserError(
-            "give a RUN to re-evaluate, --policy (shortcut | detour | random) or --policy-file FILE.py:NAME "
-            "(exactly one)",
+            "give a RUN to re-evaluate, --policy NAME (see --help) or --policy-file FILE.py:NAME (exactly one)",
             key="--policy",
         )
 

@@ -353,12 +353,12 @@ def test_exit_code_table_is_the_designed_one() -> None:
         ),
         (
             ["eval"],
-            "rsbench: error: --policy: give a RUN to re-evaluate, --policy (shortcut | detour | random) or "
+            "rsbench: error: --policy: give a RUN to re-evaluate, --policy NAME (see --help) or "
             "--policy-file FILE.py:NAME (exactly one)",
         ),
         (
             ["eval", "--policy", "detour", "--policy-file", "p.py:act"],
-            "rsbench: error: --policy: give a RUN to re-evaluate, --policy (shortcut | detour | random) or "
+            "rsbench: error: --policy: give a RUN to re-evaluate, --policy NAME (see --help) or "
             "--policy-file FILE.py:NAME (exactly one)",
         ),
         (
