@@ -36,15 +36,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from rsbench.eval import stats
     from rsbench.eval.policies import scripted_policy
     from rsbench.eval.rollout import evaluate
-    from rsbench.methods import Space, available, create
-    from rsbench.methods.registry import check_suite_methods
-    from rsbench.suite import load_suite
+    from rsbench.methods import Space, create
+    from rsbench.suite import load_suite, validate_suite
     from rsbench.train import fit
 
     console = Console(stderr=True)
     torch.set_num_threads(args.threads)
-    suite = load_suite(args.suite, known_methods=available())
-    check_suite_methods(suite, source=args.suite)
+    suite = load_suite(args.suite)
+    validate_suite(suite, source=args.suite)
     if args.label not in suite.methods:
         from rsbench.errors import UserError
 
