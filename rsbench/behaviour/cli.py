@@ -44,7 +44,7 @@ def select_cmd(
     ] = None,
     episodes: Annotated[int, typer.Option(help="Episodes per measured return.")] = 100,
 ) -> None:
-    """Pick expert (final), medium (~1/3 of the expert) and the replay checkpoints from a training run,
+    """Pick expert (final), medium (~1/3 of the expert's base-task return) and the replay checkpoints,
     copy them into rsbench/behaviour/policies/TASK and record their returns and the reference scores.
 
     Example: rsbench behaviour select hopper
@@ -57,8 +57,8 @@ def select_cmd(
     p = record["policies"]
     typer.echo(
         f"{task}: ref_min_score {record['ref_min_score']:.1f}, ref_max_score {record['ref_max_score']:.1f}; "
-        f"medium = step {p['medium']['steps']} (risky return {p['medium']['risky_mean']:.1f}, "
-        f"target {record['medium_target']:.1f}); written to {POLICIES_DIR / task}"
+        f"medium = step {p['medium']['steps']} (base-task return {p['medium']['base_mean']:.1f}, target "
+        f"{record['medium_target']:.1f} = a third of the expert's); written to {POLICIES_DIR / task}"
     )
 
 

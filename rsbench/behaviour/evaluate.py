@@ -80,16 +80,22 @@ class PolicyReturns:
     risky_penalty_events: float
 
     @classmethod
-    def measure(cls, policy: Policy, task_id: str, episodes: int = 100, seed: int = 0) -> PolicyReturns:
+    def measure(
+        cls, policy: Policy, task_id: str, episodes: int = 100, seed: int = 0, *, risky: bool = True
+    ) -> PolicyReturns:
+        """Both returns, or only the base task's (risky fields NaN) when ``risky`` is False."""
         base = evaluate(policy, task_id, episodes, seed=seed, horizon=BASE_HORIZON, spec=no_penalty(task_id))
-        risky = risky_returns(policy, task_id, episodes, seed)
+        if not risky:
+            nan = float("nan")
+            return cls(float(base.returns.mean()), float(base.returns.std()), nan, nan, nan, nan)
+        risky_eps = risky_returns(policy, task_id, episodes, seed)
         return cls(
             base_mean=float(base.returns.mean()),
             base_std=float(base.returns.std()),
-            risky_mean=float(risky.returns.mean()),
-            risky_std=float(risky.returns.std()),
-            risky_violation_rate=float(risky.violation_steps.sum() / risky.lengths.sum()),
-            risky_penalty_events=float(risky.penalty_events.mean()),
+            risky_mean=float(risky_eps.returns.mean()),
+            risky_std=float(risky_eps.returns.std()),
+            risky_violation_rate=float(risky_eps.violation_steps.sum() / risky_eps.lengths.sum()),
+            risky_penalty_events=float(risky_eps.penalty_events.mean()),
         )
 
 

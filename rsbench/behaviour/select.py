@@ -1,9 +1,11 @@
 """Pick the committed levels from a training run and record their provenance (DESIGN.md §3).
 
-``expert`` is the run's final policy; ``medium`` the checkpoint whose mean return on the risky task is
-nearest to one third of the way from the random policy to the expert (D4RL's "about one third of the
-expert"); ``replay/`` every checkpoint up to the medium one. Candidates for medium are screened with the
-training log (returns on the base task) and then measured on the risky task.
+``expert`` is the run's final policy; ``medium`` the checkpoint whose mean return on the base task is nearest
+one third of the expert's (D4RL's rule: the policies are risk-unaware and the levels are defined on the task
+they train on); ``replay/`` every checkpoint up to the medium one. The reference scores are measured on the
+risky task. Defining medium on the risky scale instead would pick, on HalfCheetah, a policy too slow to ever
+cross the velocity threshold (no penalty events in its data: nothing for a risk-sensitive method to learn),
+because the expert's speed costs it most of its return there.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from rsbench.behaviour.committed import POLICIES_DIR, TASKS
-from rsbench.behaviour.evaluate import PolicyReturns, risky_returns, stochastic, uniform_random
+from rsbench.behaviour.evaluate import PolicyReturns, stochastic, uniform_random
 from rsbench.behaviour.policy import load_policy
 from rsbench.errors import UserError
 
@@ -38,19 +40,20 @@ def _train_returns(run: Path) -> dict[int, float]:
         return {int(r["steps"]): float(r["train_return_last20"]) for r in csv.DictReader(f)}
 
 
-def _risky_mean(path: Path, task_id: str, episodes: int) -> float:
-    return float(risky_returns(stochastic(load_policy(path)), task_id, episodes).returns.mean())
+def _base_mean(path: Path, task_id: str, episodes: int) -> float:
+    return PolicyReturns.measure(stochastic(load_policy(path)), task_id, episodes, risky=False).base_mean
 
 
-def pick_medium(run: Path, task_id: str, ref_min: float, ref_max: float) -> tuple[Path, float]:
-    """The checkpoint whose risky-task return is nearest ``ref_min + (ref_max - ref_min) / 3``."""
-    target = ref_min + MEDIUM_FRACTION * (ref_max - ref_min)
+def pick_medium(run: Path, task_id: str, expert_base: float) -> tuple[Path, float]:
+    """The checkpoint whose base-task return is nearest a third of the expert's (D4RL's rule, on the
+    risk-unaware task the policies train on). Candidates: checkpoints whose training return is 15-60% of
+    the final one; each is measured on ``SCREEN_EPISODES`` episodes."""
+    target = MEDIUM_FRACTION * expert_base
     log = _train_returns(run)
     final = log[max(log)]
-    # Screen on the base-task training returns: the risky task's third lies below 60% of the final one.
-    paths = [p for p in checkpoints(run)[:-1] if log.get(_step(p), np.inf) <= 0.6 * final]
+    paths = [p for p in checkpoints(run)[:-1] if 0.15 * final <= log.get(_step(p), np.inf) <= 0.6 * final]
     paths = paths or checkpoints(run)[:-1]
-    measured = {p: _risky_mean(p, task_id, SCREEN_EPISODES) for p in paths}
+    measured = {p: _base_mean(p, task_id, SCREEN_EPISODES) for p in paths}
     best = min(measured, key=lambda p: abs(measured[p] - target))
     return best, target
 
@@ -68,7 +71,7 @@ def select(task: str, run: Path, episodes: int = 100, dest: Path = POLICIES_DIR)
     expert = PolicyReturns.measure(stochastic(load_policy(expert_path)), task_id, episodes)
     random = PolicyReturns.measure(uniform_random(load_policy(expert_path).act_dim), task_id, episodes)
     ref_min, ref_max = random.risky_mean, expert.risky_mean
-    medium_path, target = pick_medium(run, task_id, ref_min, ref_max)
+    medium_path, target = pick_medium(run, task_id, expert.base_mean)
     medium = PolicyReturns.measure(stochastic(load_policy(medium_path)), task_id, episodes)
     out = dest / task
     shutil.rmtree(out, ignore_errors=True)
@@ -98,9 +101,13 @@ def select(task: str, run: Path, episodes: int = 100, dest: Path = POLICIES_DIR)
 
 
 def _write_provenance(dest: Path, task: str, record: dict[str, Any]) -> None:
+    from filelock import FileLock
+
     from rsbench.results.fs import locate
 
     path = dest / "provenance.json"
-    data = json.loads(path.read_text()) if path.is_file() else {}
-    data[task] = record
-    locate(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    # Tasks are selected in parallel processes; each updates its own entry of the one file.
+    with FileLock(str(path) + ".lock"):
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        data[task] = record
+        locate(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
