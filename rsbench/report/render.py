@@ -116,14 +116,17 @@ class Report:
     planned: list[str] = field(default_factory=list)
 
 
-def aggregate_note(m: Merged, agg: pd.DataFrame) -> str:
+def aggregate_note(m: Merged, metric: str) -> str:
     """What the cross-task IQM is computed on, or why there is none (no score depends on other groups)."""
     tasks = sorted(m.table["task"].unique())
     refs = lb.reference_scores(m.datasets)
     missing = [t for t in tasks if t not in refs]
     if refs:
         left_out = f" Left out (no reference scores): {', '.join(missing)}." if missing else ""
-        return f"IQM of normalised scores over every seed of each task. {REFERENCES}{left_out}"
+        return (
+            f"IQM of normalised scores over every seed of each task: each seed's {metric_label(metric)} x "
+            f"as 100 (x - min) / (max - min). {REFERENCES}{left_out}"
+        )
     if len(tasks) == 1:
         return "IQM over the seeds of the single task, in raw units (its dataset has no reference scores)."
     return (
@@ -153,7 +156,8 @@ def _markdown(
                 + " |"
             )
         out.append("")
-    out += ["## Across tasks (IQM, stratified bootstrap 95%)", "", aggregate_note(m, agg), ""]
+    primary = boards[0].primary if boards else "mean_return"
+    out += ["## Across tasks (IQM, stratified bootstrap 95%)", "", aggregate_note(m, primary), ""]
     if not agg.empty:
         out += ["| group | IQM | interval |", "|---|---|---|"]
         out += [
@@ -233,7 +237,7 @@ def render_report(runs: list[Run], out_dir: Path, *, compare: Sequence[str] = ()
         planned=planned,
         training=early,
         tiers=TIERS,
-        aggregate_note=aggregate_note(m, agg),
+        aggregate_note=aggregate_note(m, boards[0].primary) if boards else "",
         warnings=warnings,
         aggregate=agg.to_dict("records"),
         aggregate_metric=metric_label(boards[0].primary) if boards else "",
