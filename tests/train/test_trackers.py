@@ -124,3 +124,28 @@ def test_run_with_every_installed_tracker_writes_inside_the_run(tmp_path: Path, 
         assert list((run / "mlruns").rglob("metrics/*loss*"))
     if "wandb" in names:
         assert list((run / "wandb").rglob("offline-run-*"))
+
+
+@_needs("mlflow")
+@pytest.mark.slow
+def test_mlflow_callback_records_a_trial_in_the_run(plan, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The callback as Tune drives it on the driver (Ray itself not needed): one mlflow run per trial."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+    class Trial:  # what MLflowLoggerCallback reads of a Tune trial
+        def __init__(self, spec: dict) -> None:
+            self.trial_id, self.config, self.local_path = spec["id"], {"trial": spec}, None
+
+        def __str__(self) -> str:
+            return self.trial_id
+
+    (callback,) = tracker_callbacks(["mlflow"], plan)
+    callback.setup()
+    trial = Trial(plan.specs[0])
+    callback.log_trial_start(trial)
+    callback.log_trial_result(1, trial, {"training_iteration": 1, "critic_loss": 0.5})
+    callback.log_trial_end(trial)
+    store = plan.store.root.local_path() / "mlruns"
+    (metric,) = store.glob("*/*/metrics/critic_loss")
+    assert metric.read_text().split()[1] == "0.5"
+    assert list(store.glob("*/*/params/trial/config/candidates"))
