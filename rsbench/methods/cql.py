@@ -28,9 +28,10 @@ import torch
 from torch import nn
 
 from rsbench.data.normalize import Normalizer
-from rsbench.methods.base import DataSpec, Method, MethodConfig, Space, seeded
-from rsbench.methods.nets import mlp, soft_update
+from rsbench.methods.base import DataSpec, MethodConfig, Space, seeded
+from rsbench.methods.nets import mlp
 from rsbench.methods.noise import Noise
+from rsbench.methods.packing import Batch, Nets, PackableMethod, Stage
 from rsbench.methods.registry import register
 from rsbench.risk import RiskSetting
 from rsbench.schema import doc
@@ -95,12 +96,18 @@ class TanhGaussianActor(nn.Module):
         return mean, (log_std - 1.0).clamp(-20.0, 2.0)
 
     def forward(
-        self, obs: torch.Tensor, generator: torch.Generator | None, deterministic: bool = False
+        self,
+        obs: torch.Tensor,
+        generator: torch.Generator | None,
+        deterministic: bool = False,
+        eps: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A sample and its log-density; ``eps`` is the standard normal draw (from ``generator`` when None)."""
         mean, log_std = self._mean_log_std(obs)
         if deterministic:
             return torch.tanh(mean), torch.zeros(obs.shape[:-1], device=obs.device)
-        eps = torch.randn(mean.shape, device=mean.device, generator=generator)
+        if eps is None:
+            eps = torch.randn(mean.shape, device=mean.device, generator=generator)
         pre = mean + log_std.exp() * eps
         action = torch.tanh(pre)
         normal_logp = (-0.5 * eps.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
@@ -133,8 +140,12 @@ class TwinQ(nn.Module):
 
 
 @register("cql")
-class CQL(Method):
-    """CQL(H): SAC with twin critics, automatic entropy tuning and the conservative log-sum-exp penalty."""
+class CQL(PackableMethod):
+    """CQL(H): SAC with twin critics, automatic entropy tuning and the conservative log-sum-exp penalty.
+
+    Packable (:mod:`rsbench.methods.packing`): one update is the actor-and-temperature stage, then the
+    critic stage (with the Lagrange multiplier's when ``cql_lagrange``) and the target critics' Polyak step.
+    """
 
     Config: ClassVar[type[CQLConfig]] = CQLConfig
     config: CQLConfig
@@ -165,87 +176,115 @@ class CQL(Method):
             "transitions", obs_normalizer=self.normalizers.get("obs"), reward_scale=self.config.reward_scale
         )
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        obs = batch["observations"]
-        actions = self.unit_actions(batch["actions"]).clamp(-1, 1)
-        actor_loss, alpha = self._actor_step(obs, actions)
-        td_loss, gap, q_data = self.critic_loss_terms(batch)
-        penalty = self._penalty(gap)
-        self.critic_opt.zero_grad(set_to_none=True)
-        (td_loss + penalty).backward()
-        self.critic_opt.step()
-        soft_update(self.critic_target, self.critic, self.config.tau)
+    # -- training: the stages of one update (packable) ----------------------------------------------
+    def nets(self) -> dict[str, nn.Module | nn.Parameter]:
         return {
-            "critic_loss": td_loss.item(),
-            "cql_penalty": penalty.item(),
-            "actor_loss": actor_loss.item(),
-            "alpha": alpha.item(),
-            "q_data": q_data.mean().item(),
+            "actor": self.actor,
+            "critic": self.critic,
+            "critic_target": self.critic_target,
+            "log_alpha": self.log_alpha,
+            "log_cql_alpha": self.log_cql_alpha,
         }
 
-    def _actor_step(self, obs: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """SAC's actor and temperature step (behaviour cloning for the first ``bc_steps``)."""
-        new_actions, logp = self.actor(obs, self.generator)
-        alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
-        alpha = self.log_alpha.exp().detach()
-        if self.steps < self.config.bc_steps:
-            actor_loss = (alpha * logp - self.actor.log_prob(obs, actions)).mean()
-        else:
-            actor_loss = (alpha * logp - self.critic(obs, new_actions).min(0).values).mean()
-        self.alpha_opt.zero_grad(set_to_none=True)
-        alpha_loss.backward()
-        self.alpha_opt.step()
-        self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
-        self.actor_opt.step()
-        return actor_loss, alpha
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {
+            "actor": self.actor_opt,
+            "critic": self.critic_opt,
+            "alpha": self.alpha_opt,
+            "cql_alpha": self.cql_alpha_opt,
+        }
 
-    def td_target(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def noise(self, batch_size: int) -> dict[str, torch.Tensor]:
+        """The policy samples' normal draws (at ``s`` for the actor and ``s'`` for the target, then
+        ``cql_n_actions`` per state at ``s`` and ``s'``) and the uniform actions of the log-sum-exp."""
+        b, n, d, g = batch_size, self.config.cql_n_actions, self.space.act_dim, self.generator
+
+        def randn(rows: int) -> torch.Tensor:
+            return torch.randn((rows, d), device=self.device, generator=g)
+
+        draws = {"actor": randn(b), "next": randn(b), "now_n": randn(b * n), "next_n": randn(b * n)}
+        return {**draws, "uniform": torch.rand((b * n, d), device=self.device, generator=g) * 2 - 1}
+
+    def stages(self) -> tuple[Stage, ...]:
+        c = self.config
+        critic = {"critic": "_critic_loss", **({"cql_alpha": "_lagrange_loss"} if c.cql_lagrange else {})}
+        return (
+            Stage(self._actor_losses, {"alpha": "_alpha_loss", "actor": "actor_loss"}),
+            Stage(self._critic_losses, critic, polyak=(("critic_target", "critic", c.tau),)),
+        )
+
+    def _actor_losses(self, nets: Nets, batch: Batch, noise: Batch) -> dict[str, torch.Tensor]:
+        """SAC's actor and temperature losses (behaviour cloning for the first ``bc_steps``)."""
+        obs = batch["observations"]
+        new_actions, logp = nets["actor"](obs, None, eps=noise["actor"])
+        alpha_loss = -(nets["log_alpha"] * (logp.detach() + self.target_entropy)).mean()
+        alpha = nets["log_alpha"].exp().detach()
+        if self.steps < self.config.bc_steps:
+            actions = self.unit_actions(batch["actions"]).clamp(-1, 1)
+            actor_loss = (alpha * logp - nets["actor"].log_prob(obs, actions)).mean()
+        else:
+            actor_loss = (alpha * logp - nets["critic"](obs, new_actions).min(0).values).mean()
+        return {"actor_loss": actor_loss, "alpha": alpha, "_alpha_loss": alpha_loss}
+
+    def _critic_losses(self, nets: Nets, batch: Batch, noise: Batch) -> dict[str, torch.Tensor]:
+        td_loss, gap, q_data = self.critic_loss_terms(batch, nets, noise)
+        penalty, lagrange_loss = self._penalty(gap, nets["log_cql_alpha"])
+        extra = {"_lagrange_loss": lagrange_loss} if lagrange_loss is not None else {}
+        return {
+            "critic_loss": td_loss,
+            "cql_penalty": penalty,
+            "q_data": q_data.mean(),
+            "_critic_loss": td_loss + penalty,
+            **extra,
+        }
+
+    def td_target(self, batch: Batch, nets: Nets, noise: Batch) -> torch.Tensor:
         """``(B,)`` SAC target from the twin minimum of the target critics (no entropy backup, as CORL)."""
         with torch.no_grad():
-            next_actions, _ = self.actor(batch["next_observations"], self.generator)
-            target_q = self.critic_target(batch["next_observations"], next_actions).min(0).values
+            next_actions, _ = nets["actor"](batch["next_observations"], None, eps=noise["next"])
+            target_q = nets["critic_target"](batch["next_observations"], next_actions).min(0).values
             return batch["rewards"] + self.config.discount * (1.0 - batch["terminals"]) * target_q
 
     def critic_loss_terms(
-        self, batch: dict[str, torch.Tensor]
+        self, batch: Batch, nets: Nets, noise: Batch
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The TD loss summed over the twin critics (CORL's ``qf1_loss + qf2_loss``, each a full MSE), each
         critic's conservative gap ``(2,)`` and ``Q(s, a_data)`` ``(2, B)``."""
         actions = self.unit_actions(batch["actions"]).clamp(-1, 1)
-        target = self.td_target(batch)
-        q_data = self.critic(batch["observations"], actions)  # (2, B)
+        target = self.td_target(batch, nets, noise)
+        q_data = nets["critic"](batch["observations"], actions)  # (2, B)
         td_loss = (q_data - target).pow(2).mean(1).sum()
-        return td_loss, self._gap(batch["observations"], batch["next_observations"], q_data), q_data
+        gap = self._gap(batch["observations"], batch["next_observations"], q_data, nets, noise)
+        return td_loss, gap, q_data
 
-    def _gap(self, obs: torch.Tensor, next_obs: torch.Tensor, q_data: torch.Tensor) -> torch.Tensor:
+    def _gap(
+        self, obs: torch.Tensor, next_obs: torch.Tensor, q_data: torch.Tensor, nets: Nets, noise: Batch
+    ) -> torch.Tensor:
         """CQL(H) per critic ``(2,)``: importance-sampled log-sum-exp over uniform and policy actions at
         ``s`` and ``s'`` (all evaluated at ``s``, as CORL), minus ``Q(s, a_data)``, averaged over the batch."""
-        c, g = self.config, self.generator
+        c, critic = self.config, nets["critic"]
         b, n, d = obs.shape[0], c.cql_n_actions, self.space.act_dim
         obs_n, next_n = obs.repeat_interleave(n, dim=0), next_obs.repeat_interleave(n, dim=0)
         with torch.no_grad():
-            pi_now, logp_now = self.actor(obs_n, g)
-            pi_next, logp_next = self.actor(next_n, g)
-        uniform = torch.rand((b * n, d), device=self.device, generator=g) * 2 - 1
-        q_uniform = self.critic(obs_n, uniform).view(2, b, n) + d * math.log(2.0)  # minus log(1/2^d)
-        q_now = self.critic(obs_n, pi_now).view(2, b, n) - logp_now.view(1, b, n)
-        q_next = self.critic(obs_n, pi_next).view(2, b, n) - logp_next.view(1, b, n)
+            pi_now, logp_now = nets["actor"](obs_n, None, eps=noise["now_n"])
+            pi_next, logp_next = nets["actor"](next_n, None, eps=noise["next_n"])
+        q_uniform = critic(obs_n, noise["uniform"]).view(2, b, n) + d * math.log(2.0)  # minus log(1/2^d)
+        q_now = critic(obs_n, pi_now).view(2, b, n) - logp_now.view(1, b, n)
+        q_next = critic(obs_n, pi_next).view(2, b, n) - logp_next.view(1, b, n)
         stacked = torch.cat([q_uniform, q_now, q_next], dim=2) / c.cql_temp
         return (torch.logsumexp(stacked, dim=2) * c.cql_temp - q_data).mean(1)
 
-    def _penalty(self, gap: torch.Tensor) -> torch.Tensor:
+    def _penalty(
+        self, gap: torch.Tensor, log_cql_alpha: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``cql_alpha * (gap_1 + gap_2)``; with ``cql_lagrange``, CORL's ``alpha' * cql_alpha * (gap - target)``
-        after a dual step on ``alpha'``."""
+        and the dual loss of ``alpha'`` (stepped on the same batch, before the critics use ``alpha'``)."""
         c = self.config
         if not c.cql_lagrange:
-            return c.cql_alpha * gap.sum()
-        alpha_prime = self.log_cql_alpha.exp().clamp(0.0, 1e6)
+            return c.cql_alpha * gap.sum(), None
+        alpha_prime = log_cql_alpha.exp().clamp(0.0, 1e6)
         lagrange_loss = -(alpha_prime * c.cql_alpha * (gap.detach() - c.cql_target_gap)).sum() * 0.5
-        self.cql_alpha_opt.zero_grad(set_to_none=True)
-        lagrange_loss.backward()
-        self.cql_alpha_opt.step()
-        return (alpha_prime.detach() * c.cql_alpha * (gap - c.cql_target_gap)).sum()
+        return (alpha_prime.detach() * c.cql_alpha * (gap - c.cql_target_gap)).sum(), lagrange_loss
 
     @torch.no_grad()
     def act(

@@ -35,8 +35,9 @@ import torch
 from torch import nn
 
 from rsbench.data.normalize import Normalizer
-from rsbench.methods.base import DataSpec, Method, MethodConfig, Space, seeded
-from rsbench.methods.nets import mlp, soft_update
+from rsbench.methods.base import DataSpec, MethodConfig, Space, seeded
+from rsbench.methods.nets import mlp
+from rsbench.methods.packing import Batch, Nets, PackableMethod, Stage
 from rsbench.methods.quantile import midpoint_taus, quantile_huber_loss
 from rsbench.methods.registry import register
 from rsbench.risk import RiskSetting
@@ -133,8 +134,12 @@ class QuantileCritic(nn.Module):
 
 
 @register("iqn")
-class IQN(Method):
-    """IQN actor-critic: a deterministic actor maximises a tail risk of twin implicit quantile critics."""
+class IQN(PackableMethod):
+    """IQN actor-critic: a deterministic actor maximises a tail risk of twin implicit quantile critics.
+
+    Packable (:mod:`rsbench.methods.packing`): one update is the critic stage, then the actor stage (a
+    step and the Polyak updates of the targets every ``policy_freq`` updates, its loss reported always).
+    """
 
     Config: ClassVar[type[IQNConfig]] = IQNConfig
     config: IQNConfig
@@ -170,29 +175,45 @@ class IQN(Method):
     def _rand(self, *shape: int) -> torch.Tensor:
         return torch.rand(shape, generator=self.generator, device=self.device)
 
-    def target_actions(self, next_obs: torch.Tensor) -> torch.Tensor:
-        """TD3's target-policy smoothing: ``clip(pi_target(s') + clip(N(0, policy_noise^2), +-noise_clip), -1, 1)``."""
-        c = self.config
-        noise = torch.randn(
-            next_obs.shape[0], self.space.act_dim, generator=self.generator, device=self.device
-        )
-        noise = (noise * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
-        return (self._act(self.actor_target, next_obs) + noise).clamp(-1.0, 1.0)
+    def _randn(self, *shape: int) -> torch.Tensor:
+        return torch.randn(shape, generator=self.generator, device=self.device)
 
-    def penalty_actions(self, obs: torch.Tensor, next_obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def target_actions(
+        self, next_obs: torch.Tensor, actor_target: Any = None, normal: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """TD3's target-policy smoothing: ``clip(pi_target(s') + clip(N(0, policy_noise^2), +-noise_clip), -1, 1)``
+        (``normal``: the standard normal draw, from the generator when None)."""
+        c = self.config
+        normal = self._randn(next_obs.shape[0], self.space.act_dim) if normal is None else normal
+        noise = (normal * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
+        return (self._act(actor_target or self.actor_target, next_obs) + noise).clamp(-1.0, 1.0)
+
+    def penalty_actions(
+        self, obs: torch.Tensor, next_obs: torch.Tensor, actor: Any = None, noise: Batch | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """CODAC's candidate actions ``(B, 3K, act_dim)`` and their log sampling densities ``(B, 3K)``: ``K``
-        uniform actions, ``K`` policy samples at ``s`` and ``K`` at ``s'`` (``K = cql_samples``)."""
+        uniform actions, ``K`` policy samples at ``s`` and ``K`` at ``s'`` (``K = cql_samples``); ``noise``
+        holds their draws (:meth:`_penalty_noise`; from the generator when None)."""
         c, (b, d), k = self.config, (obs.shape[0], self.space.act_dim), self.config.cql_samples
-        uniform = 2 * self._rand(b, k, d) - 1
-        parts, log_densities = [uniform], [torch.full((b, k), -d * math.log(2.0), device=self.device)]
+        noise = self._penalty_noise(b) if noise is None else noise
+        parts, log_densities = (
+            [noise["uniform"]],
+            [torch.full((b, k), -d * math.log(2.0), device=self.device)],
+        )
         with torch.no_grad():
-            for x in (obs, next_obs):
-                eps = torch.randn((b, k, d), generator=self.generator, device=self.device)
-                parts.append((self._act(self.actor, x)[:, None] + c.cql_policy_std * eps).clamp(-1.0, 1.0))
+            for x, eps in ((obs, noise["eps_s"]), (next_obs, noise["eps_next"])):
+                parts.append(
+                    (self._act(actor or self.actor, x)[:, None] + c.cql_policy_std * eps).clamp(-1.0, 1.0)
+                )
                 log_densities.append(
                     (-0.5 * eps.pow(2) - math.log(c.cql_policy_std) - 0.5 * math.log(2 * math.pi)).sum(-1)
                 )
         return torch.cat(parts, dim=1), torch.cat(log_densities, dim=1)
+
+    def _penalty_noise(self, b: int) -> dict[str, torch.Tensor]:
+        k, d = self.config.cql_samples, self.space.act_dim
+        uniform = 2 * self._rand(b, k, d) - 1
+        return {"uniform": uniform, "eps_s": self._randn(b, k, d), "eps_next": self._randn(b, k, d)}
 
     def _cql_penalty(
         self,
@@ -216,61 +237,78 @@ class IQN(Method):
         ).mean(-1)
         return (torch.logsumexp(q.view(b, k) - log_density, dim=1) - z_data.mean(-1)).mean()
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        out = self._critic_step(batch)
-        if self.steps % self.config.policy_freq:  # TD3: the actor and the targets lag the critics
-            with torch.no_grad():  # still report the actor's loss, so every step's curve has it
-                return {**out, "actor_loss": self._actor_loss(batch).item()}
-        actor_loss = self._actor_loss(batch)
-        self.actor_optimizer.zero_grad(set_to_none=True)
-        actor_loss.backward()
-        self.actor_optimizer.step()
-        soft_update(self.critics_target, self.critics, self.config.tau)
-        soft_update(self.actor_target, self.actor, self.config.tau)
-        return {**out, "actor_loss": actor_loss.item()}
+    # -- the stages of one update (packable) ----------------------------------------------------------
+    def nets(self) -> dict[str, nn.Module | nn.Parameter]:
+        # the twins as separate nets: a pack calls each one's forward (a ModuleList has none)
+        return {
+            "critic0": self.critics[0],
+            "critic1": self.critics[1],
+            "critic0_target": self.critics_target[0],
+            "critic1_target": self.critics_target[1],
+            "actor": self.actor,
+            "actor_target": self.actor_target,
+        }
 
-    def _critic_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"critic": self.critic_optimizer, "actor": self.actor_optimizer}
+
+    def noise(self, batch_size: int) -> dict[str, torch.Tensor]:
+        """Target smoothing, target and online taus, CODAC's candidates, the actor's tail taus: in this order."""
+        c, b = self.config, batch_size
+        draws = {
+            "smoothing": self._randn(b, self.space.act_dim),
+            "target_taus": self._rand(b, c.n_target_taus),
+            "taus": self._rand(b, c.n_taus),
+        }
+        if c.conservative:
+            draws.update(self._penalty_noise(b))
+        shape = (b, c.n_policy_taus)
+        return {
+            **draws,
+            "policy_taus": risk_taus(c.train_risk, shape, generator=self.generator, device=self.device),
+        }
+
+    def stages(self) -> tuple[Stage, ...]:
+        critic = Stage(self._critic_losses, {"critic": "critic_loss"})
+        if self.steps % self.config.policy_freq:  # TD3: the actor and the targets lag the critics
+            return critic, Stage(self._actor_losses, {})  # still report the actor's loss every step
+        tau = self.config.tau
+        targets = (("critic0_target", "critic0", tau), ("critic1_target", "critic1", tau))
+        polyak = (*targets, ("actor_target", "actor", tau))
+        return critic, Stage(self._actor_losses, {"actor": "actor_loss"}, polyak=polyak)
+
+    def _critic_losses(self, nets: Nets, batch: Batch, noise: Batch) -> dict[str, torch.Tensor]:
         c = self.config
         obs, next_obs = batch["observations"], batch["next_observations"]
         actions = self.unit_actions(batch["actions"]).clamp(-1, 1)
-        b = obs.shape[0]
+        critics = (nets["critic0"], nets["critic1"])
         with torch.no_grad():
-            next_actions = self.target_actions(next_obs)
-            target_taus = self._rand(b, c.n_target_taus)
-            z_next = torch.minimum(*(z(next_obs, next_actions, target_taus) for z in self.critics_target))
+            next_actions = self.target_actions(next_obs, nets["actor_target"], noise["smoothing"])
+            targets = (nets["critic0_target"], nets["critic1_target"])
+            z_next = torch.minimum(*(z(next_obs, next_actions, noise["target_taus"]) for z in targets))
             target = batch["rewards"][:, None] + c.discount * (1 - batch["terminals"][:, None]) * z_next
-        taus = self._rand(b, c.n_taus)
-        z_data = [z(obs, actions, taus) for z in self.critics]
+        taus = noise["taus"]
+        z_data = [z(obs, actions, taus) for z in critics]
         critic_loss = sum(quantile_huber_loss(z, target, taus, c.kappa) for z in z_data)
-        out = {"q_mean": z_data[0].mean().item()}
+        out = {"q_mean": z_data[0].mean()}
         if c.conservative:
-            candidates, log_density = self.penalty_actions(obs, next_obs)
+            candidates, log_density = self.penalty_actions(obs, next_obs, nets["actor"], noise)
             penalty = sum(
                 self._cql_penalty(z, obs, candidates, log_density, taus[:, : c.cql_taus], zd)
-                for z, zd in zip(self.critics, z_data, strict=True)
+                for z, zd in zip(critics, z_data, strict=True)
             )
             critic_loss = critic_loss + c.cql_alpha * penalty
-            out["cql_penalty"] = penalty.item()
-        self.critic_optimizer.zero_grad(set_to_none=True)
-        critic_loss.backward()
-        self.critic_optimizer.step()
-        return {"critic_loss": critic_loss.item(), **out}
+            out["cql_penalty"] = penalty
+        return {"critic_loss": critic_loss, **out}  # type: ignore[dict-item]
 
-    def _actor_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _actor_losses(self, nets: Nets, batch: Batch, noise: Batch) -> dict[str, torch.Tensor]:
         """TD3+BC with the risk functional of the first critic in place of Q."""
-        c = self.config
         obs = batch["observations"]
         actions = self.unit_actions(batch["actions"]).clamp(-1, 1)
-        pi = self._act(self.actor, obs)
-        rho = self.critics[0](
-            obs,
-            pi,
-            risk_taus(
-                c.train_risk, (obs.shape[0], c.n_policy_taus), generator=self.generator, device=self.device
-            ),
-        ).mean(-1)
-        lam = c.bc_weight / rho.abs().mean().detach().clamp_min(1e-6)
-        return -lam * rho.mean() + (pi - actions).pow(2).mean()
+        pi = self._act(nets["actor"], obs)
+        rho = nets["critic0"](obs, pi, noise["policy_taus"]).mean(-1)
+        lam = self.config.bc_weight / rho.abs().mean().detach().clamp_min(1e-6)
+        return {"actor_loss": -lam * rho.mean() + (pi - actions).pow(2).mean()}
 
     # -- acting ---------------------------------------------------------------------------------------
     @torch.no_grad()

@@ -73,12 +73,12 @@ def test_critic_loss_is_corl_s_full_td_error_plus_alpha_times_each_gap(pointmass
 
     method, batch = _cql(pointmass_data, cql_alpha=10.0)
     y = torch.randn(32, generator=torch.Generator().manual_seed(3))
-    method.td_target = lambda batch: y
-    td, gap, q = method.critic_loss_terms(batch)
+    method.td_target = lambda batch, nets, noise: y
+    td, gap, q = method.critic_loss_terms(batch, method.nets(), method.noise(32))
     actions = method.unit_actions(batch["actions"]).clamp(-1, 1)
     q1, q2 = method.critic(batch["observations"], actions)
     torch.testing.assert_close(td, F.mse_loss(q1, y) + F.mse_loss(q2, y))
-    torch.testing.assert_close(method._penalty(gap), 10.0 * (gap[0] + gap[1]))
+    torch.testing.assert_close(method._penalty(gap, method.log_cql_alpha)[0], 10.0 * (gap[0] + gap[1]))
     # the conservative gap is in the same units as Q: a constant shift of Q leaves it unchanged
     assert gap.shape == (2,) and torch.isfinite(gap).all() and q.shape == (2, 32)
 
