@@ -760,7 +760,7 @@ def eval_cmd(
         typer.Option(
             help="Scripted policy: shortcut | detour (point mass) | random (any task) | medium | expert "
             "(the committed behaviour policies of the locomotion tasks)."
-        )
+        ),
     ] = None,
     policy_file: Annotated[
         str | None, typer.Option(help="User policy FILE.py:NAME mapping an obs batch to an action batch.")
