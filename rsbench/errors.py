@@ -27,6 +27,11 @@ EXIT_CODES: dict[ExitCode, str] = {
 }
 
 
+def examples(*commands: str) -> str:
+    """A help epilog listing example command lines (the CLI appends the exit codes to every epilog)."""
+    return "Examples:\n\n" + "\n\n".join(f"  {c}" for c in commands)
+
+
 def exit_codes_help() -> str:
     """The table as one line for ``--help`` epilogs: ``Exit codes: 0 ok; 1 ...; 2 ...; 3 ...``."""
     return "Exit codes: " + "; ".join(f"{int(code)} {text}" for code, text in EXIT_CODES.items()) + "."

@@ -319,8 +319,7 @@ def test_help_shows_example_exit_codes_and_no_bool_metavar(path: tuple[str, ...]
     assert exit_codes_help() in text
     assert "<bool>" not in text
     assert "--no-" not in text  # flags are plain switches
-    if path[:1] != ("behaviour",):  # the behaviour group (another issue's) documents its own examples
-        assert "Examples:" in text
+    assert "Examples:" in text
 
 
 def test_exit_code_table_is_the_designed_one() -> None:

@@ -7,12 +7,24 @@ from typing import Annotated
 
 import typer
 
+from rsbench.errors import examples as _examples
+
 behaviour_app = typer.Typer(
-    help="Behaviour policies for D4RL-style datasets: train (SB3 PPO), eval, select.", no_args_is_help=True
+    help="Behaviour policies for D4RL-style datasets: train (SB3 PPO), eval, select.",
+    epilog=_examples(
+        "rsbench behaviour train hopper", "rsbench behaviour select hopper", "rsbench behaviour eval"
+    ),
+    no_args_is_help=True,
 )
 
 
-@behaviour_app.command("train")
+@behaviour_app.command(
+    "train",
+    epilog=_examples(
+        "rsbench behaviour train hopper --steps 1000000 --seed 0",
+        "rsbench behaviour train hopper --steps 1000000 --seed 0 --resume",
+    ),
+)
 def train_cmd(
     task: Annotated[str, typer.Argument(help="halfcheetah, hopper or walker2d")],
     steps: Annotated[int, typer.Option(help="Environment steps of PPO training.")] = 1_000_000,
@@ -23,10 +35,7 @@ def train_cmd(
     ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from out/latest.zip.")] = False,
 ) -> None:
-    """Train a risk-unaware PPO policy on TASK's base env; checkpoints land in OUT/checkpoints.
-
-    Example: rsbench behaviour train hopper --steps 1000000 --seed 0
-    """
+    """Train a risk-unaware PPO policy on TASK's base env; checkpoints land in OUT/checkpoints."""
     from rsbench.behaviour.train import PPOConfig, train
     from rsbench.paths import project_root
 
@@ -36,7 +45,7 @@ def train_cmd(
     typer.echo(f"checkpoints written to {where / 'checkpoints'}")
 
 
-@behaviour_app.command("select")
+@behaviour_app.command("select", epilog=_examples("rsbench behaviour select hopper"))
 def select_cmd(
     task: Annotated[str, typer.Argument(help="halfcheetah, hopper or walker2d")],
     run: Annotated[
@@ -46,8 +55,6 @@ def select_cmd(
 ) -> None:
     """Pick expert (final), medium (~1/3 of the expert's base-task return) and the replay checkpoints,
     copy them into rsbench/behaviour/policies/TASK and record their returns and the reference scores.
-
-    Example: rsbench behaviour select hopper
     """
     from rsbench.behaviour.committed import POLICIES_DIR
     from rsbench.behaviour.select import select
@@ -62,7 +69,9 @@ def select_cmd(
     )
 
 
-@behaviour_app.command("eval")
+@behaviour_app.command(
+    "eval", epilog=_examples("rsbench behaviour eval", "rsbench behaviour eval hopper --episodes 20 --json")
+)
 def eval_cmd(
     tasks: Annotated[list[str] | None, typer.Argument(help="Tasks (default: every committed one).")] = None,
     episodes: Annotated[int, typer.Option(help="Episodes per return.")] = 100,
@@ -70,8 +79,6 @@ def eval_cmd(
 ) -> None:
     """Returns of the committed random, medium and expert policies on the base task (1000 steps, no
     penalty) and on the risky task (its evaluation horizon), with the normalised score.
-
-    Example: rsbench behaviour eval hopper --episodes 100
     """
     import json
     from dataclasses import asdict
