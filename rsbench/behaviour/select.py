@@ -44,16 +44,18 @@ def _base_mean(path: Path, task_id: str, episodes: int) -> float:
     return PolicyReturns.measure(stochastic(load_policy(path)), task_id, episodes, risky=False).base_mean
 
 
-def pick_medium(run: Path, task_id: str, expert_base: float) -> tuple[Path, float]:
+def pick_medium(
+    run: Path, task_id: str, expert_base: float, screen_episodes: int = SCREEN_EPISODES
+) -> tuple[Path, float]:
     """The checkpoint whose base-task return is nearest a third of the expert's (D4RL's rule, on the
     risk-unaware task the policies train on). Candidates: checkpoints whose training return is 15-60% of
-    the final one; each is measured on ``SCREEN_EPISODES`` episodes."""
+    the final one; each is measured on ``screen_episodes`` episodes."""
     target = MEDIUM_FRACTION * expert_base
     log = _train_returns(run)
     final = log[max(log)]
     paths = [p for p in checkpoints(run)[:-1] if 0.15 * final <= log.get(_step(p), np.inf) <= 0.6 * final]
     paths = paths or checkpoints(run)[:-1]
-    measured = {p: _base_mean(p, task_id, SCREEN_EPISODES) for p in paths}
+    measured = {p: _base_mean(p, task_id, screen_episodes) for p in paths}
     best = min(measured, key=lambda p: abs(measured[p] - target))
     return best, target
 
@@ -62,7 +64,13 @@ def _step(path: Path) -> int:
     return int(path.stem.split("_")[1])
 
 
-def select(task: str, run: Path, episodes: int = 100, dest: Path = POLICIES_DIR) -> dict[str, Any]:
+def select(
+    task: str,
+    run: Path,
+    episodes: int = 100,
+    dest: Path = POLICIES_DIR,
+    screen_episodes: int = SCREEN_EPISODES,
+) -> dict[str, Any]:
     """Measure random and expert, pick medium, copy the files into ``dest/task`` and record provenance."""
     if task not in TASKS:
         raise UserError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}", key="TASK")
@@ -71,7 +79,7 @@ def select(task: str, run: Path, episodes: int = 100, dest: Path = POLICIES_DIR)
     expert = PolicyReturns.measure(stochastic(load_policy(expert_path)), task_id, episodes)
     random = PolicyReturns.measure(uniform_random(load_policy(expert_path).act_dim), task_id, episodes)
     ref_min, ref_max = random.risky_mean, expert.risky_mean
-    medium_path, target = pick_medium(run, task_id, expert.base_mean)
+    medium_path, target = pick_medium(run, task_id, expert.base_mean, screen_episodes)
     medium = PolicyReturns.measure(stochastic(load_policy(medium_path)), task_id, episodes)
     out = dest / task
     shutil.rmtree(out, ignore_errors=True)

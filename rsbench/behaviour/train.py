@@ -8,8 +8,6 @@ thread, so a million steps takes ~17 minutes. The policies are risk-unaware: the
 from __future__ import annotations
 
 import csv
-import shlex
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -101,7 +99,11 @@ def _make_env(base: str, seed: int, n_envs: int) -> Any:
 def _checkpoint_callback(task: str, out: Path, cfg: PPOConfig, started: float) -> Any:
     from stable_baselines3.common.callbacks import BaseCallback
 
-    command = shlex.join(["rsbench", "behaviour", "train", task, *sys.argv[4:]]) if sys.argv else ""
+    # The command that reproduces this run (the CLI exposes steps, seed and checkpoint_every).
+    command = (
+        f"rsbench behaviour train {task} --steps {cfg.steps} --seed {cfg.seed} "
+        f"--checkpoint-every {cfg.checkpoint_every}"
+    )
 
     class Checkpoint(BaseCallback):
         """Every ``checkpoint_every`` steps: export the policy, save the SB3 state for --resume, log."""

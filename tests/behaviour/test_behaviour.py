@@ -197,3 +197,29 @@ def test_lockstep_recording_by_steps_stops_where_sequential_recording_would(
     monkeypatch.setattr(build_module, "LOCKSTEP", 64)
     build(recipe.name, steps=60, seed=0, progress=False, force=True)
     assert load(recipe.dataset_id).content_hash() == data.content_hash()
+
+
+def test_train_then_select_writes_levels_replay_and_provenance(tmp_path: Path) -> None:
+    """A tiny PPO run end to end: checkpoints with provenance, then the levels and their records."""
+    pytest.importorskip("stable_baselines3")
+    import json
+
+    from rsbench.behaviour.select import select
+    from rsbench.behaviour.train import PPOConfig, train
+
+    cfg = PPOConfig(steps=768, checkpoint_every=256, n_envs=4, n_steps=64, batch_size=64, n_epochs=1)
+    run = train("hopper", tmp_path / "run", cfg)
+    assert [p.name for p in sorted((run / "checkpoints").glob("*.pt"))] == [
+        "step_00000256.pt",
+        "step_00000512.pt",
+        "step_00000768.pt",
+    ]
+    record = select("hopper", run, episodes=2, dest=tmp_path / "policies", screen_episodes=1)
+    out = tmp_path / "policies" / "hopper"
+    medium = record["policies"]["medium"]["steps"]
+    assert medium in (256, 512) and record["policies"]["expert"]["steps"] == 768
+    assert sorted(p.name for p in (out / "replay").glob("*.pt"))[-1] == f"step_{medium:08d}.pt"
+    assert load_policy(out / "medium.pt").provenance["steps"] == medium
+    saved = json.loads((tmp_path / "policies" / "provenance.json").read_text())["hopper"]
+    assert saved["ref_min_score"] == record["policies"]["random"]["risky_mean"]
+    assert saved["train"]["config"]["n_envs"] == 4
