@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import packing
 import planners
 import ray_scaling
 import reporting
@@ -142,6 +143,7 @@ benchmark(_threads(2, planners.planning))
 benchmark(planners.planner_training_gpu)
 benchmark(_threads(2, baselines.cql_train_step))
 benchmark(_threads(2, baselines.iqn_train_step))
+benchmark(_threads(2, packing.packed_training))
 benchmark(ray_scaling.ray_trials)
 benchmark(reporting.report_render)
 
