@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -91,3 +93,55 @@ def test_a_run_whose_loss_still_falls_is_reported_as_undertrained() -> None:
     sparse = training_warnings(_curves([1.0, 0.5, 0.3]))
     assert sparse and "too few to tell" in sparse[0]
     assert training_warnings(pd.DataFrame()) == []
+
+
+def test_report_cli_states_planned_comparisons_and_rejects_unknown_groups(tmp_path) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from rsbench import cli
+
+    spec = importlib.util.spec_from_file_location(
+        "rsbench_tests_report_runs", Path(__file__).with_name("test_report.py")
+    )
+    helpers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(helpers)  # stored_run: a run in the store's layout with hand-made episodes
+    run = helpers.stored_run(tmp_path / "results" / "run-a")
+    runner = CliRunner()
+    ok = runner.invoke(
+        cli.app,
+        [
+            "report",
+            str(run),
+            "--out",
+            str(tmp_path / "rep"),
+            "--compare",
+            "rs_diffuser@cvar:0.1,rs_diffuser@neutral",
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "planned: rs_diffuser cvar:0.1 vs rs_diffuser neutral on pointmass: CVaR_0.1" in ok.output
+    md = (tmp_path / "rep" / "leaderboard.md").read_text()
+    assert "## Planned comparisons" in md and "Holm over 1 planned" in md
+    rsbench = Path(sys.executable).with_name("rsbench")  # main() turns a UserError into one line, exit 2
+    bad = subprocess.run(
+        [
+            str(rsbench),
+            "report",
+            str(run),
+            "--out",
+            str(tmp_path / "rep2"),
+            "--compare",
+            "nope,rs_diffuser@neutral",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "rsbench: error: --compare: 'nope' names 0 groups of the report (groups: diffuser neutral; iqn cvar:0.1; "
+        "rs_diffuser cvar:0.1; rs_diffuser neutral)"
+    ]
