@@ -43,6 +43,7 @@ class MethodEntry:
     risk: tuple[RiskSetting, ...] = doc("inference-time risk settings to evaluate", (RiskSetting(),))
     steps: int | None = doc("gradient steps; default: train.steps", None, ge=1)
     batch_size: int | None = doc("minibatch size; default: train.batch_size", None, ge=1)
+    resources: MethodResources | None = doc("this method's resources; default: the suite's resources", None)
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,20 @@ class EvalSpec:
 class Resources:
     """Ray resources per trial; fractional GPUs pack several trials onto one device."""
 
-    cpu: float = doc("CPUs per trial (torch threads follow it)", 1.0, gt=0.0)
-    gpu: float = doc("GPUs per trial, fractional allowed", 0.0, ge=0.0)
+    cpu: float = doc("CPUs per trial, or per pack when pack > 1 (torch threads follow it)", 1.0, gt=0.0)
+    gpu: float = doc("GPUs per trial, or per pack when pack > 1; fractional allowed", 0.0, ge=0.0)
+    pack: int = doc(
+        "seeds of one method, task and config trained as one stacked model (1: never pack)", 1, ge=1
+    )
+
+
+@dataclass(frozen=True)
+class MethodResources:
+    """A method's own resources; each field left out is the suite's."""
+
+    cpu: float | None = doc("CPUs per trial (per pack when packed)", None, gt=0.0)
+    gpu: float | None = doc("GPUs per trial (per pack when packed), fractional allowed", None, ge=0.0)
+    pack: int | None = doc("seeds trained as one stacked model (1: never pack)", None, ge=1)
 
 
 @dataclass(frozen=True)
@@ -117,15 +130,28 @@ class Suite:
                     "steps": m.steps or self.train.steps,
                     "batch_size": m.batch_size or self.train.batch_size,
                     "evals": [at_eval],
+                    **self.resources_of(mlabel),
                 }
             )
         return _dedupe(rows)
+
+    def resources_of(self, label: str) -> dict[str, Any]:
+        """``{"cpu", "gpu", "pack"}`` of method ``label``: its own resources, else the suite's."""
+        own = self.methods[label].resources or MethodResources()
+        return {
+            key: getattr(own, key) if getattr(own, key) is not None else getattr(self.resources, key)
+            for key in ("cpu", "gpu", "pack")
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved suite as YAML/JSON-ready data; ``schema.load(Suite, suite.to_dict()) == suite``."""
         data = asdict(self)
         for m, entry in zip(data["methods"].values(), self.methods.values(), strict=True):
             m["risk"] = [str(r) for r in entry.risk]
+            if entry.resources is None:  # unset, as before packing: suites without it keep their digest
+                del m["resources"]
+        if self.resources.pack == 1:
+            del data["resources"]["pack"]
         for t, task in zip(data["tasks"].values(), self.tasks.values(), strict=True):
             t["risk"] = task.risk.to_dict() if task.risk else None
         return json.loads(json.dumps(data))  # plain lists and dicts: what `load` reads back into this suite
@@ -329,10 +355,12 @@ def check_suite(suite: Suite, *, source: str | Path | None, known_methods: Colle
             )
         if not values:
             raise UserError("expected a non-empty list of values", source=source, key=f"sweep.{key}")
-    gpu = suite.resources.gpu
-    if gpu > 1 and gpu != int(gpu):
-        raise UserError(
-            f"expected a fraction (<= 1) or a whole number of GPUs, got {gpu}",
-            source=source,
-            key="resources.gpu",
-        )
+    gpus: dict[str, float | None] = {"resources.gpu": suite.resources.gpu}
+    gpus.update(
+        {f"methods.{k}.resources.gpu": m.resources.gpu for k, m in suite.methods.items() if m.resources}
+    )
+    for key, gpu in gpus.items():
+        if gpu is not None and gpu > 1 and gpu != int(gpu):
+            raise UserError(
+                f"expected a fraction (<= 1) or a whole number of GPUs, got {gpu}", source=source, key=key
+            )

@@ -1,7 +1,9 @@
-"""Planning a run without Ray: a new run directory for a suite, or the missing trials of an interrupted one."""
+"""Planning a run without Ray: a new run directory for a suite, the missing trials of an interrupted one, and
+the re-evaluation of a finished run from its checkpoints."""
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +14,7 @@ from rsbench.results.provenance import manifest, now
 from rsbench.results.store import RunStore
 from rsbench.schema import load
 from rsbench.suite import Suite, validate_suite
-from rsbench.train.tune import RunPlan, trial_specs
+from rsbench.train.trials import RunPlan, trial_specs
 
 
 def new_run(
@@ -88,3 +90,40 @@ def finish_run(plan: RunPlan) -> dict[str, int]:
     info.update(finished=now(), counts=counts)
     plan.store.write_manifest(info)
     return counts
+
+
+def reevaluate(where: str, risks: list[str], *, device: str = "cpu") -> list[tuple[str, str]]:
+    """Evaluate every finished trial of the run at ``where`` at ``risks`` from its final checkpoint, without
+    retraining; adds (or replaces) those episodes parts and the trial records' risk lists. Returns the
+    ``(trial, risk)`` pairs evaluated."""
+    import torch
+
+    from rsbench.train.checkpoint import load_checkpoint
+    from rsbench.train.trial import evaluate_risks, find_checkpoint, local_copy
+
+    plan = open_run(where)
+    status = plan.store.trial_status()
+    done = []
+    for spec in plan.specs:
+        if status.get(spec["id"]) != "finished":
+            continue
+        ckpt = find_checkpoint(plan.store, spec["id"])
+        if ckpt is None:
+            raise UserError(
+                f"trial {spec['id']} has no checkpoint under {plan.store.tune_dir().uri}", source=where
+            )
+        torch.set_num_threads(max(1, int(spec["cpu"])))
+        with local_copy(ckpt) as path:
+            method, _ = load_checkpoint(path, device=device)
+        if method.steps != spec["steps"]:
+            raise UserError(
+                f"trial {spec['id']}: newest checkpoint has {method.steps} steps, expected {spec['steps']}",
+                source=ckpt.uri,
+            )
+        evaluate_risks(method, spec, risks, plan.store)
+        rows = plan.store.trial_record(spec["id"])
+        stored = json.loads(rows["risk"])
+        rows["risk"] = json.dumps(stored + [r for r in risks if r not in stored])
+        plan.store.write_trial(rows)
+        done += [(spec["id"], r) for r in risks]
+    return done

@@ -23,10 +23,13 @@ def _fmt_seconds(s: float | None) -> str:
 
 
 class LiveTable(Callback):
-    """Tune callback: one row per trial, redrawn on every result."""
+    """Tune callback: one row per Tune trial (a trial, or a pack of seeds), redrawn on every result."""
 
     def __init__(self, specs: list[dict[str, Any]], console: Console | None = None):
+        from rsbench.train.trials import tune_units
+
         self.console = console or Console(stderr=True)
+        units, _ = tune_units(specs)
         self.rows: dict[str, dict[str, Any]] = {
             s["id"]: {
                 "status": "pending",
@@ -36,7 +39,7 @@ class LiveTable(Callback):
                 "started": None,
                 "ended": None,
             }
-            for s in specs
+            for s in units
         }
         self.live: Live | None = None
 

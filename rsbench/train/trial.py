@@ -14,7 +14,7 @@ import json
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +36,21 @@ def trial_row(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def find_checkpoint(store: RunStore, trial: str) -> Location | None:
-    """The trial's checkpoint with the most steps across every Tune attempt of the run (None if none)."""
+    """The trial's checkpoint with the most steps across every Tune attempt of the run (None if none):
+    ``attempt-N/<trial>/checkpoint_*`` when it ran alone, ``attempt-N/<pack>/checkpoint_*/<trial>`` when
+    it trained in a pack."""
     best: tuple[int, Location] | None = None
     for attempt in store.tune_dir().children():
-        for ckpt in (attempt / trial).children():
-            meta = ckpt / "method.json"
-            if ckpt.name.startswith("checkpoint_") and meta.exists() and (ckpt / "state.pt").exists():
-                steps = int(json.loads(meta.read_text())["steps"])
-                if best is None or steps > best[0]:
-                    best = (steps, ckpt)
+        for unit in attempt.children():
+            for ckpt in unit.children():
+                if not ckpt.name.startswith("checkpoint_"):
+                    continue
+                where = ckpt if unit.name == trial else ckpt / trial
+                meta = where / "method.json"
+                if meta.exists() and (where / "state.pt").exists():
+                    steps = int(json.loads(meta.read_text())["steps"])
+                    if best is None or steps > best[0]:
+                        best = (steps, where)
     return best[1] if best else None
 
 
@@ -165,21 +171,11 @@ def run_trial(spec: dict[str, Any], *, report: Report, resume_from: Path | None 
     ``report(metrics, checkpoint_dir)`` is called at every logged step (``checkpoint_dir`` None) and at every
     checkpoint (a directory holding the checkpoint files, valid during the call).
     """
-    import pandas as pd
-    import torch
-
-    from rsbench.data.build import ensure_dataset
-    from rsbench.data.offline import load
-    from rsbench.methods import Space, create, load_method_file
+    from rsbench.methods import Space, create
     from rsbench.train.checkpoint import write_checkpoint_files
     from rsbench.train.fit import TrainingDiverged, fit
 
-    store = RunStore(spec["run_uri"])
-    for f in spec.get("method_files", []):
-        load_method_file(f)
-    torch.set_num_threads(max(1, int(spec["cpu"])))
-    device = "cuda" if spec["gpu"] > 0 and torch.cuda.is_available() else "cpu"
-    data = load(ensure_dataset(spec["dataset"]))
+    store, device, data = _setup(spec)
     method = create(spec["algo"], Space.from_data(data), spec["config"], seed=spec["seed"], device=device)
     last_loss: dict[str, float] = {}
 
@@ -207,13 +203,98 @@ def run_trial(spec: dict[str, Any], *, report: Report, resume_from: Path | None 
             on_checkpoint=on_checkpoint,
         )
     except TrainingDiverged as e:
+        return _store_outcome(spec, store, method, e, device)
+    return _store_outcome(spec, store, method, result, device)
+
+
+def run_pack(
+    specs: list[dict[str, Any]], *, report: Report, resume_from: Mapping[str, Path] | None = None
+) -> list[dict[str, Any]]:
+    """Train the trials ``specs`` (seeds of one method, task and config) as one stacked model
+    (:func:`rsbench.train.pack.fit_pack`), then evaluate and store each as an ordinary trial; returns their
+    records. A checkpoint of the pack is a directory holding one ordinary checkpoint per trial id;
+    ``resume_from`` maps trial ids to the checkpoints they resume from (see :func:`pack_checkpoints`). A seed
+    that diverges is recorded as failed alone while the others go on.
+    """
+    from rsbench.methods import Space, create
+    from rsbench.train.checkpoint import write_checkpoint_files
+    from rsbench.train.pack import fit_pack
+
+    first = specs[0]
+    store, device, data = _setup(first)
+    space = Space.from_data(data)
+    methods = [create(s["algo"], space, s["config"], seed=s["seed"], device=device) for s in specs]
+    resume = [(resume_from or {}).get(s["id"]) for s in specs]
+    last_loss: dict[str, float] = {}
+
+    def on_log(index: int, row: dict[str, float]) -> None:
+        if index == 0 or not last_loss:  # the table shows one seed's losses per pack
+            last_loss.update(row)
+            report({**row, "total_steps": first["steps"]}, None)
+
+    def on_checkpoint(step: int, members: list[tuple[int, Any, dict[str, Any]]]) -> None:
+        with tempfile.TemporaryDirectory(prefix="rsbench-ckpt-") as tmp:
+            for index, method, trainer in members:
+                (Path(tmp) / specs[index]["id"]).mkdir()
+                write_checkpoint_files(Path(tmp) / specs[index]["id"], method, trainer=trainer)
+            report({**last_loss, "step": float(step), "total_steps": first["steps"]}, Path(tmp))
+
+    outcomes = fit_pack(
+        methods,  # type: ignore[arg-type]  # planning packs only packable methods
+        data,
+        first["steps"],
+        seeds=[s["seed"] for s in specs],
+        batch_size=first["batch_size"],
+        log_every=first["log_every"],
+        checkpoint_every=first["checkpoint_every"],
+        resume_from=resume,
+        on_log=on_log,
+        on_checkpoint=on_checkpoint,
+    )
+    return [
+        _store_outcome(s, store, m, outcome, device)
+        for s, m, outcome in zip(specs, methods, outcomes, strict=True)
+    ]
+
+
+def pack_checkpoints(pack_checkpoint: Path, trials: list[str]) -> dict[str, Path]:
+    """``trial id -> its checkpoint`` inside a pack's checkpoint directory (the trials it holds)."""
+    return {t: pack_checkpoint / t for t in trials if (pack_checkpoint / t / "state.pt").is_file()}
+
+
+def _setup(spec: dict[str, Any]) -> tuple[RunStore, str, Any]:
+    """The run's store, the device, and the trial's dataset, with method files loaded and torch's threads
+    set to the trial's (or pack's) CPUs."""
+    import torch
+
+    from rsbench.data.build import ensure_dataset
+    from rsbench.data.offline import load
+    from rsbench.methods import load_method_file
+
+    for f in spec.get("method_files", []):
+        load_method_file(f)
+    torch.set_num_threads(max(1, int(spec["cpu"])))
+    device = "cuda" if spec["gpu"] > 0 and torch.cuda.is_available() else "cpu"
+    return RunStore(spec["run_uri"]), device, load(ensure_dataset(spec["dataset"]))
+
+
+def _store_outcome(
+    spec: dict[str, Any], store: RunStore, method: Any, outcome: Any, device: str
+) -> dict[str, Any]:
+    """Write a trained trial's curves, evaluation and record (``outcome`` a ``FitResult``), or the failed
+    record of a diverged one (``outcome`` the ``TrainingDiverged``); returns the record."""
+    import pandas as pd
+
+    from rsbench.train.fit import TrainingDiverged
+
+    if isinstance(outcome, TrainingDiverged):
         row = record(
             spec,
             status="failed",
             steps=method.steps,
             train_seconds=None,
             eval_seconds=None,
-            error=str(e),
+            error=str(outcome),
             device=device,
         )
         store.write_trial(row)
@@ -221,7 +302,7 @@ def run_trial(spec: dict[str, Any], *, report: Report, resume_from: Path | None 
     curves = pd.DataFrame(
         [
             {**trial_row(spec), "step": int(r["step"]), "wall_time": r["wall_time"], "name": k, "value": v}
-            for r in result.curves
+            for r in outcome.curves
             for k, v in r.items()
             if k not in ("step", "wall_time")
         ]
@@ -231,8 +312,8 @@ def run_trial(spec: dict[str, Any], *, report: Report, resume_from: Path | None 
     row = record(
         spec,
         status="finished",
-        steps=result.steps,
-        train_seconds=result.wall_time,
+        steps=outcome.steps,
+        train_seconds=outcome.wall_time,
         eval_seconds=eval_seconds,
         error=None,
         device=device,
@@ -242,38 +323,8 @@ def run_trial(spec: dict[str, Any], *, report: Report, resume_from: Path | None 
 
 
 def reevaluate(where: str, risks: list[str], *, device: str = "cpu") -> list[tuple[str, str]]:
-    """Evaluate every finished trial of the run at ``where`` at ``risks`` from its final checkpoint, without
-    retraining; adds (or replaces) those episodes parts and the trial records' risk lists. Returns the
-    ``(trial, risk)`` pairs evaluated."""
-    import torch
+    """:func:`rsbench.train.plan.reevaluate`, which works on whole runs and lives with them; this name stays
+    until the CLI imports it from there."""
+    from rsbench.train.plan import reevaluate as reevaluate_run
 
-    from rsbench.errors import UserError
-    from rsbench.train.checkpoint import load_checkpoint
-    from rsbench.train.plan import open_run
-
-    plan = open_run(where)
-    status = plan.store.trial_status()
-    done = []
-    for spec in plan.specs:
-        if status.get(spec["id"]) != "finished":
-            continue
-        ckpt = find_checkpoint(plan.store, spec["id"])
-        if ckpt is None:
-            raise UserError(
-                f"trial {spec['id']} has no checkpoint under {plan.store.tune_dir().uri}", source=where
-            )
-        torch.set_num_threads(max(1, int(spec["cpu"])))
-        with local_copy(ckpt) as path:
-            method, _ = load_checkpoint(path, device=device)
-        if method.steps != spec["steps"]:
-            raise UserError(
-                f"trial {spec['id']}: newest checkpoint has {method.steps} steps, expected {spec['steps']}",
-                source=ckpt.uri,
-            )
-        evaluate_risks(method, spec, risks, plan.store)
-        rows = plan.store.trial_record(spec["id"])
-        stored = json.loads(rows["risk"])
-        rows["risk"] = json.dumps(stored + [r for r in risks if r not in stored])
-        plan.store.write_trial(rows)
-        done += [(spec["id"], r) for r in risks]
-    return done
+    return reevaluate_run(where, risks, device=device)

@@ -6,72 +6,96 @@ Tune retries it after a failure (``FailureConfig``). Tune's experiments live in 
 directories; ``--resume`` starts a new attempt over the trials that have no record yet, and each of those
 resumes from its newest checkpoint of any earlier attempt. The sweep is expanded by the suite into resolved
 trials, which become one ``tune.grid_search`` so that the trial table Tune runs is exactly the one
-``--dry-run`` prints.
+``--dry-run`` prints. Seeds of a method whose ``resources.pack`` is K > 1 go to Tune as packs of up to K
+(:func:`rsbench.train.trials.tune_units`): one Tune trial trains them as one stacked model
+(:func:`rsbench.train.trial.run_pack`) and writes K ordinary trial records; its checkpoints hold one ordinary
+checkpoint per seed, so a retried pack resumes every seed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rsbench.results.store import RunStore
-from rsbench.suite import Suite
+from rsbench.train.trials import RunPlan, trial_specs, tune_units
 
-
-@dataclass
-class RunPlan:
-    """What ``rsbench run`` is about to do: the store, every trial spec, and which of them run now."""
-
-    store: RunStore
-    suite: Suite
-    specs: list[dict[str, Any]]
-    pending: list[dict[str, Any]]
-    method_files: list[str] = field(default_factory=list)
-
-
-def trial_specs(suite: Suite, run_uri: str, method_files: list[str]) -> list[dict[str, Any]]:
-    """The suite's trials as self-contained JSON-able specs (what a Tune trial receives as its config)."""
-    specs = []
-    for t in suite.trials():
-        task = suite.tasks[t["task"]]
-        specs.append(
-            {
-                **t,
-                "checkpoint_every": suite.train.checkpoint_every,
-                "log_every": suite.train.log_every,
-                "episodes": suite.eval.episodes,
-                "alphas": list(suite.eval.alphas),
-                "eval_seed": suite.eval.seed,
-                "horizon": task.horizon,
-                "risk_spec": task.risk.to_dict() if task.risk else None,
-                "cpu": suite.resources.cpu,
-                "gpu": suite.resources.gpu,
-                "run_uri": run_uri,
-                "method_files": method_files,
-            }
-        )
-    return specs
+__all__ = [
+    "RunPlan",
+    "cluster_resources",
+    "run_tune",
+    "trial_specs",
+    "tune_units",
+]  # trial_specs: the CLI's import
 
 
 def _trainable(config: dict[str, Any]) -> None:
-    """Tune's function trainable: one trial, resuming from Tune's checkpoint or an earlier attempt's."""
+    """Tune's function trainable: one trial or one pack, resuming from Tune's checkpoint or an earlier
+    attempt's."""
     import ray
-    from ray import tune
 
     from rsbench.runtime import configure_environment
-    from rsbench.train.trial import find_checkpoint, local_copy, run_trial
 
     configure_environment()
-    spec = {**config["trial"], "node_id": ray.get_runtime_context().get_node_id()}
+    node = ray.get_runtime_context().get_node_id()
+    unit = config["trial"]
+    if "members" in unit:
+        _train_pack([{**m, "node_id": node} for m in unit["members"]])
+    else:
+        _train_alone({**unit, "node_id": node})
 
-    def report(metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
-        checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
-        tune.report(metrics, checkpoint=checkpoint)
 
+def _resources(config: dict[str, Any]) -> Any:
+    """A unit's Ray resources: its method's ``cpu``/``gpu``, which for a pack are the whole pack's."""
+    from ray import tune
+
+    unit = config["trial"]
+    bundle = {"CPU": float(unit["cpu"]), "GPU": float(unit["gpu"])}
+    return tune.PlacementGroupFactory([{k: v for k, v in bundle.items() if v > 0}])
+
+
+def _report(metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
+    from ray import tune
+
+    checkpoint = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
+    tune.report(metrics, checkpoint=checkpoint)
+
+
+def _train_pack(specs: list[dict[str, Any]]) -> None:
+    """A killed pack resumes every seed from the pack's last checkpoint (or each seed from its newest
+    checkpoint of an earlier attempt)."""
+    from ray import tune
+
+    from rsbench.train.trial import find_checkpoint, local_copy, pack_checkpoints, run_pack
+
+    ids = [s["id"] for s in specs]
+    checkpoint = tune.get_checkpoint()
+    with contextlib.ExitStack() as stack:
+        if checkpoint is not None:
+            resume = pack_checkpoints(Path(stack.enter_context(checkpoint.as_directory())), ids)
+        else:
+            store = RunStore(specs[0]["run_uri"])
+            earlier = {i: find_checkpoint(store, i) for i in ids}
+            resume = {
+                i: stack.enter_context(local_copy(loc)) for i, loc in earlier.items() if loc is not None
+            }
+        rows = run_pack(specs, report=_report, resume_from=resume)
+    statuses = {r["status"] for r in rows}
+    status = "finished" if statuses == {"finished"} else "failed"
+    tune.report({"trial_status": status, "step": float(max(r["steps"] or 0 for r in rows))})
+
+
+def _train_alone(spec: dict[str, Any]) -> None:
+    from ray import tune
+
+    from rsbench.train.trial import find_checkpoint, local_copy, run_trial
+
+    report = _report
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as path:
@@ -102,6 +126,7 @@ def _init_ray(address: str | None, cpus: int | None) -> bool:
         k: os.environ[k] for k in ("MINARI_DATASETS_PATH", "RAY_AUTH_MODE", "MPLCONFIGDIR") if k in os.environ
     }
     ray.init(
+        address="local",  # a new local Ray even when another cluster on this machine (ray start) is listed
         num_cpus=cpus,
         include_dashboard=False,
         log_to_driver=False,
@@ -155,10 +180,12 @@ def run_tune(
         manifest.setdefault("cluster", cluster_resources())
         plan.store.write_manifest(manifest)
         attempt = len(plan.store.tune_dir().children()) + 1
-        resources = {"cpu": plan.suite.resources.cpu, "gpu": plan.suite.resources.gpu}
+        units, notes = tune_units(plan.pending)
+        for line in notes:
+            print(f"rsbench: {line}", file=sys.stderr)
         tuner = tune.Tuner(
-            tune.with_resources(_trainable, resources),
-            param_space={"trial": tune.grid_search(plan.pending)},
+            tune.with_resources(_trainable, _resources),
+            param_space={"trial": tune.grid_search(units)},
             tune_config=tune.TuneConfig(
                 max_concurrent_trials=max_concurrent,
                 trial_dirname_creator=lambda trial: trial.config["trial"]["id"],
@@ -176,10 +203,14 @@ def run_tune(
         grid = tuner.fit()
         statuses = plan.store.trial_status()
         for result in grid:
-            spec = result.config["trial"] if result.config else None
-            if spec is not None and spec["id"] not in statuses and result.error is not None:
-                lines = [line.strip() for line in str(result.error).splitlines() if line.strip()]
-                error = lines[-1] if lines else type(result.error).__name__  # the exception's own line
+            unit = result.config["trial"] if result.config else None
+            if unit is None or result.error is None:
+                continue
+            lines = [line.strip() for line in str(result.error).splitlines() if line.strip()]
+            error = lines[-1] if lines else type(result.error).__name__  # the exception's own line
+            for spec in unit.get("members", [unit]):
+                if spec["id"] in statuses:
+                    continue
                 plan.store.write_trial(
                     record(
                         spec,
