@@ -19,11 +19,7 @@ from rich.table import Table
 import rsbench
 from rsbench.behaviour.cli import behaviour_app
 from rsbench.errors import ExitCode, UserError, exit_codes_help
-
-
-def _examples(*commands: str) -> str:
-    """A help epilog listing example command lines (the exit codes are appended to every epilog)."""
-    return "Examples:\n\n" + "\n\n".join(f"  {c}" for c in commands)
+from rsbench.errors import examples as _examples
 
 
 def _polish(command: Any, ctx: Any) -> None:

@@ -36,7 +36,8 @@ from rsbench.methods.base import Method
 
 Tensor = torch.Tensor
 Nets = Mapping[str, Any]  # name -> a module (callable, with its methods) or a free parameter tensor
-Losses = Callable[[Nets, Mapping[str, Tensor], Mapping[str, Tensor]], dict[str, Tensor]]
+Batch = Mapping[str, Tensor]  # a batch, or an update's noise draws, by name
+Losses = Callable[[Nets, Batch, Batch], dict[str, Tensor]]
 
 # Optimisers whose update of each element depends on that element's gradient and state only.
 ELEMENTWISE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.RMSprop)
