@@ -487,7 +487,7 @@ def _plan_run(
     """The run to execute (None after a dry run of a new suite, which creates nothing)."""
     from rsbench.paths import project_root
     from rsbench.train.plan import new_run, resume_run
-    from rsbench.train.tune import trial_specs
+    from rsbench.train.trials import trial_specs
 
     files = [str(Path(f).resolve()) for f in method_file or []]
     if resume is not None:
@@ -862,8 +862,7 @@ def _reject_flags(ctx: typer.Context, why: str, names: tuple[str, ...]) -> None:
 
 def _reevaluate(run: str, risk: str) -> None:
     from rsbench.risk import RiskSetting
-    from rsbench.train.plan import open_run
-    from rsbench.train.trial import reevaluate
+    from rsbench.train.plan import open_run, reevaluate
 
     settings = [str(_parse(RiskSetting.parse, r, "--risk")) for r in risk.split(",") if r.strip()]
     if not settings:

@@ -320,11 +320,3 @@ def _store_outcome(
     )
     store.write_trial(row)
     return row
-
-
-def reevaluate(where: str, risks: list[str], *, device: str = "cpu") -> list[tuple[str, str]]:
-    """:func:`rsbench.train.plan.reevaluate`, which works on whole runs and lives with them; this name stays
-    until the CLI imports it from there."""
-    from rsbench.train.plan import reevaluate as reevaluate_run
-
-    return reevaluate_run(where, risks, device=device)

@@ -23,15 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from rsbench.results.store import RunStore
-from rsbench.train.trials import RunPlan, trial_specs, tune_units
+from rsbench.train.trials import RunPlan, tune_units
 
-__all__ = [
-    "RunPlan",
-    "cluster_resources",
-    "run_tune",
-    "trial_specs",
-    "tune_units",
-]  # trial_specs: the CLI's import
+__all__ = ["RunPlan", "cluster_resources", "run_tune", "tune_units"]
 
 
 def _trainable(config: dict[str, Any]) -> None:
