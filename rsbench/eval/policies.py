@@ -42,7 +42,9 @@ def _behaviour_policy(level: str, task_id: str, seed: int) -> Policy:
 
     short = next((k for k, (_, risky) in LOCOMOTION.items() if risky == task_id), None)
     if short is None:
-        raise UserError(f"policy {level!r} exists for the locomotion tasks only, not {task_id}", key="--policy")
+        raise UserError(
+            f"policy {level!r} exists for the locomotion tasks only, not {task_id}", key="--policy"
+        )
     return stochastic(policy(short, level), seed)
 
 

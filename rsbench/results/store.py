@@ -127,7 +127,9 @@ def _read_parquet(part: Location) -> pd.DataFrame:
     except (pa.ArrowException, OSError, ValueError) as exc:
         # One line naming the file (exit 2), not a pyarrow traceback.
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"unreadable results part, not a valid parquet file ({first})", source=part.uri) from None
+        raise UserError(
+            f"unreadable results part, not a valid parquet file ({first})", source=part.uri
+        ) from None
 
 
 def _read_parts(directory: Location) -> pd.DataFrame:

@@ -234,7 +234,9 @@ def _main(
 def test_run_usage_errors_are_one_line(args, message, tmp_path: Path, monkeypatch, capsys) -> None:
     suite = _suite(tmp_path, {"bc": {"method": "faulty_bc"}})
     args = [str(suite) if a == "S" else a for a in args]
-    results = [] if "--resume" in args else ["--results", str(tmp_path / "results")]  # --results is for new runs
+    results = (
+        [] if "--resume" in args else ["--results", str(tmp_path / "results")]
+    )  # --results is for new runs
     code, stderr = _main(["run", *args, *results], monkeypatch, capsys)
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert not (tmp_path / "results").exists()
