@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from rsbench.errors import UserError
 from rsbench.errors import examples as _examples
 
 behaviour_app = typer.Typer(
@@ -86,6 +87,12 @@ def eval_cmd(
     from rsbench.behaviour.committed import TASKS, policy, provenance
     from rsbench.behaviour.evaluate import PolicyReturns, stochastic, uniform_random
 
+    unknown = sorted(set(tasks or []) - set(provenance()))
+    if unknown:
+        raise UserError(
+            f"no committed behaviour policies for {', '.join(unknown)}; expected one of {', '.join(sorted(provenance()))}",
+            key="TASKS",
+        )
     rows = []
     for task in tasks or sorted(provenance()):
         task_id = TASKS[task][1]

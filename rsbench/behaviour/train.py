@@ -24,7 +24,7 @@ from rsbench.errors import UserError
 class PPOConfig:
     """PPO settings: the PPO paper's MuJoCo settings (Schulman et al. 2017; SB3's defaults) with
     VecNormalize, as rl-zoo. The 2048-step rollout is gathered from ``n_envs`` envs in lock-step so the
-    policy runs batched: on 2 cores that is ~2x faster than one env, the update itself is unchanged.
+    policy runs batched (one forward per step for all envs); the update itself is unchanged.
 
     Attributes:
         steps: environment steps of training.

@@ -223,3 +223,16 @@ def test_train_then_select_writes_levels_replay_and_provenance(tmp_path: Path) -
     saved = json.loads((tmp_path / "policies" / "provenance.json").read_text())["hopper"]
     assert saved["ref_min_score"] == record["policies"]["random"]["risky_mean"]
     assert saved["train"]["config"]["n_envs"] == 4
+
+
+def test_behaviour_eval_of_an_unknown_task_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rsbench import cli
+
+    monkeypatch.setattr(sys, "argv", ["rsbench", "behaviour", "eval", "ant"])
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no committed behaviour policies for ant" in err
