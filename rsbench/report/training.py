@@ -17,15 +17,16 @@ MIN_POINTS = 8  # fewer logged points cannot tell a trend from noise (two per qu
 
 
 def _late_drop(curve: pd.DataFrame) -> float | None:
-    """Relative fall of the mean loss from the second-to-last to the last quarter of the logged points."""
+    """Relative fall of the mean loss from the second-to-last to the last quarter of the logged points:
+    None when fewer than ``MIN_POINTS`` were logged, NaN when the loss has no relative scale."""
     values = curve.sort_values("step")["value"].to_numpy(dtype=float)
     values = values[np.isfinite(values)]
     if values.size < MIN_POINTS:
         return None
     q = values.size // 4
     before, last = values[-2 * q : -q].mean(), values[-q:].mean()
-    if before <= 0:  # losses that cross zero (e.g. actor objectives) have no relative scale
-        return None
+    if before <= 0:  # losses that cross zero (e.g. actor objectives): no trend to read, but logged enough
+        return float("nan")
     return float((before - last) / before)
 
 
@@ -42,8 +43,8 @@ def training_warnings(curves: pd.DataFrame) -> list[str]:
         sparse, falling = False, []
         for name, by_loss in sub.groupby("name", sort=True):
             drops = [_late_drop(c) for _, c in by_loss.groupby("trial", sort=True)]
-            known = [d for d in drops if d is not None]
-            sparse |= len(known) < len(drops)
+            known = [d for d in drops if d is not None and np.isfinite(d)]
+            sparse |= any(d is None for d in drops)
             if known and float(np.median(known)) > DROP:
                 falling.append(f"{name} -{float(np.median(known)):.0%}")
         if falling:

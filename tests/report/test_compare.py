@@ -95,6 +95,13 @@ def test_a_run_whose_loss_still_falls_is_reported_as_undertrained() -> None:
     assert training_warnings(pd.DataFrame()) == []
 
 
+def test_a_loss_that_crosses_zero_is_not_called_sparsely_logged() -> None:
+    # An actor objective (negative, flat) logged at 8 points beside a flat critic loss: nothing to warn about.
+    actor = _curves([-1.0, -2.0, -3.0, -3.1, -3.0, -3.1, -3.0, -3.0], method="cql").assign(name="actor_loss")
+    critic = _curves([1.0, 0.5, 0.3, 0.2, 0.2, 0.21, 0.2, 0.2], method="cql")
+    assert training_warnings(pd.concat([actor, critic])) == []
+
+
 def test_report_cli_states_planned_comparisons_and_rejects_unknown_groups(tmp_path) -> None:
     import importlib.util
     from pathlib import Path
