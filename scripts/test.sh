@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up, lint, type-check, then run the whole test suite (pass pytest options through, e.g. -m "not slow").
+# Set up, lint, type-check, then run the test suite without the slow tests (pytest options pass through:
+# -m slow runs only the slow ones, -m "slow or not slow" everything).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
