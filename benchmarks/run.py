@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import packed_run
 import packing
 import planners
 import ray_scaling
@@ -145,6 +146,7 @@ benchmark(_threads(2, baselines.cql_train_step))
 benchmark(_threads(2, baselines.iqn_train_step))
 benchmark(_threads(2, packing.packed_training))
 benchmark(ray_scaling.ray_trials)
+benchmark(packed_run.packed_run)
 benchmark(reporting.report_render)
 
 
@@ -166,15 +168,19 @@ def machine() -> dict:
 def markdown(results: dict) -> str:
     lines = ["| benchmark | figure | value | target |", "|---|---|---|---|"]
     for name, figures in results["benchmarks"].items():
+        when = results.get("measured", {}).get(name)
+        label = f"{name} ({when['when']}, load {when['load']})" if when else name
         for f in figures:
             target = f.get("target", "")
             if target:
                 target += " ✅" if f.get("met") else " ❌"
-            lines.append(f"| {name} | {f['name']} | {f['value']:,} {f['unit']} | {target} |")
+            lines.append(f"| {label} | {f['name']} | {f['value']:,} {f['unit']} | {target} |")
     m = results["machine"]
     lines.append(
-        f"\nMeasured {m['when']} on {m['cores']} cores, Python {m['python']}, torch {m['torch']}"
-        f"{', ' + m['cuda'] if m['cuda'] else ', CPU'}."
+        f"\nMachine: {m['cores']} cores, Python {m['python']}, torch {m['torch']}"
+        f"{', ' + m['cuda'] if m['cuda'] else ', CPU'}; each benchmark's row says when it ran and the machine's"
+        " 1-minute load average when it started (this machine is shared: figures measured at a high load are"
+        " noise-dominated)."
     )
     return "\n".join(lines) + "\n"
 
@@ -199,11 +205,22 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp())
     os.chdir(tempfile.mkdtemp())  # MuJoCo may log into the working directory
     path = args.out / "results.json"
-    previous = json.loads(path.read_text())["benchmarks"] if path.is_file() else {}
-    results = {"machine": machine(), "benchmarks": dict(previous)}
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+    results = {
+        "machine": machine(),
+        "benchmarks": dict(previous.get("benchmarks", {})),
+        "measured": dict(previous.get("measured", {})),  # name -> when it ran and the load it ran at
+    }
+    for name in results["benchmarks"]:  # files from before per-benchmark times: the old run's time
+        results["measured"].setdefault(name, {"when": previous["machine"]["when"], "load": "not recorded"})
     for name in args.names or list(BENCHMARKS):
         print(f"running {name} ...", flush=True)
+        started = {
+            "when": datetime.now(UTC).isoformat(timespec="minutes"),
+            "load": round(os.getloadavg()[0], 1),
+        }
         results["benchmarks"][name] = BENCHMARKS[name]()
+        results["measured"][name] = started
         for f in results["benchmarks"][name]:
             print(f"  {f['name']}: {f['value']} {f['unit']} {f.get('target', '')}")
     args.out.mkdir(parents=True, exist_ok=True)
