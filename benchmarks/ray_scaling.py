@@ -62,7 +62,7 @@ def ray_trials(device: str = "cpu") -> list[dict]:
         # In-process reference: the same trial without Ray.
         reference = plan("reference")
         start = time.perf_counter()
-        run_trial(reference.specs[0], report=lambda metrics, checkpoint: None)
+        run_trial(reference.trials[0], report=lambda metrics, checkpoint: None)
         in_process = time.perf_counter() - start
 
         start = time.perf_counter()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ import rsbench
 from rsbench.behaviour.cli import behaviour_app
 from rsbench.errors import ExitCode, UserError, exit_codes_help
 from rsbench.errors import examples as _examples
+
+if TYPE_CHECKING:
+    from rsbench.suite import Trial
 
 
 def _polish(command: Any, ctx: Any) -> None:
@@ -160,7 +163,14 @@ def validate(
     s = _open_suite(suite, overrides or [])
     trials = s.trials()
     if as_json:
-        _emit_json({"suite": s.name, "file": str(suite), "digest": s.digest(), "trials": trials})
+        _emit_json(
+            {
+                "suite": s.name,
+                "file": str(suite),
+                "digest": s.digest(),
+                "trials": [t.to_dict() for t in trials],
+            }
+        )
         return
     _trial_table(f"{suite}: suite '{s.name}' is valid, {len(trials)} trials", trials)
 
@@ -174,29 +184,30 @@ def _open_suite(path: Path, overrides: list[str]) -> Any:
     return suite
 
 
-def _sweep_cell(trial: dict[str, Any]) -> str:
+def _sweep_cell(trial: Trial) -> str:
     """The trial's training sweep point and how many inference-time points it is evaluated at."""
     from rsbench.results.tables import sweep_suffix
 
-    evals = [p for p in trial.get("evals", []) if p]
-    text = sweep_suffix(trial["sweep"]).strip()
+    evals = [p for p in trial.evals if p]
+    text = sweep_suffix(trial.sweep).strip()
     more = f"{len(evals)} inference points" if evals else ""
     return " x ".join(x for x in (text, more) if x)
 
 
-def _trial_table(title: str, trials: list[dict[str, Any]]) -> None:
+def _trial_table(title: str, trials: list[Trial]) -> None:
+    # The headers are the results store's column names (``algo``: the registered method).
     _table(
         title,
         ["trial", "algo", "task", "dataset", "seed", "steps", "risk", "sweep"],
         [
             [
-                t["id"],
-                t["algo"],
-                t["task"],
-                t["dataset"],
-                t["seed"],
-                t["steps"],
-                ", ".join(t["risk"]),
+                t.id,
+                t.method_name,
+                t.task,
+                t.dataset,
+                t.seed,
+                t.steps,
+                ", ".join(t.risks),
                 _sweep_cell(t),
             ]
             for t in trials
@@ -443,7 +454,7 @@ def run_cmd(
         return
     where = plan.store.root.uri
     err.print(
-        f"run {plan.store.run_id}: {len(plan.pending)} of {len(plan.specs)} trials to run, results in {where}"
+        f"run {plan.store.run_id}: {len(plan.pending)} of {len(plan.trials)} trials to run, results in {where}"
     )
     if plan.pending:
         _record_datasets(plan, _prepare_datasets(plan.pending))
@@ -487,7 +498,7 @@ def _plan_run(
     """The run to execute (None after a dry run of a new suite, which creates nothing)."""
     from rsbench.paths import project_root
     from rsbench.train.plan import new_run, resume_run
-    from rsbench.train.trials import trial_specs
+    from rsbench.train.trials import run_trials
 
     files = [str(Path(f).resolve()) for f in method_file or []]
     if resume is not None:
@@ -500,7 +511,7 @@ def _plan_run(
     assert suite is not None
     s = _open_suite(suite, overrides)
     if dry_run:
-        trials = trial_specs(s, "", files)
+        trials = run_trials(s, "", files)
         _show_trials(f"{suite}: {len(trials)} trials (dry run, nothing started)", trials, as_json)
         return None
     return new_run(
@@ -508,9 +519,9 @@ def _plan_run(
     )
 
 
-def _show_trials(title: str, trials: list[dict[str, Any]], as_json: bool) -> None:
+def _show_trials(title: str, trials: list[Trial], as_json: bool) -> None:
     if as_json:
-        _emit_json({"dry_run": True, "trials": trials})
+        _emit_json({"dry_run": True, "trials": [t.to_dict() for t in trials]})
     else:
         _trial_table(title, trials)
 
@@ -555,7 +566,7 @@ def _say(text: str) -> None:
     err.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-def _prepare_datasets(specs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def _prepare_datasets(trials: list[Trial]) -> dict[str, dict[str, Any]]:
     """Build missing catalogue datasets once in the driver (trials on other nodes build their own); returns
     each task's dataset tail coverage, which the report's warnings read."""
     from rsbench.data.build import ensure_dataset
@@ -563,7 +574,7 @@ def _prepare_datasets(specs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     from rsbench.data.offline import load
 
     coverage = {}
-    for task, name in sorted({(s["task"], s["dataset"]) for s in specs}):
+    for task, name in sorted({(t.task, t.dataset) for t in trials}):
         coverage[task] = tail_coverage(load(ensure_dataset(name, progress=True)))
     return coverage
 

@@ -3,15 +3,19 @@
 A suite is YAML validated strictly into the frozen dataclasses below (unknown keys are errors). Each
 field's line of documentation is the ``doc`` text next to it; ``rsbench validate SUITE`` checks a file and
 prints the trials it expands to.
+
+The trial table (:meth:`Suite.trials`, a list of :class:`Trial`) is built here, next to what it expands: the
+suite is all a trial depends on, and :mod:`rsbench.train` (which imports torch) builds on this module, never
+the other way round. A run only adds its own two fields (``run_uri``, ``method_files``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -86,6 +90,53 @@ class MethodResources:
 
 
 @dataclass(frozen=True)
+class Trial:
+    """One trial of a suite: a method trained on a task with one seed at one training sweep point, then
+    evaluated at each risk setting and inference-time point; self-contained, so it runs on any node.
+
+    A run stores it under other column names (``method``, ``algo``, ``risk``): see
+    :func:`rsbench.train.trial.trial_row`.
+    """
+
+    id: str = doc("METHOD_LABEL-TASK-sSEED, plus a hash of the sweep point if any; stable across runs")
+    method_label: str = doc("the suite's label of the method (its key under methods:), e.g. rs_diffuser_big")
+    method_name: str = doc("the registered method it trains (`rsbench methods`), e.g. rs_diffuser")
+    task: str = doc("the suite's label of the task (its key under tasks:)")
+    env: str = doc("registered risky task id, e.g. rsbench/RiskyPointMass-v0")
+    dataset: str = doc("catalogue name or local Minari dataset id")
+    seed: int = doc("training seed")
+    sweep: dict[str, Any] = doc("training sweep point: methods.LABEL.config.FIELD -> value ({}: none)")
+    config: dict[str, Any] = doc("the method's config overrides with the sweep point applied")
+    risks: tuple[str, ...] = doc("inference-time risk settings evaluated, e.g. ('neutral', 'cvar:0.1')")
+    evals: tuple[dict[str, Any], ...] = doc("inference-time sweep points evaluated, no retraining ({}: none)")
+    steps: int = doc("gradient steps")
+    batch_size: int = doc("minibatch size")
+    checkpoint_every: int = doc("steps between checkpoints")
+    log_every: int = doc("steps between logged losses")
+    episodes: int = doc("evaluation episodes per (risk setting, inference point)")
+    alphas: tuple[float, ...] = doc("CVaR levels reported")
+    eval_seed: int = doc("base of the evaluation seeds shared by all methods")
+    horizon: int | None = doc("evaluation horizon; None: the task's pinned horizon")
+    risk_spec: dict[str, Any] | None = doc("the task's user-declared risk spec as data; None: the pinned one")
+    cpu: float = doc("CPUs of the trial, or of its whole pack when packed")
+    gpu: float = doc("GPUs of the trial, or of its whole pack when packed")
+    pack: int = doc("seeds trained as one stacked model (1: never packed)")
+    run_uri: str = doc("the run's results store; empty until a run plans the trial", "")
+    method_files: tuple[str, ...] = doc("method files to load first (they register methods)", ())
+
+    def to_dict(self) -> dict[str, Any]:
+        """The trial as plain data under its field names (``--json`` output, Ray Tune's config)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Trial:
+        """The trial of :meth:`to_dict`'s data, lists read back as tuples (unknown keys are errors)."""
+        tuples = {f.name for f in fields(cls) if str(f.type).startswith("tuple")}
+        values: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in data.items()}
+        return cls(**values)
+
+
+@dataclass(frozen=True)
 class Suite:
     """A whole suite file."""
 
@@ -99,41 +150,58 @@ class Suite:
     resources: Resources = doc("resources per trial", Resources())
     sweep: dict[str, tuple[Any, ...]] = doc("key path (methods.LABEL.config.FIELD) -> values to sweep", {})
 
-    def trials(self) -> list[dict[str, Any]]:
-        """The trial table: one row per method x task x seed x training sweep point.
+    def trials(self) -> list[Trial]:
+        """The trial table: one trial per method x task x seed x training sweep point, in the suite's order.
 
         Sweep keys naming an inference-time field of the method (``rsbench methods NAME``: inference yes)
-        do not retrain: such points are listed in the row's ``evals`` and the trial evaluates its one trained
-        model at each of them (see :func:`split_inference`).
+        do not retrain: such points are listed in the trial's ``evals`` and the trial evaluates its one
+        trained model at each of them (see :func:`split_inference`).
         """
-        points = sweep_points(self.sweep)
-        rows = []
-        for (mlabel, m), (tlabel, t), seed, point in product(
-            self.methods.items(), self.tasks.items(), self.seeds, points
+        # A sweep key only multiplies the trials of the method it names, so points repeat: each training
+        # point is one trial, gathering the inference-time points seen with it.
+        table: dict[tuple[str, str, int, str], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        for (label, m), task, seed, point in product(
+            self.methods.items(), self.tasks, self.seeds, sweep_points(self.sweep)
         ):
-            # A sweep key only multiplies the trials of the method it names; duplicates are dropped.
             own, at_eval = split_inference(
-                m.method, m.config, {k: v for k, v in point.items() if k.startswith(f"methods.{mlabel}.")}
+                m.method, m.config, {k: v for k, v in point.items() if k.startswith(f"methods.{label}.")}
             )
-            rows.append(
-                {
-                    "id": trial_id(mlabel, tlabel, seed, own),
-                    "method": mlabel,
-                    "algo": m.method,
-                    "task": tlabel,
-                    "env": t.env,
-                    "dataset": t.dataset,
-                    "seed": seed,
-                    "sweep": own,
-                    "config": apply_sweep(m.config, own),
-                    "risk": [str(r) for r in m.risk],
-                    "steps": m.steps or self.train.steps,
-                    "batch_size": m.batch_size or self.train.batch_size,
-                    "evals": [at_eval],
-                    **self.resources_of(mlabel),
-                }
-            )
-        return _dedupe(rows)
+            key = (label, task, seed, json.dumps(own, sort_keys=True, default=str))
+            evals = table.setdefault(key, (own, []))[1]
+            if at_eval not in evals:
+                evals.append(at_eval)
+        return [
+            self._trial(label, task, seed, own, evals)
+            for (label, task, seed, _), (own, evals) in table.items()
+        ]
+
+    def _trial(
+        self, label: str, task_label: str, seed: int, sweep: dict[str, Any], evals: list[dict[str, Any]]
+    ) -> Trial:
+        m, task = self.methods[label], self.tasks[task_label]
+        return Trial(
+            id=trial_id(label, task_label, seed, sweep),
+            method_label=label,
+            method_name=m.method,
+            task=task_label,
+            env=task.env,
+            dataset=task.dataset,
+            seed=seed,
+            sweep=sweep,
+            config=apply_sweep(m.config, sweep),
+            risks=tuple(str(r) for r in m.risk),
+            evals=tuple(evals),
+            steps=m.steps or self.train.steps,
+            batch_size=m.batch_size or self.train.batch_size,
+            checkpoint_every=self.train.checkpoint_every,
+            log_every=self.train.log_every,
+            episodes=self.eval.episodes,
+            alphas=self.eval.alphas,
+            eval_seed=self.eval.seed,
+            horizon=task.horizon,
+            risk_spec=task.risk.to_dict() if task.risk else None,
+            **self.resources_of(label),
+        )
 
     def resources_of(self, label: str) -> dict[str, Any]:
         """``{"cpu", "gpu", "pack"}`` of method ``label``: its own resources, else the suite's."""
@@ -214,20 +282,6 @@ def split_inference(
 def inference_overrides(point: dict[str, Any]) -> dict[str, Any]:
     """``methods.L.config.FIELD -> value`` as the ``FIELD=value`` keywords of ``Method.policy``."""
     return {k.split(".")[3]: v for k, v in point.items()}
-
-
-def _dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Drop repeated trials; rows differing only in inference-time points merge their ``evals``."""
-    seen: dict[str, dict[str, Any]] = {}
-    out = []
-    for r in rows:
-        key = json.dumps({k: r[k] for k in ("method", "task", "seed", "sweep")}, sort_keys=True, default=str)
-        if key not in seen:
-            seen[key] = r
-            out.append(r)
-        elif r["evals"][0] not in seen[key]["evals"]:
-            seen[key]["evals"].append(r["evals"][0])
-    return out
 
 
 def load_suite(

@@ -123,9 +123,15 @@ def test_validate_smoke_json() -> None:
     assert len(data["digest"]) == 16
     trials = data["trials"]
     for t in trials:
-        assert {"method", "task", "seed"} <= set(t)
-    assert [t["id"] for t in trials] == [t["id"] for t in load_suite(SMOKE).trials()]
-    assert {t["method"] for t in trials} == {"rs_diffuser", "diffuser", "decision_diffuser", "cql", "iqn"}
+        assert {"method_label", "method_name", "task", "seed"} <= set(t)
+    assert [t["id"] for t in trials] == [t.id for t in load_suite(SMOKE).trials()]
+    assert {t["method_label"] for t in trials} == {
+        "rs_diffuser",
+        "diffuser",
+        "decision_diffuser",
+        "cql",
+        "iqn",
+    }
 
 
 def test_validate_json_of_sweep_suite() -> None:
@@ -434,7 +440,7 @@ def test_run_json_summary_of_an_incomplete_run_exits_3(
     assert info.value.exit_code == ExitCode.INCOMPLETE == 3
     data = json.loads(capsys.readouterr().out)
     assert data["run"] == "r" and data["run_dir"] == str(tmp_path / "r")
-    n = len(plan.specs)
+    n = len(plan.trials)
     assert data["trials"] == {"trials": n, "finished": 0, "failed": 0, "missing": n}
     assert data["failed"] == {} and data["trackers"] == ["tensorboard"] and data["exit_code"] == 3
     assert data["resume"] == f"rsbench run --resume {tmp_path / 'r'}"

@@ -136,7 +136,7 @@ def test_smoke_suite_validates_against_the_registry() -> None:
 
     suite = load_suite(SMOKE, known_methods=available())
     check_suite_methods(suite, source=SMOKE)
-    assert {t["method"] for t in suite.trials()} <= set(available())
+    assert {t.method_label for t in suite.trials()} <= set(available())
 
 
 def test_five_method_suite_validates() -> None:
@@ -144,13 +144,13 @@ def test_five_method_suite_validates() -> None:
     trials = suite.trials()
     assert suite.name == "smoke"
     assert len(trials) == 10
-    assert {t["method"] for t in trials} == {"rs_diffuser", "diffuser", "decision_diffuser", "cql", "iqn"}
-    assert {t["seed"] for t in trials} == {0, 1}
-    assert {(t["task"], t["dataset"]) for t in trials} == {("pointmass", "pointmass-mixed")}
-    assert all(t["steps"] == 300 and t["sweep"] == {} for t in trials)
-    by_method = {t["method"]: t["risk"] for t in trials}
-    assert by_method["rs_diffuser"] == ["neutral", "cvar:0.1"]
-    assert by_method["diffuser"] == ["neutral"]  # the default risk setting
+    assert {t.method_label for t in trials} == {"rs_diffuser", "diffuser", "decision_diffuser", "cql", "iqn"}
+    assert {t.seed for t in trials} == {0, 1}
+    assert {(t.task, t.dataset) for t in trials} == {("pointmass", "pointmass-mixed")}
+    assert all(t.steps == 300 and t.sweep == {} for t in trials)
+    by_method = {t.method_label: t.risks for t in trials}
+    assert by_method["rs_diffuser"] == ("neutral", "cvar:0.1")
+    assert by_method["diffuser"] == ("neutral",)  # the default risk setting
     assert suite.methods["iqn"].risk == (RiskSetting("cvar", 0.1),)
 
 
@@ -167,28 +167,28 @@ def test_user_risk_and_sweep_suite_validates() -> None:
 
     trials = suite.trials()
     n_tasks, n_seeds, n_points = 2, 3, 2 * 3
-    swept = [t for t in trials if t["method"] == "rs_diffuser"]
-    plain = [t for t in trials if t["method"] != "rs_diffuser"]
+    swept = [t for t in trials if t.method_label == "rs_diffuser"]
+    plain = [t for t in trials if t.method_label != "rs_diffuser"]
     assert len(swept) == n_tasks * n_seeds * n_points
     assert len(plain) == 2 * n_tasks * n_seeds
     assert len(trials) == 48
-    points = {tuple(sorted(t["sweep"].items())) for t in swept}
+    points = {tuple(sorted(t.sweep.items())) for t in swept}
     assert points == {
         (("methods.rs_diffuser.config.dim", d), ("methods.rs_diffuser.config.n_quantiles", q))
         for d in (16, 32)
         for q in (8, 16, 32)
     }
-    assert all(t["sweep"] == {} for t in plain)
-    assert {t["steps"] for t in trials if t["method"] == "diffuser"} == {50}
-    assert {t["steps"] for t in trials if t["method"] != "diffuser"} == {100}
-    assert swept[0]["risk"] == ["neutral", "cvar:0.1", "seeking:0.9"]
+    assert all(t.sweep == {} for t in plain)
+    assert {t.steps for t in trials if t.method_label == "diffuser"} == {50}
+    assert {t.steps for t in trials if t.method_label != "diffuser"} == {100}
+    assert swept[0].risks == ("neutral", "cvar:0.1", "seeking:0.9")
     # every trial has a stable file-safe id and its resolved config (sweep values set)
-    assert len({t["id"] for t in trials}) == len(trials)
+    assert len({t.id for t in trials}) == len(trials)
     first = swept[0]
-    assert first["id"].startswith(f"rs_diffuser-{first['task']}-s{first['seed']}-")
-    assert first["config"]["dim"] == first["sweep"]["methods.rs_diffuser.config.dim"]
-    assert first["config"]["n_quantiles"] == first["sweep"]["methods.rs_diffuser.config.n_quantiles"]
-    assert plain[0]["id"] == f"{plain[0]['method']}-{plain[0]['task']}-s{plain[0]['seed']}"
+    assert first.id.startswith(f"rs_diffuser-{first.task}-s{first.seed}-")
+    assert first.config["dim"] == first.sweep["methods.rs_diffuser.config.dim"]
+    assert first.config["n_quantiles"] == first.sweep["methods.rs_diffuser.config.n_quantiles"]
+    assert plain[0].id == f"{plain[0].method_label}-{plain[0].task}-s{plain[0].seed}"
 
 
 @pytest.mark.parametrize("path", [SMOKE, VALID, REPO / "suites" / "pointmass.yaml"], ids=lambda p: p.name)
@@ -206,7 +206,7 @@ def test_suite_round_trips_through_its_stored_form(path: Path) -> None:
 
 def test_method_batch_size_overrides_the_train_default() -> None:
     suite = load_suite(REPO / "suites" / "pointmass.yaml")
-    sizes = {t["method"]: t["batch_size"] for t in suite.trials()}
+    sizes = {t.method_label: t.batch_size for t in suite.trials()}
     assert sizes["iqn"] == sizes["cql"] == 256 and sizes["rs_diffuser"] == suite.train.batch_size == 64
 
 

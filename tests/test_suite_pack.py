@@ -35,9 +35,9 @@ def _write(tmp_path: Path, resources: dict | None = None, method_resources: dict
 
 def test_a_method_s_resources_override_the_suite_s(tmp_path: Path) -> None:
     suite = load_suite(_write(tmp_path, {"cpu": 1, "pack": 4}, {"pack": 2, "cpu": 2}))
-    rows = {(t["method"], t["seed"]): t for t in suite.trials()}
-    assert {k: rows[("cql", 0)][k] for k in ("cpu", "gpu", "pack")} == {"cpu": 2.0, "gpu": 0.0, "pack": 2}
-    assert {k: rows[("iqn", 0)][k] for k in ("cpu", "gpu", "pack")} == {"cpu": 1.0, "gpu": 0.0, "pack": 4}
+    rows = {(t.method_label, t.seed): t for t in suite.trials()}
+    assert (rows[("cql", 0)].cpu, rows[("cql", 0)].gpu, rows[("cql", 0)].pack) == (2.0, 0.0, 2)
+    assert (rows[("iqn", 0)].cpu, rows[("iqn", 0)].gpu, rows[("iqn", 0)].pack) == (1.0, 0.0, 4)
 
 
 @pytest.mark.parametrize(

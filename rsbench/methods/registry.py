@@ -147,11 +147,11 @@ def check_suite_methods(suite: Any, *, source: str | Path | None) -> None:
         cls = get(entry.method, source=source, key=f"methods.{label}.method")
         cls.Config.from_dict(entry.config, source=source, path=f"methods.{label}.config")
     for trial in suite.trials():
-        if trial["sweep"]:
-            cls = get(trial["algo"], source=source, key=f"methods.{trial['method']}.method")
-            keys = ", ".join(f"sweep.{k}={v!r}" for k, v in trial["sweep"].items())
+        if trial.sweep:
+            cls = get(trial.method_name, source=source, key=f"methods.{trial.method_label}.method")
+            keys = ", ".join(f"sweep.{k}={v!r}" for k, v in trial.sweep.items())
             cls.Config.from_dict(
-                trial["config"], source=source, path=f"{keys}: methods.{trial['method']}.config"
+                trial.config, source=source, path=f"{keys}: methods.{trial.method_label}.config"
             )
 
 

@@ -9,12 +9,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rsbench.errors import UserError
+from rsbench.methods import load_method_file
 from rsbench.results.fs import locate
 from rsbench.results.provenance import manifest, now
 from rsbench.results.store import RunStore
 from rsbench.schema import load
 from rsbench.suite import Suite, validate_suite
-from rsbench.train.trials import RunPlan, trial_specs
+from rsbench.train.checkpoint import load_checkpoint
+from rsbench.train.trial import evaluate_risks, find_checkpoint, local_copy
+from rsbench.train.trials import RunPlan, run_trials
 
 
 def new_run(
@@ -43,14 +46,12 @@ def new_run(
             method_files=method_files,
         )
     )
-    specs = trial_specs(suite, store.root.uri, method_files)
-    return RunPlan(store, suite, specs, list(specs), method_files)
+    trials = run_trials(suite, store.root.uri, method_files)
+    return RunPlan(store, suite, trials, list(trials), method_files)
 
 
 def open_run(where: str, *, retry_failed: bool = False, key: str = "RUN") -> RunPlan:
     """The run at ``where``; pending are its trials without a record (and failed ones if ``retry_failed``)."""
-    from rsbench.methods import load_method_file
-
     store = RunStore(where)
     if not store.exists():
         raise UserError("not an rsbench run (no manifest.json)", source=store.root.uri, key=key)
@@ -66,9 +67,9 @@ def open_run(where: str, *, retry_failed: bool = False, key: str = "RUN") -> Run
             f"suite.yaml does not match the manifest's suite_hash {info['suite_hash']}", source=source
         )
     status = store.trial_status()
-    specs = trial_specs(suite, store.root.uri, method_files)
-    pending = [s for s in specs if s["id"] not in status or (retry_failed and status[s["id"]] == "failed")]
-    return RunPlan(store, suite, specs, pending, method_files)
+    trials = run_trials(suite, store.root.uri, method_files)
+    pending = [t for t in trials if t.id not in status or (retry_failed and status[t.id] == "failed")]
+    return RunPlan(store, suite, trials, pending, method_files)
 
 
 def resume_run(where: str, *, retry_failed: bool = False) -> RunPlan:
@@ -83,9 +84,9 @@ def resume_run(where: str, *, retry_failed: bool = False) -> RunPlan:
 def finish_run(plan: RunPlan) -> dict[str, int]:
     """Stamp the manifest with the end time and trial counts; returns the counts by status."""
     status = plan.store.trial_status()
-    counts = {"trials": len(plan.specs), "finished": 0, "failed": 0, "missing": 0}
-    for spec in plan.specs:
-        counts[status.get(spec["id"], "missing")] += 1
+    counts = {"trials": len(plan.trials), "finished": 0, "failed": 0, "missing": 0}
+    for trial in plan.trials:
+        counts[status.get(trial.id, "missing")] += 1
     info = plan.store.read_manifest()
     info.update(finished=now(), counts=counts)
     plan.store.write_manifest(info)
@@ -98,32 +99,29 @@ def reevaluate(where: str, risks: list[str], *, device: str = "cpu") -> list[tup
     ``(trial, risk)`` pairs evaluated."""
     import torch
 
-    from rsbench.train.checkpoint import load_checkpoint
-    from rsbench.train.trial import evaluate_risks, find_checkpoint, local_copy
-
     plan = open_run(where)
     status = plan.store.trial_status()
     done = []
-    for spec in plan.specs:
-        if status.get(spec["id"]) != "finished":
+    for trial in plan.trials:
+        if status.get(trial.id) != "finished":
             continue
-        ckpt = find_checkpoint(plan.store, spec["id"])
+        ckpt = find_checkpoint(plan.store, trial.id)
         if ckpt is None:
             raise UserError(
-                f"trial {spec['id']} has no checkpoint under {plan.store.tune_dir().uri}", source=where
+                f"trial {trial.id} has no checkpoint under {plan.store.tune_dir().uri}", source=where
             )
-        torch.set_num_threads(max(1, int(spec["cpu"])))
+        torch.set_num_threads(max(1, int(trial.cpu)))
         with local_copy(ckpt) as path:
             method, _ = load_checkpoint(path, device=device)
-        if method.steps != spec["steps"]:
+        if method.steps != trial.steps:
             raise UserError(
-                f"trial {spec['id']}: newest checkpoint has {method.steps} steps, expected {spec['steps']}",
+                f"trial {trial.id}: newest checkpoint has {method.steps} steps, expected {trial.steps}",
                 source=ckpt.uri,
             )
-        evaluate_risks(method, spec, risks, plan.store)
-        rows = plan.store.trial_record(spec["id"])
+        evaluate_risks(method, trial, risks, plan.store)
+        rows = plan.store.trial_record(trial.id)
         stored = json.loads(rows["risk"])
         rows["risk"] = json.dumps(stored + [r for r in risks if r not in stored])
         plan.store.write_trial(rows)
-        done += [(spec["id"], r) for r in risks]
+        done += [(trial.id, r) for r in risks]
     return done

@@ -14,6 +14,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from rsbench.suite import Trial
+from rsbench.train.trials import tune_units
+
 
 def _fmt_seconds(s: float | None) -> str:
     if s is None:
@@ -25,21 +28,19 @@ def _fmt_seconds(s: float | None) -> str:
 class LiveTable(Callback):
     """Tune callback: one row per Tune trial (a trial, or a pack of seeds), redrawn on every result."""
 
-    def __init__(self, specs: list[dict[str, Any]], console: Console | None = None):
-        from rsbench.train.trials import tune_units
-
+    def __init__(self, trials: list[Trial], console: Console | None = None):
         self.console = console or Console(stderr=True)
-        units, _ = tune_units(specs)
+        units, _ = tune_units(trials)
         self.rows: dict[str, dict[str, Any]] = {
-            s["id"]: {
+            u.id: {
                 "status": "pending",
                 "step": 0,
-                "total": s["steps"],
+                "total": u.steps,
                 "loss": None,
                 "started": None,
                 "ended": None,
             }
-            for s in units
+            for u in units
         }
         self.live: Live | None = None
 

@@ -1,8 +1,9 @@
 """One trial, start to finish, without Ray: build or find the data, train with checkpoints, evaluate every
 risk setting, write the trial's parts into the run's results store.
 
-The Ray Tune layer (:mod:`rsbench.train.tune`) calls :func:`run_trial` with its own ``report`` (which turns a
-checkpoint directory into ``tune.report(..., checkpoint=...)``) and the checkpoint to resume from; tests call it
+The Ray Tune layer (:mod:`rsbench.train.tune`) calls :func:`run_trial` (or :func:`run_pack` for a
+:class:`~rsbench.train.trials.Pack`) with its own ``report`` (which turns a checkpoint directory into
+``tune.report(..., checkpoint=...)``), the checkpoint to resume from and the Ray node it runs on; tests call it
 directly. A trial whose training diverges is recorded as failed with its error and does not raise, so the run
 goes on and the failure is not retried (it would diverge again).
 """
@@ -14,24 +15,39 @@ import json
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rsbench.methods import Space, create, load_method_file
 from rsbench.results.fs import Location
 from rsbench.results.store import RunStore
+from rsbench.suite import Trial, inference_overrides
+from rsbench.train.checkpoint import write_checkpoint_files
+from rsbench.train.fit import TrainingDiverged, fit
+from rsbench.train.pack import fit_pack
+from rsbench.train.trials import Pack
 
 Report = Callable[[dict[str, Any], "Path | None"], None]
 
-# Keys of a trial spec that identify it in every row it writes.
-IDENTITY = ("method", "algo", "task", "env", "dataset", "seed")
 
+def trial_row(trial: Trial) -> dict[str, Any]:
+    """The columns that identify ``trial`` in every row it writes to the results store.
 
-def trial_row(spec: dict[str, Any]) -> dict[str, Any]:
+    The store's column names are not the trial's field names (``method`` is the label, ``algo`` the
+    registered name, and a record's ``risk`` the risk settings) because pinned baselines and existing parquet
+    files are read by them; this function (and :func:`record` for ``config``/``risk``) is the one place that
+    maps fields to columns.
+    """
     return {
-        "trial": spec["id"],
-        **{k: spec[k] for k in IDENTITY},
-        "sweep": json.dumps(spec["sweep"], sort_keys=True),
+        "trial": trial.id,
+        "method": trial.method_label,
+        "algo": trial.method_name,
+        "task": trial.task,
+        "env": trial.env,
+        "dataset": trial.dataset,
+        "seed": trial.seed,
+        "sweep": json.dumps(trial.sweep, sort_keys=True),
     }
 
 
@@ -67,7 +83,7 @@ def local_copy(location: Location) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def evaluate_risks(method: Any, spec: dict[str, Any], risks: list[str], store: RunStore) -> float:
+def evaluate_risks(method: Any, trial: Trial, risks: Sequence[str], store: RunStore) -> float:
     """Evaluate ``method`` at each risk setting and each inference-time sweep point of the trial (``evals``,
     no retraining), writing one episodes part per (point, setting); returns seconds.
 
@@ -81,22 +97,21 @@ def evaluate_risks(method: Any, spec: dict[str, Any], risks: list[str], store: R
     from rsbench.envs.spec import RiskSpec
     from rsbench.eval.rollout import evaluate
     from rsbench.risk import RiskSetting
-    from rsbench.suite import inference_overrides
 
     start = time.perf_counter()
-    user_spec = RiskSpec.from_dict(spec["risk_spec"]) if spec.get("risk_spec") else None
-    for point, risk in ((p, r) for p in spec.get("evals") or [{}] for r in risks):
+    user_spec = RiskSpec.from_dict(trial.risk_spec) if trial.risk_spec else None
+    for point, risk in ((p, r) for p in trial.evals or ({},) for r in risks):
         setting = RiskSetting.parse(risk)
-        identity = {**trial_row(spec), "sweep": json.dumps({**spec["sweep"], **point}, sort_keys=True)}
+        identity = {**trial_row(trial), "sweep": json.dumps({**trial.sweep, **point}, sort_keys=True)}
         part = str(setting)
         if point:
             part += "@" + hashlib.sha256(json.dumps(point, sort_keys=True).encode()).hexdigest()[:8]
         eps = evaluate(
-            method.policy(risk=setting, seed=spec["eval_seed"], **inference_overrides(point)),
-            spec["env"],
-            spec["episodes"],
-            seed=spec["eval_seed"],
-            horizon=spec.get("horizon"),
+            method.policy(risk=setting, seed=trial.eval_seed, **inference_overrides(point)),
+            trial.env,
+            trial.episodes,
+            seed=trial.eval_seed,
+            horizon=trial.horizon,
             spec=user_spec,
             risk=setting,
         )
@@ -115,14 +130,14 @@ def evaluate_risks(method: Any, spec: dict[str, Any], risks: list[str], store: R
                 "truncated": cols["truncated"],
             }
         )
-        store.write_episodes(spec["id"], part, frame)
+        store.write_episodes(trial.id, part, frame)
         if hasattr(method, "return_quantiles"):
-            quantiles = calibration(method, spec, setting, eps).assign(sweep=identity["sweep"])
-            store.write_calibration(spec["id"], part, quantiles)
+            quantiles = calibration(method, trial, setting, eps).assign(sweep=identity["sweep"])
+            store.write_calibration(trial.id, part, quantiles)
     return time.perf_counter() - start
 
 
-def calibration(method: Any, spec: dict[str, Any], setting: Any, eps: Any, starts: int = 16) -> Any:
+def calibration(method: Any, trial: Trial, setting: Any, eps: Any, starts: int = 16) -> Any:
     """The critic's predicted return quantiles at the evaluation's start states (mean over the first
     ``starts`` episodes' reset states) against the realised quantiles of the episode returns, one row per tau.
 
@@ -136,7 +151,7 @@ def calibration(method: Any, spec: dict[str, Any], setting: Any, eps: Any, start
 
     from rsbench.envs import make
 
-    env = make(spec["env"])
+    env = make(trial.env)
     obs = np.stack([env.reset(seed=int(s))[0] for s in eps.seeds[:starts]]).astype(np.float32)
     env.close()
     kwargs = {"risk": setting} if "risk" in inspect.signature(method.return_quantiles).parameters else {}
@@ -144,7 +159,7 @@ def calibration(method: Any, spec: dict[str, Any], setting: Any, eps: Any, start
     taus = (2 * np.arange(len(predicted)) + 1) / (2 * len(predicted))
     return pd.DataFrame(
         {
-            **{k: [v] * len(taus) for k, v in trial_row(spec).items()},
+            **{k: [v] * len(taus) for k, v in trial_row(trial).items()},
             "risk": str(setting),
             "tau": taus,
             "predicted": predicted,
@@ -153,107 +168,107 @@ def calibration(method: Any, spec: dict[str, Any], setting: Any, eps: Any, start
     )
 
 
-def record(spec: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    """A trial's status row: identity, config, risk settings, host, plus ``fields``."""
+def record(trial: Trial, *, node_id: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A trial's status row: identity, config, risk settings, host and Ray node (None: not run by Ray), plus
+    ``fields``."""
     return {
-        **trial_row(spec),
-        "config": json.dumps(spec["config"], sort_keys=True),
-        "risk": json.dumps(spec["risk"]),
+        **trial_row(trial),
+        "config": json.dumps(trial.config, sort_keys=True),
+        "risk": json.dumps(list(trial.risks)),  # the store's name for the risk settings (see trial_row)
         "node": socket.gethostname(),
-        "node_id": spec.get("node_id"),
+        "node_id": node_id,
         **fields,
     }
 
 
-def run_trial(spec: dict[str, Any], *, report: Report, resume_from: Path | None = None) -> dict[str, Any]:
+def run_trial(
+    trial: Trial, *, report: Report, resume_from: Path | None = None, node_id: str | None = None
+) -> dict[str, Any]:
     """Train, evaluate and store one trial; returns its status record (also written to the store).
 
     ``report(metrics, checkpoint_dir)`` is called at every logged step (``checkpoint_dir`` None) and at every
-    checkpoint (a directory holding the checkpoint files, valid during the call).
+    checkpoint (a directory holding the checkpoint files, valid during the call). ``node_id`` is the Ray node
+    the trial runs on, for its record.
     """
-    from rsbench.methods import Space, create
-    from rsbench.train.checkpoint import write_checkpoint_files
-    from rsbench.train.fit import TrainingDiverged, fit
-
-    store, device, data = _setup(spec)
-    method = create(spec["algo"], Space.from_data(data), spec["config"], seed=spec["seed"], device=device)
+    store, device, data = _setup(trial)
+    method = create(trial.method_name, Space.from_data(data), trial.config, seed=trial.seed, device=device)
     last_loss: dict[str, float] = {}
 
     def on_log(row: dict[str, float]) -> None:
         last_loss.clear()
         last_loss.update(row)
-        report({**row, "total_steps": spec["steps"]}, None)
+        report({**row, "total_steps": trial.steps}, None)
 
     def on_checkpoint(step: int, m: Any, trainer: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory(prefix="rsbench-ckpt-") as tmp:
             write_checkpoint_files(Path(tmp), m, trainer=trainer)
-            report({**last_loss, "step": float(step), "total_steps": spec["steps"]}, Path(tmp))
+            report({**last_loss, "step": float(step), "total_steps": trial.steps}, Path(tmp))
 
     try:
         result = fit(
             method,
             data,
-            spec["steps"],
-            batch_size=spec["batch_size"],
-            seed=spec["seed"],
-            log_every=spec["log_every"],
-            checkpoint_every=spec["checkpoint_every"],
+            trial.steps,
+            batch_size=trial.batch_size,
+            seed=trial.seed,
+            log_every=trial.log_every,
+            checkpoint_every=trial.checkpoint_every,
             resume_from=resume_from,
             on_log=on_log,
             on_checkpoint=on_checkpoint,
         )
     except TrainingDiverged as e:
-        return _store_outcome(spec, store, method, e, device)
-    return _store_outcome(spec, store, method, result, device)
+        return _store_outcome(trial, store, method, e, device, node_id)
+    return _store_outcome(trial, store, method, result, device, node_id)
 
 
 def run_pack(
-    specs: list[dict[str, Any]], *, report: Report, resume_from: Mapping[str, Path] | None = None
+    pack: Pack,
+    *,
+    report: Report,
+    resume_from: Mapping[str, Path] | None = None,
+    node_id: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Train the trials ``specs`` (seeds of one method, task and config) as one stacked model
+    """Train the pack's trials (seeds of one method, task and config) as one stacked model
     (:func:`rsbench.train.pack.fit_pack`), then evaluate and store each as an ordinary trial; returns their
     records. A checkpoint of the pack is a directory holding one ordinary checkpoint per trial id;
     ``resume_from`` maps trial ids to the checkpoints they resume from (see :func:`pack_checkpoints`). A seed
     that diverges is recorded as failed alone while the others go on.
     """
-    from rsbench.methods import Space, create
-    from rsbench.train.checkpoint import write_checkpoint_files
-    from rsbench.train.pack import fit_pack
-
-    first = specs[0]
-    store, device, data = _setup(first)
+    trials = pack.trials
+    store, device, data = _setup(trials[0])
     space = Space.from_data(data)
-    methods = [create(s["algo"], space, s["config"], seed=s["seed"], device=device) for s in specs]
-    resume = [(resume_from or {}).get(s["id"]) for s in specs]
+    methods = [create(t.method_name, space, t.config, seed=t.seed, device=device) for t in trials]
+    resume = [(resume_from or {}).get(t.id) for t in trials]
     last_loss: dict[str, float] = {}
 
     def on_log(index: int, row: dict[str, float]) -> None:
         if index == 0 or not last_loss:  # the table shows one seed's losses per pack
             last_loss.update(row)
-            report({**row, "total_steps": first["steps"]}, None)
+            report({**row, "total_steps": pack.steps}, None)
 
     def on_checkpoint(step: int, members: list[tuple[int, Any, dict[str, Any]]]) -> None:
         with tempfile.TemporaryDirectory(prefix="rsbench-ckpt-") as tmp:
             for index, method, trainer in members:
-                (Path(tmp) / specs[index]["id"]).mkdir()
-                write_checkpoint_files(Path(tmp) / specs[index]["id"], method, trainer=trainer)
-            report({**last_loss, "step": float(step), "total_steps": first["steps"]}, Path(tmp))
+                (Path(tmp) / trials[index].id).mkdir()
+                write_checkpoint_files(Path(tmp) / trials[index].id, method, trainer=trainer)
+            report({**last_loss, "step": float(step), "total_steps": pack.steps}, Path(tmp))
 
     outcomes = fit_pack(
         methods,  # type: ignore[arg-type]  # planning packs only packable methods
         data,
-        first["steps"],
-        seeds=[s["seed"] for s in specs],
-        batch_size=first["batch_size"],
-        log_every=first["log_every"],
-        checkpoint_every=first["checkpoint_every"],
+        pack.steps,
+        seeds=[t.seed for t in trials],
+        batch_size=trials[0].batch_size,
+        log_every=trials[0].log_every,
+        checkpoint_every=trials[0].checkpoint_every,
         resume_from=resume,
         on_log=on_log,
         on_checkpoint=on_checkpoint,
     )
     return [
-        _store_outcome(s, store, m, outcome, device)
-        for s, m, outcome in zip(specs, methods, outcomes, strict=True)
+        _store_outcome(t, store, m, outcome, device, node_id)
+        for t, m, outcome in zip(trials, methods, outcomes, strict=True)
     ]
 
 
@@ -262,34 +277,32 @@ def pack_checkpoints(pack_checkpoint: Path, trials: list[str]) -> dict[str, Path
     return {t: pack_checkpoint / t for t in trials if (pack_checkpoint / t / "state.pt").is_file()}
 
 
-def _setup(spec: dict[str, Any]) -> tuple[RunStore, str, Any]:
+def _setup(trial: Trial) -> tuple[RunStore, str, Any]:
     """The run's store, the device, and the trial's dataset, with method files loaded and torch's threads
     set to the trial's (or pack's) CPUs."""
     import torch
 
     from rsbench.data.build import ensure_dataset
     from rsbench.data.offline import load
-    from rsbench.methods import load_method_file
 
-    for f in spec.get("method_files", []):
+    for f in trial.method_files:
         load_method_file(f)
-    torch.set_num_threads(max(1, int(spec["cpu"])))
-    device = "cuda" if spec["gpu"] > 0 and torch.cuda.is_available() else "cpu"
-    return RunStore(spec["run_uri"]), device, load(ensure_dataset(spec["dataset"]))
+    torch.set_num_threads(max(1, int(trial.cpu)))
+    device = "cuda" if trial.gpu > 0 and torch.cuda.is_available() else "cpu"
+    return RunStore(trial.run_uri), device, load(ensure_dataset(trial.dataset))
 
 
 def _store_outcome(
-    spec: dict[str, Any], store: RunStore, method: Any, outcome: Any, device: str
+    trial: Trial, store: RunStore, method: Any, outcome: Any, device: str, node_id: str | None
 ) -> dict[str, Any]:
     """Write a trained trial's curves, evaluation and record (``outcome`` a ``FitResult``), or the failed
     record of a diverged one (``outcome`` the ``TrainingDiverged``); returns the record."""
     import pandas as pd
 
-    from rsbench.train.fit import TrainingDiverged
-
     if isinstance(outcome, TrainingDiverged):
         row = record(
-            spec,
+            trial,
+            node_id=node_id,
             status="failed",
             steps=method.steps,
             train_seconds=None,
@@ -301,16 +314,17 @@ def _store_outcome(
         return row
     curves = pd.DataFrame(
         [
-            {**trial_row(spec), "step": int(r["step"]), "wall_time": r["wall_time"], "name": k, "value": v}
+            {**trial_row(trial), "step": int(r["step"]), "wall_time": r["wall_time"], "name": k, "value": v}
             for r in outcome.curves
             for k, v in r.items()
             if k not in ("step", "wall_time")
         ]
     )
-    store.write_curves(spec["id"], curves)
-    eval_seconds = evaluate_risks(method, spec, spec["risk"], store)
+    store.write_curves(trial.id, curves)
+    eval_seconds = evaluate_risks(method, trial, trial.risks, store)
     row = record(
-        spec,
+        trial,
+        node_id=node_id,
         status="finished",
         steps=outcome.steps,
         train_seconds=outcome.wall_time,

@@ -1,97 +1,133 @@
-"""What a run trains, as data (no Ray, no torch): the suite's trials as self-contained specs, the units
-Tune runs (a trial alone, or a pack of seeds), and the :class:`RunPlan` of a run.
+"""What a run trains, as data (no Ray): the suite's trials completed with the run's own fields, the
+units Tune runs (a :class:`~rsbench.suite.Trial` alone, or a :class:`Pack` of seeds), and the
+:class:`RunPlan` of a run.
 
-``train/`` imports in one direction: :mod:`~rsbench.train.plan` (run directories) and
-:mod:`~rsbench.train.tune` (the Ray Tune layer) build on :mod:`~rsbench.train.trial` (one trial's work:
-train, evaluate, store), which builds on this module.
+:class:`~rsbench.suite.Trial` itself lives in :mod:`rsbench.suite`, next to the trial table that builds it, so
+that the suite never imports ``rsbench.train``. ``train/`` imports in one direction: this module <-
+:mod:`~rsbench.train.trial` (one trial's work: train, evaluate, store) <- :mod:`~rsbench.train.plan` (run
+directories), :mod:`~rsbench.train.tune` (the Ray Tune layer) and :mod:`~rsbench.train.progress` (its live table).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from rsbench.methods import get
+from rsbench.methods.packing import packable
 from rsbench.results.store import RunStore
-from rsbench.suite import Suite
+from rsbench.schema import doc
+from rsbench.suite import Suite, Trial
+
+
+@dataclass(frozen=True)
+class Pack:
+    """K > 1 seeds of one method label, task and training sweep point, trained as one stacked model.
+
+    A pack is one Tune trial (its resources are the whole pack's) that writes K ordinary trial records, so
+    results, resumption and reports see K trials. Never a pack of one.
+    """
+
+    trials: tuple[Trial, ...] = doc("the packed trials, in the suite's order (seeds differ, nothing else)")
+
+    def __post_init__(self) -> None:
+        if len(self.trials) < 2:
+            raise ValueError(f"a pack holds at least 2 trials, got {len(self.trials)}")
+
+    @property
+    def id(self) -> str:
+        """The first trial's id with ``-packK``: names the pack's Tune trial and its directory."""
+        return f"{self.trials[0].id}-pack{len(self.trials)}"
+
+    @property
+    def steps(self) -> int:
+        return self.trials[0].steps
+
+    @property
+    def cpu(self) -> float:
+        """The method's ``cpu``, which for a pack is the whole pack's."""
+        return self.trials[0].cpu
+
+    @property
+    def gpu(self) -> float:
+        """The method's ``gpu``, which for a pack is the whole pack's."""
+        return self.trials[0].gpu
 
 
 @dataclass
 class RunPlan:
-    """What ``rsbench run`` is about to do: the store, every trial spec, and which of them run now."""
+    """What ``rsbench run`` is about to do: the store, every trial of the run, and which of them run now."""
 
     store: RunStore
     suite: Suite
-    specs: list[dict[str, Any]]
-    pending: list[dict[str, Any]]
+    trials: list[Trial]
+    pending: list[Trial]
     method_files: list[str] = field(default_factory=list)
 
 
-def trial_specs(suite: Suite, run_uri: str, method_files: list[str]) -> list[dict[str, Any]]:
-    """The suite's trials as self-contained JSON-able specs (what a Tune trial receives as its config)."""
-    specs = []
-    for t in suite.trials():
-        task = suite.tasks[t["task"]]
-        specs.append(
-            {
-                **t,
-                "checkpoint_every": suite.train.checkpoint_every,
-                "log_every": suite.train.log_every,
-                "episodes": suite.eval.episodes,
-                "alphas": list(suite.eval.alphas),
-                "eval_seed": suite.eval.seed,
-                "horizon": task.horizon,
-                "risk_spec": task.risk.to_dict() if task.risk else None,
-                "run_uri": run_uri,
-                "method_files": method_files,
-            }
-        )
-    return specs
+def run_trials(suite: Suite, run_uri: str, method_files: list[str]) -> list[Trial]:
+    """The suite's trials with the run's store and method files filled in (what a Tune trial receives)."""
+    return [replace(t, run_uri=run_uri, method_files=tuple(method_files)) for t in suite.trials()]
 
 
-def tune_units(pending: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+def tune_units(pending: list[Trial]) -> tuple[list[Trial | Pack], list[str]]:
     """What Tune runs: each pending trial alone, except that trials of one method label, task and sweep
-    point whose ``pack`` is K > 1 go as packs of up to K seeds (``{"id", "steps", "cpu", "gpu", "members"}``).
+    point whose ``pack`` is K > 1 go as packs of up to K seeds (a last chunk of one seed goes alone).
     Also returns one line per method that asked to pack but cannot (not a packable method)."""
-    from rsbench.methods import get
-    from rsbench.methods.packing import packable
-
-    groups: dict[str, list[dict[str, Any]]] = {}
-    units: list[dict[str, Any]] = []
+    groups: dict[str, list[Trial]] = {}
+    order: list[Trial | str] = []  # a trial alone, or the key of a group, where it first appears
     notes: dict[str, str] = {}
-    for spec in pending:
-        if spec.get("pack", 1) > 1 and not packable(get(spec["algo"])):
-            notes[spec["method"]] = (
-                f"methods.{spec['method']}: {spec['algo']} cannot pack (not a packable method); "
+    for trial in pending:
+        if trial.pack > 1 and not packable(get(trial.method_name)):
+            notes[trial.method_label] = (
+                f"methods.{trial.method_label}: {trial.method_name} cannot pack (not a packable method); "
                 "its trials run one seed each"
             )
-        if spec.get("pack", 1) == 1 or spec["method"] in notes:
-            units.append(spec)
+        if trial.pack == 1 or trial.method_label in notes:
+            order.append(trial)
             continue
-        key = json.dumps([spec["method"], spec["task"], spec["sweep"]], sort_keys=True, default=str)
+        key = json.dumps([trial.method_label, trial.task, trial.sweep], sort_keys=True, default=str)
         if key not in groups:
             groups[key] = []
-            units.append({"id": key, "members": groups[key]})  # filled below, in the suite's order
-        groups[key].append(spec)
-    out: list[dict[str, Any]] = []
-    for unit in units:
-        if "members" not in unit:
-            out.append(unit)
+            order.append(key)
+        groups[key].append(trial)
+    units: list[Trial | Pack] = []
+    for entry in order:
+        if isinstance(entry, Trial):
+            units.append(entry)
             continue
-        members = groups[unit["id"]]
-        k = members[0]["pack"]
-        out += [_pack_unit(members[i : i + k]) for i in range(0, len(members), k)]
-    return out, list(notes.values())
+        members, k = groups[entry], groups[entry][0].pack
+        units += [_unit(tuple(members[i : i + k])) for i in range(0, len(members), k)]
+    return units, list(notes.values())
 
 
-def _pack_unit(members: list[dict[str, Any]]) -> dict[str, Any]:
-    if len(members) == 1:  # never pack one seed
-        return members[0]
-    first = members[0]
+def _unit(trials: tuple[Trial, ...]) -> Trial | Pack:
+    return trials[0] if len(trials) == 1 else Pack(trials)  # never a pack of one seed
+
+
+# Ray Tune's config holds plain dicts, not our dataclasses: the experiment trackers (MLflow params, W&B
+# config, TensorBoard hparams) flatten the config's nested dicts into one parameter per field, and would log
+# a dataclass as one long repr. Both kinds of unit carry ``id``, ``steps``, ``cpu`` and ``gpu`` at the top,
+# which is all Tune's callbacks read.
+
+
+def unit_to_dict(unit: Trial | Pack) -> dict[str, Any]:
+    """A unit as the plain data of Tune's ``config["trial"]``; :func:`unit_from_dict` reads it back."""
+    if isinstance(unit, Trial):
+        return unit.to_dict()
     return {
-        "id": f"{first['id']}-pack{len(members)}",
-        "steps": first["steps"],
-        "cpu": first["cpu"],
-        "gpu": first["gpu"],
-        "members": members,
+        "id": unit.id,
+        "steps": unit.steps,
+        "cpu": unit.cpu,
+        "gpu": unit.gpu,
+        "trials": [t.to_dict() for t in unit.trials],
     }
+
+
+def unit_from_dict(data: Mapping[str, Any]) -> Trial | Pack:
+    """The unit of :func:`unit_to_dict`'s data."""
+    if "trials" in data:
+        return Pack(tuple(Trial.from_dict(t) for t in data["trials"]))
+    return Trial.from_dict(data)

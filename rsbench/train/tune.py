@@ -10,6 +10,9 @@ trials, which become one ``tune.grid_search`` so that the trial table Tune runs 
 (:func:`rsbench.train.trials.tune_units`): one Tune trial trains them as one stacked model
 (:func:`rsbench.train.trial.run_pack`) and writes K ordinary trial records; its checkpoints hold one ordinary
 checkpoint per seed, so a retried pack resumes every seed.
+
+Tune's ``config["trial"]`` is a unit as plain data (:func:`rsbench.train.trials.unit_to_dict`), read back into
+a :class:`~rsbench.suite.Trial` or :class:`~rsbench.train.trials.Pack` inside the trainable.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from rsbench.results.store import RunStore
-from rsbench.train.trials import RunPlan, tune_units
+from rsbench.suite import Trial
+from rsbench.train.trial import find_checkpoint, local_copy, pack_checkpoints, record, run_pack, run_trial
+from rsbench.train.trials import Pack, RunPlan, tune_units, unit_from_dict, unit_to_dict
 
 __all__ = ["RunPlan", "cluster_resources", "run_tune", "tune_units"]
 
@@ -37,19 +42,19 @@ def _trainable(config: dict[str, Any]) -> None:
 
     configure_environment()
     node = ray.get_runtime_context().get_node_id()
-    unit = config["trial"]
-    if "members" in unit:
-        _train_pack([{**m, "node_id": node} for m in unit["members"]])
+    unit = unit_from_dict(config["trial"])
+    if isinstance(unit, Pack):
+        _train_pack(unit, node)
     else:
-        _train_alone({**unit, "node_id": node})
+        _train_alone(unit, node)
 
 
 def _resources(config: dict[str, Any]) -> Any:
     """A unit's Ray resources: its method's ``cpu``/``gpu``, which for a pack are the whole pack's."""
     from ray import tune
 
-    unit = config["trial"]
-    bundle = {"CPU": float(unit["cpu"]), "GPU": float(unit["gpu"])}
+    unit = unit_from_dict(config["trial"])
+    bundle = {"CPU": float(unit.cpu), "GPU": float(unit.gpu)}
     return tune.PlacementGroupFactory([{k: v for k, v in bundle.items() if v > 0}])
 
 
@@ -60,47 +65,42 @@ def _report(metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
     tune.report(metrics, checkpoint=checkpoint)
 
 
-def _train_pack(specs: list[dict[str, Any]]) -> None:
+def _train_pack(pack: Pack, node_id: str) -> None:
     """A killed pack resumes every seed from the pack's last checkpoint (or each seed from its newest
     checkpoint of an earlier attempt)."""
     from ray import tune
 
-    from rsbench.train.trial import find_checkpoint, local_copy, pack_checkpoints, run_pack
-
-    ids = [s["id"] for s in specs]
+    ids = [t.id for t in pack.trials]
     checkpoint = tune.get_checkpoint()
     with contextlib.ExitStack() as stack:
         if checkpoint is not None:
             resume = pack_checkpoints(Path(stack.enter_context(checkpoint.as_directory())), ids)
         else:
-            store = RunStore(specs[0]["run_uri"])
+            store = RunStore(pack.trials[0].run_uri)
             earlier = {i: find_checkpoint(store, i) for i in ids}
             resume = {
                 i: stack.enter_context(local_copy(loc)) for i, loc in earlier.items() if loc is not None
             }
-        rows = run_pack(specs, report=_report, resume_from=resume)
+        rows = run_pack(pack, report=_report, resume_from=resume, node_id=node_id)
     statuses = {r["status"] for r in rows}
     status = "finished" if statuses == {"finished"} else "failed"
     tune.report({"trial_status": status, "step": float(max(r["steps"] or 0 for r in rows))})
 
 
-def _train_alone(spec: dict[str, Any]) -> None:
+def _train_alone(trial: Trial, node_id: str) -> None:
     from ray import tune
 
-    from rsbench.train.trial import find_checkpoint, local_copy, run_trial
-
-    report = _report
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as path:
-            row = run_trial(spec, report=report, resume_from=Path(path))
+            row = run_trial(trial, report=_report, resume_from=Path(path), node_id=node_id)
     else:
-        earlier = find_checkpoint(RunStore(spec["run_uri"]), spec["id"])
+        earlier = find_checkpoint(RunStore(trial.run_uri), trial.id)
         if earlier is not None:
             with local_copy(earlier) as path:
-                row = run_trial(spec, report=report, resume_from=path)
+                row = run_trial(trial, report=_report, resume_from=path, node_id=node_id)
         else:
-            row = run_trial(spec, report=report)
+            row = run_trial(trial, report=_report, node_id=node_id)
     # "done" is Tune's own result key; the trial's outcome travels under a key of ours.
     tune.report({"trial_status": row["status"], "step": float(row["steps"])})
 
@@ -160,8 +160,6 @@ def run_tune(
     import ray
     from ray import tune
 
-    from rsbench.train.trial import record
-
     # Our live table replaces Tune's console output; our parquet parts replace its CSV/JSON/TensorBoard logs.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -179,7 +177,7 @@ def run_tune(
             print(f"rsbench: {line}", file=sys.stderr)
         tuner = tune.Tuner(
             tune.with_resources(_trainable, _resources),
-            param_space={"trial": tune.grid_search(units)},
+            param_space={"trial": tune.grid_search([unit_to_dict(u) for u in units])},
             tune_config=tune.TuneConfig(
                 max_concurrent_trials=max_concurrent,
                 trial_dirname_creator=lambda trial: trial.config["trial"]["id"],
@@ -197,17 +195,17 @@ def run_tune(
         grid = tuner.fit()
         statuses = plan.store.trial_status()
         for result in grid:
-            unit = result.config["trial"] if result.config else None
-            if unit is None or result.error is None:
+            if not result.config or result.error is None:
                 continue
+            unit = unit_from_dict(result.config["trial"])
             lines = [line.strip() for line in str(result.error).splitlines() if line.strip()]
             error = lines[-1] if lines else type(result.error).__name__  # the exception's own line
-            for spec in unit.get("members", [unit]):
-                if spec["id"] in statuses:
+            for trial in unit.trials if isinstance(unit, Pack) else (unit,):
+                if trial.id in statuses:
                     continue
                 plan.store.write_trial(
                     record(
-                        spec,
+                        trial,
                         status="failed",
                         steps=None,
                         train_seconds=None,
@@ -217,7 +215,7 @@ def run_tune(
                     )
                 )
         statuses = plan.store.trial_status()
-        return {s["id"]: statuses.get(s["id"], "missing") for s in plan.pending}
+        return {t.id: statuses.get(t.id, "missing") for t in plan.pending}
     finally:
         if started:
             ray.shutdown()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -59,10 +60,10 @@ def test_inference_time_sweep_keys_do_not_retrain(tmp_path: Path) -> None:
     trials = load_suite(_suite(tmp_path, sweep)).trials()
     assert len(trials) == 2 * 2  # dim x seeds
     for t in trials:
-        assert set(t["sweep"]) == {"methods.rs.config.dim"}
-        assert t["config"]["dim"] == t["sweep"]["methods.rs.config.dim"]
-        assert "guidance_scale" not in t["config"]
-        assert sorted((p["methods.rs.config.guidance_scale"], p["methods.rs.config.candidates"]) for p in t["evals"]) == [
+        assert set(t.sweep) == {"methods.rs.config.dim"}
+        assert t.config["dim"] == t.sweep["methods.rs.config.dim"]
+        assert "guidance_scale" not in t.config
+        assert sorted((p["methods.rs.config.guidance_scale"], p["methods.rs.config.candidates"]) for p in t.evals) == [
             (0.0, 1), (0.0, 4), (1.0, 1), (1.0, 4)
         ]  # fmt: skip
 
@@ -79,8 +80,8 @@ def test_a_swept_suite_runs_and_reports(tmp_path: Path, pointmass_root: Path, mo
     sweep = {"methods.rs.config.n_quantiles": [4, 8], "methods.rs.config.guidance_scale": [0.0, 1.0]}
     path = _suite(tmp_path, sweep)
     plan = new_run(load_suite(path), path, results=str(tmp_path / "results"), name="swept", method_files=[])
-    for spec in plan.pending:
-        assert run_trial({**spec, "cpu": 1, "gpu": 0}, report=lambda *a: None)["status"] == "finished"
+    for trial in plan.pending:
+        assert run_trial(replace(trial, cpu=1, gpu=0), report=lambda *a: None)["status"] == "finished"
     assert (
         finish_run(plan)["finished"] == 4
     )  # 2 n_quantiles x 2 seeds trained; guidance points only evaluated

@@ -175,7 +175,7 @@ def test_a_packed_run_writes_ordinary_trials_that_agree_with_an_unpacked_run(
         units, notes = tune_units(plan.pending)
         assert not notes and len(units) == (3 if resources is None else 2)  # seeds 0+1 packed, 2 alone
         assert set(run_tune(plan, cpus=2).values()) == {"finished"}
-        assert all(find_checkpoint(plan.store, s["id"]) is not None for s in plan.specs)
+        assert all(find_checkpoint(plan.store, t.id) is not None for t in plan.trials)
         runs[name] = load_run(plan.store.root)
     plain, packed = (
         per_seed(runs[n].episodes, [0.1]).sort_values(["trial", "risk"]) for n in ("plain", "packed")
@@ -186,20 +186,3 @@ def test_a_packed_run_writes_ordinary_trials_that_agree_with_an_unpacked_run(
     assert (runs["packed"].trials["status"] == "finished").all() and (
         runs["packed"].trials["steps"] == 20
     ).all()
-
-
-def test_tune_units_pack_seeds_in_chunks_and_say_when_a_method_cannot_pack(tmp_path: Path) -> None:
-    from rsbench.methods import load_method_file
-    from rsbench.train.trials import tune_units
-
-    load_method_file(Path(__file__).with_name("faulty_method.py"))
-    base = {"task": "pm", "sweep": {}, "steps": 10, "cpu": 2.0, "gpu": 0.0, "pack": 2}
-    specs = [{**base, "id": f"cql-pm-s{s}", "method": "cql", "algo": "cql", "seed": s} for s in range(3)]
-    specs += [{**base, "id": f"bc-pm-s{s}", "method": "bc", "algo": "faulty_bc", "seed": s} for s in range(2)]
-    units, notes = tune_units(specs)
-    assert [u["id"] for u in units] == ["cql-pm-s0-pack2", "cql-pm-s2", "bc-pm-s0", "bc-pm-s1"]
-    assert [m["seed"] for m in units[0]["members"]] == [0, 1] and units[0]["cpu"] == 2.0
-    assert notes == [
-        "methods.bc: faulty_bc cannot pack (not a packable method); its trials run one seed each"
-    ]
-    assert tune_units([{**s, "pack": 1} for s in specs]) == ([{**s, "pack": 1} for s in specs], [])

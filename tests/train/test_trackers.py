@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 from rsbench import cli
-from rsbench.suite import load_suite
+from rsbench.suite import Trial, load_suite
 from rsbench.train.plan import new_run
 from rsbench.train.trackers import TRACKERS, check_trackers, tracker_callbacks
+from rsbench.train.trials import unit_to_dict
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "suites" / "smoke.yaml"
@@ -132,16 +133,16 @@ def test_mlflow_callback_records_a_trial_in_the_run(plan, monkeypatch: pytest.Mo
     """The callback as Tune drives it on the driver (Ray itself not needed): one mlflow run per trial."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
 
-    class Trial:  # what MLflowLoggerCallback reads of a Tune trial
-        def __init__(self, spec: dict) -> None:
-            self.trial_id, self.config, self.local_path = spec["id"], {"trial": spec}, None
+    class TuneTrial:  # what MLflowLoggerCallback reads of a Tune trial
+        def __init__(self, unit: Trial) -> None:
+            self.trial_id, self.config, self.local_path = unit.id, {"trial": unit_to_dict(unit)}, None
 
         def __str__(self) -> str:
             return self.trial_id
 
     (callback,) = tracker_callbacks(["mlflow"], plan)
     callback.setup()
-    trial = Trial(plan.specs[0])
+    trial = TuneTrial(plan.trials[0])
     callback.log_trial_start(trial)
     callback.log_trial_result(1, trial, {"training_iteration": 1, "critic_loss": 0.5})
     callback.log_trial_end(trial)

@@ -78,7 +78,7 @@ def test_a_killed_trial_worker_resumes_from_its_checkpoint(tmp_path: Path) -> No
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not killed:
             pids = sorted((tmp_path / "pids").glob("*.json"))
-            if pids and any(find_checkpoint(plan.store, s["id"]) for s in plan.specs):
+            if pids and any(find_checkpoint(plan.store, t.id) for t in plan.trials):
                 pid = json.loads(pids[0].read_text())["pid"]
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
