@@ -43,6 +43,23 @@ def pointmass_data(pointmass_root: Path, monkeypatch: pytest.MonkeyPatch):
     return load("rsbench/pointmass-mixed-v1")
 
 
+@pytest.fixture
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
+    """``run_cli(args) -> (exit code, stderr)``: ``rsbench.cli.main`` run in-process with ``args``."""
+
+    def run(args: list[str]) -> tuple[int, str]:
+        import sys
+
+        from rsbench import cli as rsbench_cli
+
+        monkeypatch.setattr(sys, "argv", ["rsbench", *args])
+        with pytest.raises(SystemExit) as info:
+            rsbench_cli.main()
+        return info.value.code, capsys.readouterr().err
+
+    return run
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if any test wrote where the project must not write."""
     stray = [str(p) for p in _STRAY if p.exists() and not _BEFORE[p]]

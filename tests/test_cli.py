@@ -45,16 +45,6 @@ def _script(args: list[str], tmp_path: Path) -> subprocess.CompletedProcess[str]
     )
 
 
-def _main(
-    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> tuple[int, str]:
-    """Run ``rsbench.cli.main`` in-process; returns (exit code, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["rsbench", *args])
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-    return info.value.code, capsys.readouterr().err
-
-
 def _one_error_line(stderr: str) -> str:
     assert "Traceback" not in stderr
     lines = stderr.splitlines()
@@ -147,20 +137,16 @@ def test_validate_json_of_sweep_suite() -> None:
         ("task_risk_bad_obs.yaml", "tasks.pointmass.risk.when[0].obs"),
     ],
 )
-def test_validate_malformed_exits_2(
-    name: str, key: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_validate_malformed_exits_2(run_cli, name: str, key: str) -> None:
     path = SUITES / name
-    code, stderr = _main(["validate", str(path)], monkeypatch, capsys)
+    code, stderr = run_cli(["validate", str(path)])
     assert code == 2
     assert _one_error_line(stderr).startswith(f"rsbench: error: {path}: {key}: ")
 
 
-def test_validate_missing_file_exits_2(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_validate_missing_file_exits_2(run_cli, tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"
-    code, stderr = _main(["validate", str(path)], monkeypatch, capsys)
+    code, stderr = run_cli(["validate", str(path)])
     assert code == 2
     assert _one_error_line(stderr) == f"rsbench: error: {path}: file not found"
 
@@ -178,19 +164,15 @@ def test_data_list_json_empty_root(tmp_path: Path) -> None:
     assert not any(r["built"] for r in data["datasets"])
 
 
-def test_data_inspect_unknown_dataset_exits_2(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, stderr = _main(["data", "inspect", "nope/x-v0"], monkeypatch, capsys)
+def test_data_inspect_unknown_dataset_exits_2(run_cli) -> None:
+    code, stderr = run_cli(["data", "inspect", "nope/x-v0"])
     assert code == 2
     line = _one_error_line(stderr)
     assert line.startswith("rsbench: error: dataset: no Minari dataset 'nope/x-v0'")
 
 
-def test_data_build_unknown_name_exits_2(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, stderr = _main(["data", "build", "unknown-name"], monkeypatch, capsys)
+def test_data_build_unknown_name_exits_2(run_cli) -> None:
+    code, stderr = run_cli(["data", "build", "unknown-name"])
     assert code == 2
     line = _one_error_line(stderr)
     assert "unknown dataset 'unknown-name'" in line
@@ -211,34 +193,29 @@ def test_data_build_unknown_name_exits_2(
     ],
 )
 def test_data_relabel_malformed_risk_file_exits_2(
+    run_cli,
     body: str,
     fragment: str,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     risk = tmp_path / "risk.yaml"
     risk.write_text(body)
-    code, stderr = _main(["data", "relabel", "nope/x-v0", "--risk-file", str(risk)], monkeypatch, capsys)
+    code, stderr = run_cli(["data", "relabel", "nope/x-v0", "--risk-file", str(risk)])
     assert code == 2
     line = _one_error_line(stderr)
     assert line.startswith(f"rsbench: error: {risk}: ")
     assert fragment in line
 
 
-def test_data_relabel_missing_risk_file_exits_2(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_data_relabel_missing_risk_file_exits_2(run_cli, tmp_path: Path) -> None:
     risk = tmp_path / "absent.yaml"
-    code, stderr = _main(["data", "relabel", "nope/x-v0", "--risk-file", str(risk)], monkeypatch, capsys)
+    code, stderr = run_cli(["data", "relabel", "nope/x-v0", "--risk-file", str(risk)])
     assert code == 2
     assert _one_error_line(stderr) == f"rsbench: error: {risk}: file not found"
 
 
-def test_data_relabel_unknown_task_exits_2(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, stderr = _main(["data", "relabel", "nope/x-v0", "--task", "rsbench/Nope-v0"], monkeypatch, capsys)
+def test_data_relabel_unknown_task_exits_2(run_cli) -> None:
+    code, stderr = run_cli(["data", "relabel", "nope/x-v0", "--task", "rsbench/Nope-v0"])
     assert code == 2
     assert _one_error_line(stderr).startswith("rsbench: error: --task: unknown task 'rsbench/Nope-v0'")
 
@@ -246,45 +223,37 @@ def test_data_relabel_unknown_task_exits_2(
 # Known bugs (reported, not fixed here): each should become a one-line UserError with exit 2.
 
 
-def test_data_relabel_unhashable_op_exits_2(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_data_relabel_unhashable_op_exits_2(run_cli, tmp_path: Path) -> None:
     risk = tmp_path / "risk.yaml"
     risk.write_text("when: [{obs: 0, op: ['>'], value: 1}]\npenalty: -1\nprob: 0.1\n")
-    code, stderr = _main(["data", "relabel", "nope/x-v0", "--risk-file", str(risk)], monkeypatch, capsys)
+    code, stderr = run_cli(["data", "relabel", "nope/x-v0", "--risk-file", str(risk)])
     assert code == 2
     assert "when[0].op" in _one_error_line(stderr)
 
 
-def test_data_relabel_binary_risk_file_exits_2(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_data_relabel_binary_risk_file_exits_2(run_cli, tmp_path: Path) -> None:
     risk = tmp_path / "risk.yaml"
     risk.write_bytes(b"\xff\xfe\x00")
-    code, stderr = _main(["data", "relabel", "nope/x-v0", "--risk-file", str(risk)], monkeypatch, capsys)
+    code, stderr = run_cli(["data", "relabel", "nope/x-v0", "--risk-file", str(risk)])
     assert code == 2
     assert _one_error_line(stderr).startswith(f"rsbench: error: {risk}: ")
 
 
-def test_validate_checks_method_configs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_validate_checks_method_configs(run_cli, tmp_path: Path) -> None:
     import yaml
 
     data = yaml.safe_load(SMOKE.read_text())
     data["methods"]["rs_diffuser"]["config"]["candidates"] = 0
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(data))
-    code, stderr = _main(["validate", str(bad)], monkeypatch, capsys)
+    code, stderr = run_cli(["validate", str(bad)])
     assert code == 2
     assert _one_error_line(stderr) == (
         f"rsbench: error: {bad}: methods.rs_diffuser.config.candidates: expected >= 1, got 0"
     )
 
 
-def test_methods_lists_fields_and_loads_method_files(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_methods_lists_fields_and_loads_method_files(run_cli) -> None:
     result = runner.invoke(
         cli.app, ["methods", "--json", "--method-file", str(REPO / "examples" / "bc_method.py")]
     )
@@ -297,7 +266,7 @@ def test_methods_lists_fields_and_loads_method_files(
     assert fields["horizon"]["default"] == 32 and fields["horizon"]["doc"]
     table = runner.invoke(cli.app, ["methods", "diffuser"])
     assert table.exit_code == 0 and "guidance_scale" in table.stdout
-    code, stderr = _main(["methods", "--method-file", "nope.py"], monkeypatch, capsys)
+    code, stderr = run_cli(["methods", "--method-file", "nope.py"])
     assert code == 2
     assert (
         _one_error_line(stderr)
@@ -371,10 +340,8 @@ def test_exit_code_table_is_the_designed_one() -> None:
         ),
     ],
 )
-def test_flags_that_do_not_apply_exit_2_in_one_line(
-    args: list[str], line: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    code, stderr = _main(args, monkeypatch, capsys)
+def test_flags_that_do_not_apply_exit_2_in_one_line(run_cli, args: list[str], line: str) -> None:
+    code, stderr = run_cli(args)
     assert code == 2
     assert _one_error_line(stderr) == line
 
@@ -396,9 +363,7 @@ def test_methods_defaults_paste_into_yaml(monkeypatch: pytest.MonkeyPatch) -> No
     assert "[-1, 1]" in table  # cells are not read as rich markup
 
 
-def test_validate_set_overrides_like_the_file(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_validate_set_overrides_like_the_file(run_cli) -> None:
     args = ["validate", str(SMOKE), "--set", "seeds=[0, 1, 2]", "--set", "eval.episodes=7", "--json"]
     result = runner.invoke(cli.app, args)
     assert result.exit_code == 0, result.output
@@ -416,7 +381,7 @@ def test_validate_set_overrides_like_the_file(
         ),
         ("seeds", "--set: expected KEY.PATH=VALUE, e.g. eval.episodes=20, got 'seeds'"),
     ]:
-        code, stderr = _main(["validate", str(SMOKE), "--set", override], monkeypatch, capsys)
+        code, stderr = run_cli(["validate", str(SMOKE), "--set", override])
         assert code == 2
         assert _one_error_line(stderr) == f"rsbench: error: {line}", override
 

@@ -167,43 +167,26 @@ def test_markdown_states_the_ci_level_of_alpha_and_the_family_mde(tmp_path: Path
     assert "BH over 12 tests" in text and f"level {0.1 / 12:.3g} = alpha / 12" in text
 
 
-def _cli(
-    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> tuple[int, str]:
-    from rsbench import cli
-
-    monkeypatch.setattr(sys, "argv", ["rsbench", *args])
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-    return info.value.code, capsys.readouterr().err
-
-
-def test_corrupted_results_part_is_one_line_naming_the_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_corrupted_results_part_is_one_line_naming_the_file(run_cli, tmp_path: Path) -> None:
     stored_run = _stored_run()
     pin(load_run(stored_run(tmp_path / "base")), tmp_path / "b")
     part = tmp_path / "base" / "episodes" / "iqn-pointmass-s0" / "cvar-0.1.parquet"
     part.write_bytes(part.read_bytes()[: len(part.read_bytes()) // 2])  # a truncated write
-    code, err = _cli(
-        ["regress", str(tmp_path / "base"), "--baseline", str(tmp_path / "b")], monkeypatch, capsys
-    )
+    code, err = run_cli(["regress", str(tmp_path / "base"), "--baseline", str(tmp_path / "b")])
     assert code == 2 and "Traceback" not in err
     assert err.count("\n") == 1 and str(part) in err and "not a valid parquet file" in err
 
 
-def test_hand_edited_baseline_errors_are_one_line_exit_2(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_hand_edited_baseline_errors_are_one_line_exit_2(run_cli, tmp_path: Path) -> None:
     stored_run = _stored_run()
     run = stored_run(tmp_path / "base")
     meta_path = pin(load_run(run), tmp_path / "b")
     meta = json.loads(meta_path.read_text())
     meta_path.write_text(json.dumps({**meta, "metrics": []}))
-    code, err = _cli(["regress", str(run), "--baseline", str(tmp_path / "b")], monkeypatch, capsys)
+    code, err = run_cli(["regress", str(run), "--baseline", str(tmp_path / "b")])
     assert code == 2 and err.count("\n") == 1 and "baseline.json: metrics: expected a non-empty list" in err
     meta_path.write_text(json.dumps(meta))
     csv = tmp_path / "b" / "per_seed.csv"
     csv.write_text(csv.read_text().replace("cvar_0.1", "cvar_0.2"))
-    code, err = _cli(["regress", str(run), "--baseline", str(tmp_path / "b")], monkeypatch, capsys)
+    code, err = run_cli(["regress", str(run), "--baseline", str(tmp_path / "b")])
     assert code == 2 and "per_seed.csv: missing column(s) cvar_0.1" in err

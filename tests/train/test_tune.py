@@ -211,17 +211,6 @@ def test_e_same_suite_and_seeds_give_identical_metrics(tmp_path: Path) -> None:
     )
 
 
-def _main(
-    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> tuple[int, str]:
-    from rsbench import cli
-
-    monkeypatch.setattr(sys, "argv", ["rsbench", *args])
-    with pytest.raises(SystemExit) as info:
-        cli.main()
-    return info.value.code, capsys.readouterr().err
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -231,21 +220,21 @@ def _main(
         (["S", "--name", "a/b"], "rsbench: error: --name: expected a plain directory name, got 'a/b'"),
     ],
 )
-def test_run_usage_errors_are_one_line(args, message, tmp_path: Path, monkeypatch, capsys) -> None:
+def test_run_usage_errors_are_one_line(run_cli, args, message, tmp_path: Path) -> None:
     suite = _suite(tmp_path, {"bc": {"method": "faulty_bc"}})
     args = [str(suite) if a == "S" else a for a in args]
     results = (
         [] if "--resume" in args else ["--results", str(tmp_path / "results")]
     )  # --results is for new runs
-    code, stderr = _main(["run", *args, *results], monkeypatch, capsys)
+    code, stderr = run_cli(["run", *args, *results])
     assert code == 2 and message in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert not (tmp_path / "results").exists()
 
 
-def test_run_refuses_to_reuse_a_run_directory(tmp_path: Path, monkeypatch, capsys) -> None:
+def test_run_refuses_to_reuse_a_run_directory(run_cli, tmp_path: Path) -> None:
     suite = _suite(tmp_path, {"bc": {"method": "faulty_bc"}})
     _plan(tmp_path, suite, "taken")
-    code, stderr = _main(
+    code, stderr = run_cli(
         [
             "run",
             str(suite),
@@ -255,9 +244,7 @@ def test_run_refuses_to_reuse_a_run_directory(tmp_path: Path, monkeypatch, capsy
             "taken",
             "--method-file",
             str(FAULTY),
-        ],
-        monkeypatch,
-        capsys,
+        ]
     )
     assert (
         code == 2 and "--name: run" in stderr and "exists; continue it with `rsbench run --resume" in stderr
