@@ -403,6 +403,7 @@ def data_list(as_json: JsonFlag = False) -> None:
         "rsbench run suites/smoke.yaml",
         "rsbench run suites/smoke.yaml --set train.steps=200 --tracker tensorboard --json",
         "rsbench run --resume results/smoke-20250101-000000 --retry-failed",
+        "rsbench run suites/pointmass.yaml --only cql,iqn   # the rest later: rsbench run --resume RUN",
     ),
 )
 def run_cmd(
@@ -435,6 +436,13 @@ def run_cmd(
         ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the trial table and exit.")] = False,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            metavar="LABEL[,LABEL]",
+            help="Run only these method labels of the suite now; the others stay pending for --resume.",
+        ),
+    ] = None,
     method_file: MethodFiles = None,
     as_json: Annotated[
         bool,
@@ -447,8 +455,9 @@ def run_cmd(
     _check_run_flags(suite, resume, overrides, name, results, retry_failed, method_file)
     trackers = check_trackers(tracker or [])
     _load_method_files(method_file)
+    labels = [label.strip() for label in (only or "").split(",") if label.strip()]
     plan = _plan_run(
-        suite, resume, overrides or [], name, results, retry_failed, method_file, dry_run, as_json
+        suite, resume, overrides or [], name, results, retry_failed, method_file, dry_run, as_json, labels
     )
     if plan is None or dry_run:
         return
@@ -494,15 +503,19 @@ def _plan_run(
     method_file: list[Path] | None,
     dry_run: bool,
     as_json: bool,
+    only: list[str],
 ) -> Any:
-    """The run to execute (None after a dry run of a new suite, which creates nothing)."""
+    """The run to execute (None after a dry run of a new suite, which creates nothing); with ``only``, its
+    pending trials are those of the given method labels."""
     from rsbench.paths import project_root
-    from rsbench.train.plan import new_run, resume_run
-    from rsbench.train.trials import run_trials
+    from rsbench.train.plan import new_run, open_run, resume_run
+    from rsbench.train.trials import only_methods, run_trials
 
     files = [str(Path(f).resolve()) for f in method_file or []]
     if resume is not None:
+        only_methods([], only, open_run(resume, key="--resume").suite)  # a wrong label changes nothing
         plan = resume_run(resume, retry_failed=retry_failed)
+        plan.pending = only_methods(plan.pending, only, plan.suite)
         if dry_run:
             _show_trials(
                 f"{plan.store.root.uri}: {len(plan.pending)} trials to run (dry run)", plan.pending, as_json
@@ -511,12 +524,15 @@ def _plan_run(
     assert suite is not None
     s = _open_suite(suite, overrides)
     if dry_run:
-        trials = run_trials(s, "", files)
+        trials = only_methods(run_trials(s, "", files), only, s)
         _show_trials(f"{suite}: {len(trials)} trials (dry run, nothing started)", trials, as_json)
         return None
-    return new_run(
+    only_methods([], only, s)  # before the run's directory exists
+    plan = new_run(
         s, suite, results=results or str(project_root() / "results"), name=name, method_files=files
     )
+    plan.pending = only_methods(plan.pending, only, s)
+    return plan
 
 
 def _show_trials(title: str, trials: list[Trial], as_json: bool) -> None:

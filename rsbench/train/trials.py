@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from rsbench.errors import UserError
 from rsbench.methods import get
 from rsbench.methods.packing import packable
 from rsbench.results.store import RunStore
@@ -70,6 +71,19 @@ class RunPlan:
 def run_trials(suite: Suite, run_uri: str, method_files: list[str]) -> list[Trial]:
     """The suite's trials with the run's store and method files filled in (what a Tune trial receives)."""
     return [replace(t, run_uri=run_uri, method_files=tuple(method_files)) for t in suite.trials()]
+
+
+def only_methods(trials: list[Trial], labels: list[str], suite: Suite) -> list[Trial]:
+    """The trials of the suite's method labels ``labels`` (all of them when empty): ``rsbench run --only``
+    trains part of a suite now and leaves the rest for a later ``--resume``."""
+    unknown = [label for label in labels if label not in suite.methods]
+    if unknown:
+        raise UserError(
+            f"no method {', '.join(map(repr, unknown))} in suite {suite.name!r}; its methods: "
+            f"{', '.join(suite.methods)}",
+            key="--only",
+        )
+    return [t for t in trials if not labels or t.method_label in labels]
 
 
 def tune_units(pending: list[Trial]) -> tuple[list[Trial | Pack], list[str]]:

@@ -276,6 +276,28 @@ def test_dry_run_prints_the_trial_table_and_starts_nothing(tmp_path: Path, monke
     assert not (tmp_path / "results").exists()
 
 
+def test_only_runs_some_method_labels_now_and_leaves_the_rest_for_resume(tmp_path: Path, run_cli) -> None:
+    suite = _suite(tmp_path, {"bc": {"method": "faulty_bc"}, "b2": {"method": "faulty_bc"}}, seeds=(0, 1, 2))
+    results = ["--results", str(tmp_path / "results"), "--method-file", str(FAULTY)]
+    code, err = run_cli(["run", str(suite), "--only", "b2,nope", *results])
+    assert code == 2 and err.strip() == (
+        "rsbench: error: --only: no method 'nope' in suite 'faults'; its methods: b2, bc"
+    )
+    assert not (tmp_path / "results").exists()  # a wrong label creates no run
+    from typer.testing import CliRunner
+
+    from rsbench import cli
+
+    # The trial table goes to the rich console, which CliRunner captures (capsys does not).
+    shown = CliRunner().invoke(cli.app, ["run", str(suite), "--only", "b2", "--dry-run", *results])
+    assert shown.exit_code == 0 and "3 trials (dry run" in " ".join(shown.output.split())
+    assert "b2-pm-s0" in shown.output and "bc-pm-s0" not in shown.output
+    plan = _plan(tmp_path, suite)  # a run started, nothing trained yet: --resume --only picks its trials
+    shown = CliRunner().invoke(cli.app, ["run", "--resume", plan.store.root.uri, "--only", "bc", "--dry-run"])
+    assert shown.exit_code == 0 and "3 trials to run (dry run)" in " ".join(shown.output.split())
+    assert "bc-pm-s2" in shown.output and "b2-pm-s0" not in shown.output
+
+
 def test_eval_run_adds_risk_settings_without_retraining(tmp_path: Path) -> None:
     suite = _suite(tmp_path, {"bc": {"method": "faulty_bc"}}, seeds=(0,))
     plan = _plan(tmp_path, suite)
