@@ -3,7 +3,10 @@
 For each packable method at the smoke suite's and the locomotion suite's sizes, and K in 1, 2, 4, 8, 16,
 one separate update and one packed update of K seeds are timed in alternation (interleaved, so a noisy
 shared machine slows both alike); the figure is median(separate) / (median(packed) / K). Batches are
-fixed synthetic HalfCheetah-sized transitions (obs 17, act 6) so only the update is timed.
+fixed synthetic HalfCheetah-sized transitions or windows (obs 17, act 6) so only the update is timed.
+The planners' smoke sizes are suites/smoke.yaml's (no locomotion suite trains them); their locomotion
+entry is Diffuser's reference U-Net (``planners.LOCOMOTION``, batch 32). ``RSBENCH_PACK_SIZES`` and
+``RSBENCH_PACK_METHODS`` (comma-separated) restrict the entries.
 """
 
 from __future__ import annotations
@@ -15,10 +18,18 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-from planners import _sync, _synthetic
+from planners import LOCOMOTION, _sync, _synthetic
 
 KS = (1, 2, 4, 8, 16)
-# (label, method, config, batch size): the smoke suite's and suites/locomotion-sanity.yaml's settings
+# suites/smoke.yaml's planner training settings (its inference settings do not change an update)
+_SMOKE_UNET = {"horizon": 16, "dim": 16, "dim_mults": [1, 2], "lr": 1e-3, "ema_start": 0, "ema_every": 1}
+_SMOKE_PLANNERS = {
+    "diffuser": {},
+    "decision_diffuser": {"inv_hidden": [64, 64]},
+    "rs_diffuser": {"inv_hidden": [64, 64], "critic_dim": 16, "n_quantiles": 16, "critic_target": "to_go"},
+}
+# (label, method, config, batch size): the smoke suite's and suites/locomotion-sanity.yaml's settings; that
+# suite has no planner, so theirs is Diffuser's reference U-Net (benchmarks/planners.py)
 SIZES = (
     ("smoke", "cql", {"hidden": [64, 64], "actor_lr": 3e-4, "cql_n_actions": 4}, 64),
     ("smoke", "iqn", {"hidden": [64, 64], "n_taus": 16, "n_target_taus": 16, "n_policy_taus": 16}, 64),
@@ -29,6 +40,8 @@ SIZES = (
         {"hidden": [128, 128], "n_taus": 32, "n_target_taus": 16, "n_policy_taus": 32},
         256,
     ),
+    *(("smoke", name, {**_SMOKE_UNET, **extra}, 64) for name, extra in _SMOKE_PLANNERS.items()),
+    ("locomotion", "diffuser", {**LOCOMOTION, "ema_start": 0}, 32),
 )
 TARGET_K8 = 2.0  # the issue's acceptance: >= 2x per seed-step at K = 8 for the smoke sizes on 2 cores
 
@@ -59,6 +72,8 @@ def _speedups(method: str, config: dict, batch_size: int, device: str) -> dict[i
     out = {}
     for k in KS:
         members = [create(method, space, config, seed=s, device=device) for s in range(k)]
+        for m in members:  # a planner's losses read its return normaliser
+            m.prepare(data)
         pack = Pack(members)  # type: ignore[arg-type]
         samples = [sampler.sample() for _ in range(k)]
         stacked = {
@@ -77,11 +92,12 @@ def _speedups(method: str, config: dict, batch_size: int, device: str) -> dict[i
 
 def packed_training(device: str = "cpu") -> list[dict]:
     """Per seed-step speed-up of packing for every built-in packable method at smoke and locomotion sizes
-    (``RSBENCH_PACK_SIZES=smoke`` for the smoke sizes only)."""
+    (``RSBENCH_PACK_SIZES=smoke`` for the smoke sizes only, ``RSBENCH_PACK_METHODS=diffuser,...`` for some
+    methods only)."""
     figures = []
-    only = os.environ.get("RSBENCH_PACK_SIZES")
+    sizes, methods = (os.environ.get(f"RSBENCH_PACK_{key}") for key in ("SIZES", "METHODS"))
     for size, method, config, batch_size in SIZES:
-        if only and size not in only.split(","):
+        if (sizes and size not in sizes.split(",")) or (methods and method not in methods.split(",")):
             continue
         for k, (sep_ms, packed_ms) in _speedups(method, config, batch_size, device).items():
             figure = {

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
-from torch import nn
 
 from rsbench.data.normalize import Normalizer
 from rsbench.methods.noise import Noise
+from rsbench.methods.packing import Batch
 from rsbench.methods.planner import PlannerConfig, StatePlanner, StatePlannerConfig, torch_normalize
 from rsbench.methods.registry import register
 from rsbench.risk import RiskSetting
@@ -85,13 +85,24 @@ class DecisionDiffuser(StatePlanner):
         low, high = float(start.min()), float(start.max())
         return Normalizer("limits", np.array([low]), np.array([max(high - low, 1e-6)]))
 
+    def noise(self, batch_size: int) -> dict[str, torch.Tensor]:
+        """Which conditions training keeps (drawn first), then the diffusion loss's draws."""
+        u = torch.rand(batch_size, device=self.device, generator=self.generator)
+        return {"keep": (u >= self.config.cond_dropout).float(), **super().noise(batch_size)}
+
     def denoiser(
-        self, model: nn.Module, settings: PlannerConfig, batch: dict[str, torch.Tensor] | None, n: int
+        self,
+        model: Any,
+        settings: PlannerConfig,
+        batch: Batch | None,
+        n: int,
+        noise: Batch | None = None,
     ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         if batch is not None:  # training: condition on the window's own return, dropped at random
+            assert noise is not None, "training draws the dropout in noise()"
             cond = torch_normalize(self.normalizers["returns"], batch["returns"][:, None])
-            keep = torch.rand(n, device=self.device, generator=self.generator) >= self.config.cond_dropout
-            return lambda x, t: model(x, t, cond, keep.float())
+            keep = noise["keep"]
+            return lambda x, t: model(x, t, cond, keep)
         assert isinstance(settings, DecisionDiffuserConfig)
         w = settings.guidance_scale
         cond = torch.full((n, 1), settings.target_return, device=self.device)

@@ -17,6 +17,7 @@ from torch import nn
 
 from rsbench.data.normalize import Normalizer
 from rsbench.methods.diffusion import Guidance, TemporalValue
+from rsbench.methods.packing import Batch, Nets
 from rsbench.methods.planner import DiffusionPlanner, PlannerConfig, torch_normalize
 from rsbench.methods.registry import register
 from rsbench.risk import RiskSetting
@@ -60,7 +61,7 @@ class Diffuser(DiffusionPlanner):
         to_go = data.returns_to_go(self.config.discount)[self.window_starts(data)]
         self.normalizers["returns"] = Normalizer.fit(to_go, "gaussian")
 
-    def trajectories(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def trajectories(self, batch: Batch) -> torch.Tensor:
         return torch.cat([self.unit_actions(batch["actions"]), batch["observations"]], dim=-1)
 
     def loss_weights(self) -> torch.Tensor:
@@ -71,14 +72,18 @@ class Diffuser(DiffusionPlanner):
     def _value(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return self.aux["value"](x, t).squeeze(-1)
 
-    def aux_losses(self, batch: dict[str, torch.Tensor], x0: torch.Tensor) -> dict[str, torch.Tensor]:
-        t = torch.randint(
-            0, self.schedule.n_steps, (x0.shape[0],), device=self.device, generator=self.generator
-        )
-        noise = torch.randn(x0.shape, device=self.device, generator=self.generator)
-        xt = self.inpainting(batch["observations"][:, 0]).apply(self.schedule.q_sample(x0, t, noise))
+    def noise(self, batch_size: int) -> dict[str, torch.Tensor]:
+        """The diffusion loss's draws, then the value loss's own noised copy of the plans."""
+        draws = super().noise(batch_size)
+        t, eps = self.diffusion_draws(batch_size)
+        return {**draws, "value_t": t, "value_eps": eps}
+
+    def aux_losses(self, nets: Nets, batch: Batch, x0: torch.Tensor, noise: Batch) -> dict[str, torch.Tensor]:
+        t = noise["value_t"]
+        xt = self.noised_plans(batch, x0, t, noise["value_eps"])
         target = torch_normalize(self.normalizers["returns"], batch["returns"][:, None]).squeeze(-1)
-        return {"value_loss": self.config.value_weight * (self._value(xt, t) - target).pow(2).mean()}
+        value = nets["value"](xt, t).squeeze(-1)
+        return {"value_loss": self.config.value_weight * (value - target).pow(2).mean()}
 
     def guidance(self, settings: DiffuserConfig, risk: RiskSetting) -> Guidance | None:
         if settings.guidance_scale == 0:

@@ -46,8 +46,10 @@ ELEMENTWISE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim
 @dataclass(frozen=True)
 class Stage:
     """One stage of an update: ``losses(nets, batch, noise)`` -> named scalars; ``minimise`` maps an
-    optimiser's name to the loss it steps on; ``polyak`` lists ``(target, source, tau)`` soft updates
-    made after the step. Later stages see the weights that earlier stages stepped."""
+    optimiser's name to the loss it steps on; ``polyak`` lists ``(target, source, tau)`` soft updates of the
+    target's parameters (not its buffers) made after the step, ``tau = 1`` a copy. Later stages see the
+    weights that earlier stages stepped. A method whose targets update only on some steps (a delayed actor,
+    an EMA every N steps) returns stages without those entries on the other steps."""
 
     losses: Losses
     minimise: Mapping[str, str]
@@ -101,8 +103,12 @@ def _params_of(net: nn.Module | Tensor) -> list[Tensor]:
 
 @torch.no_grad()
 def _lerp(targets: list[Tensor], sources: list[Tensor], tau: float) -> None:
-    """``target <- (1 - tau) target + tau source`` (as :func:`rsbench.methods.nets.soft_update`)."""
-    torch._foreach_lerp_(targets, sources, tau)
+    """``target <- (1 - tau) target + tau source`` (as :func:`rsbench.methods.nets.soft_update`); ``tau = 1``
+    copies, bit for bit whatever the values (an EMA that tracks its model before it starts averaging)."""
+    if tau == 1.0:
+        torch._foreach_copy_(targets, sources)
+    else:
+        torch._foreach_lerp_(targets, sources, tau)
 
 
 def _step(

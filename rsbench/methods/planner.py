@@ -2,7 +2,8 @@
 the trajectory model, sampling with inpainting / guidance / best-of-N, and replanning during rollouts.
 
 A planner subclass says what a trajectory is (:meth:`DiffusionPlanner.trajectories`), what else it trains
-(:meth:`DiffusionPlanner.aux_losses`), how it guides and ranks samples and how a plan becomes an action.
+(:meth:`DiffusionPlanner.aux_losses`, with their random draws in :meth:`DiffusionPlanner.noise`, which keeps
+the update packable), how it guides and ranks samples and how a plan becomes an action.
 Tensors: plans are ``(B, H, D)`` in normalised units, ``D = transition_dim``.
 """
 
@@ -18,7 +19,7 @@ from torch import nn
 
 from rsbench.data.normalize import Normalizer
 from rsbench.data.samplers import window_starts, window_states
-from rsbench.methods.base import DataSpec, Method, MethodConfig, MethodPolicy, Space, as_risk, seeded
+from rsbench.methods.base import DataSpec, MethodConfig, MethodPolicy, Space, as_risk, seeded
 from rsbench.methods.diffusion import (
     EMA,
     DDIMSampler,
@@ -28,9 +29,11 @@ from rsbench.methods.diffusion import (
     NoiseSchedule,
     TemporalUnet,
     diffusion_loss,
+    diffusion_noise,
     select_best,
 )
 from rsbench.methods.noise import Noise
+from rsbench.methods.packing import Batch, Nets, PackableMethod, Stage
 from rsbench.risk import RiskSetting
 from rsbench.schema import doc
 
@@ -109,8 +112,15 @@ def window_returns(data: OfflineData, horizon: int, discount: float) -> np.ndarr
     return to_go - discount**horizon * tail
 
 
-class DiffusionPlanner(Method):
-    """Base of Diffuser, Decision Diffuser and RS-Diffuser (see the module docstring)."""
+class DiffusionPlanner(PackableMethod):
+    """Base of Diffuser, Decision Diffuser and RS-Diffuser (see the module docstring).
+
+    Packable (:mod:`rsbench.methods.packing`): one update is one stage, the diffusion loss plus the
+    subclass's auxiliary losses under the one Adam, then the EMA's update as a Polyak step of ``ema``
+    towards ``model`` at :meth:`EMA.rate` (a copy before ``ema_start``, none between ``ema_every`` steps).
+    Every random draw of an update comes from :meth:`noise`. The EMA copy follows the model's parameters
+    only: the U-Net's one buffer, its sinusoid frequencies, is a constant.
+    """
 
     Config: ClassVar[type[PlannerConfig]] = PlannerConfig
     config: PlannerConfig
@@ -149,18 +159,24 @@ class DiffusionPlanner(Method):
         """Networks trained beside the denoiser (value, critic, inverse dynamics)."""
         return nn.ModuleDict()
 
-    def trajectories(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def trajectories(self, batch: Batch) -> torch.Tensor:
         """Normalised training plans ``(B, H, D)`` from a sequence batch (states only by default)."""
         return batch["observations"]
 
-    def aux_losses(self, batch: dict[str, torch.Tensor], x0: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Losses of the ``aux`` networks on a batch."""
+    def aux_losses(self, nets: Nets, batch: Batch, x0: torch.Tensor, noise: Batch) -> dict[str, torch.Tensor]:
+        """Losses of the ``aux`` networks (``nets[name]``) on a batch with this update's ``noise``."""
         return {}
 
     def denoiser(
-        self, model: nn.Module, settings: PlannerConfig, batch: dict[str, torch.Tensor] | None, n: int
+        self,
+        model: Any,
+        settings: PlannerConfig,
+        batch: Batch | None,
+        n: int,
+        noise: Batch | None = None,
     ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        """``model_fn(x (n,H,D), t (n,)) -> (n,H,D)`` for training (``batch`` given) or sampling."""
+        """``model_fn(x (n,H,D), t (n,)) -> (n,H,D)`` for training (``batch`` and the update's ``noise``
+        given) or sampling."""
         return model
 
     def guidance(self, settings: PlannerConfig, risk: RiskSetting) -> Guidance | None:
@@ -201,24 +217,53 @@ class DiffusionPlanner(Method):
     def loss_weights(self) -> torch.Tensor | None:
         return None
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    # -- training: the stage of one update (packable) ------------------------------------------------
+    def nets(self) -> dict[str, nn.Module | nn.Parameter]:
+        # the aux networks one by one: a pack calls each one's forward (a ModuleDict has none)
+        return {"model": self.model, "ema": self.ema.model, **dict(self.aux.items())}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"optimizer": self.optimizer}
+
+    def diffusion_draws(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Timesteps ``(B,)`` and noise ``(B, H, D)`` noising one batch of plans, from ``self.generator``."""
+        shape = (batch_size, self.config.horizon, self.transition_dim)
+        return diffusion_noise(self.schedule, shape, generator=self.generator, device=self.device)
+
+    def noise(self, batch_size: int) -> dict[str, torch.Tensor]:
+        """The diffusion loss's timesteps and noise; subclasses add their draws before or after these, in
+        the order the update has always made them."""
+        t, eps = self.diffusion_draws(batch_size)
+        return {"t": t, "eps": eps}
+
+    def stages(self) -> tuple[Stage, ...]:
+        rate = self.ema.rate(self.steps + 1)
+        polyak = () if rate is None else (("ema", "model", rate),)
+        return (Stage(self._losses, {"optimizer": "_total"}, polyak=polyak),)
+
+    def _losses(self, nets: Nets, batch: Batch, noise: Batch) -> dict[str, torch.Tensor]:
+        """The diffusion loss and the aux losses, minimised together (their sum, ``_total``)."""
         x0 = self.trajectories(batch)
         loss = diffusion_loss(
-            self.denoiser(self.model, self.config, batch, x0.shape[0]),
+            self.denoiser(nets["model"], self.config, batch, x0.shape[0], noise),
             self.schedule,
             x0,
-            generator=self.generator,
+            t=noise["t"],
+            noise=noise["eps"],
             predict=self.config.predict,
             inpainting=self.inpainting(batch["observations"][:, 0]),
             weights=self.loss_weights(),
         )
-        aux = self.aux_losses(batch, x0)
+        aux = self.aux_losses(nets, batch, x0, noise)
         total = loss + sum(aux.values(), torch.zeros((), device=self.device))
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        self.optimizer.step()
-        self.ema.update(self.steps + 1)
-        return {"diffusion_loss": loss.item(), **{k: v.item() for k, v in aux.items()}}
+        return {"diffusion_loss": loss, **aux, "_total": total}
+
+    def noised_plans(
+        self, batch: Batch, x0: torch.Tensor, t: torch.Tensor, eps: torch.Tensor
+    ) -> torch.Tensor:
+        """``x0`` noised to ``t`` with ``eps``, the current state written back in clean (what value and critic
+        networks train on)."""
+        return self.inpainting(batch["observations"][:, 0]).apply(self.schedule.q_sample(x0, t, eps))
 
     def components(self) -> dict[str, Any]:
         return {"model": self.model, "ema": self.ema, "aux": self.aux, "optimizer": self.optimizer}
@@ -352,9 +397,9 @@ class StatePlanner(DiffusionPlanner):
             }
         )
 
-    def aux_losses(self, batch: dict[str, torch.Tensor], x0: torch.Tensor) -> dict[str, torch.Tensor]:
+    def aux_losses(self, nets: Nets, batch: Batch, x0: torch.Tensor, noise: Batch) -> dict[str, torch.Tensor]:
         s, s_next = batch["observations"][:, :-1], batch["observations"][:, 1:]
-        pred = self.aux["inverse_dynamics"](s, s_next)
+        pred = nets["inverse_dynamics"](s, s_next)
         err = (pred - self.unit_actions(batch["actions"][:, :-1])).pow(2).mean(-1)
         mask = batch["mask"][:, :-1]  # steps past the episode's end have no action
         return {"inverse_dynamics_loss": (err * mask).sum() / mask.sum().clamp_min(1.0)}

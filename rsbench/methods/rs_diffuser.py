@@ -27,6 +27,7 @@ from rsbench.data.normalize import Normalizer
 from rsbench.methods.base import as_risk
 from rsbench.methods.diffusion import Guidance, TemporalValue
 from rsbench.methods.noise import Noise
+from rsbench.methods.packing import Batch, Nets
 from rsbench.methods.planner import (
     StatePlanner,
     StatePlannerConfig,
@@ -109,7 +110,7 @@ class RSDiffuser(StatePlanner):
         """Rewards in a plan's segment return: the ``H - 1`` transitions between its ``H`` states."""
         return self.config.horizon - 1
 
-    def critic_targets(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def critic_targets(self, batch: Batch) -> torch.Tensor:
         """``(B,)`` normalised returns the critic regresses on: the segment's or the return-to-go."""
         c = self.config
         if c.critic_target == "segment":
@@ -120,18 +121,19 @@ class RSDiffuser(StatePlanner):
             target = batch["returns"]
         return torch_normalize(self.normalizers["returns"], target[:, None]).squeeze(-1)
 
-    def aux_losses(self, batch: dict[str, torch.Tensor], x0: torch.Tensor) -> dict[str, torch.Tensor]:
-        losses = super().aux_losses(batch, x0)
-        c = self.config
-        target = self.critic_targets(batch)
-        t = torch.randint(
-            0, self.schedule.n_steps, (x0.shape[0],), device=self.device, generator=self.generator
-        )
-        noise = torch.randn(x0.shape, device=self.device, generator=self.generator)
-        xt = self.inpainting(batch["observations"][:, 0]).apply(self.schedule.q_sample(x0, t, noise))
+    def noise(self, batch_size: int) -> dict[str, torch.Tensor]:
+        """The diffusion loss's draws, then the critic loss's own noised copy of the plans."""
+        draws = super().noise(batch_size)
+        t, eps = self.diffusion_draws(batch_size)
+        return {**draws, "critic_t": t, "critic_eps": eps}
+
+    def aux_losses(self, nets: Nets, batch: Batch, x0: torch.Tensor, noise: Batch) -> dict[str, torch.Tensor]:
+        losses = super().aux_losses(nets, batch, x0, noise)
+        c, t = self.config, noise["critic_t"]
+        xt = self.noised_plans(batch, x0, t, noise["critic_eps"])
         taus = midpoint_taus(c.n_quantiles, device=self.device)
         losses["critic_loss"] = c.critic_weight * quantile_huber_loss(
-            self.quantiles(xt, t), target, taus, c.kappa
+            nets["critic"](xt, t), self.critic_targets(batch), taus, c.kappa
         )
         return losses
 

@@ -1,5 +1,5 @@
 """Packing conformance: for every packable method, K seeds trained as one stacked model (:class:`Pack`)
-equal the same K seeds trained separately (weights, optimiser states and losses, to float tolerance)."""
+equal the same K seeds trained separately (weights, EMA, optimiser states and losses, to float tolerance)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from rsbench.methods import Space, available, create, get
 from rsbench.methods.base import DataSpec, MethodConfig
 from rsbench.methods.nets import mlp
 from rsbench.methods.packing import Pack, PackableMethod, Stage, packable
+from rsbench.methods.planner import DiffusionPlanner
 
 PACKABLE = [name for name in available() if packable(get(name))]
+PLANNERS = [name for name in PACKABLE if issubclass(get(name), DiffusionPlanner)]
 DEVICES = [
     "cpu",
     pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")),
@@ -83,12 +85,12 @@ class Toy(PackableMethod):
         return {**self.nets(), **self.optimizers()} | {"scale": nn.ParameterList([self.scale])}
 
 
-def _build(name: str, data: Any, seed: int, device: str = "cpu") -> PackableMethod:
+def _build(name: str, data: Any, seed: int, device: str = "cpu", **config: Any) -> PackableMethod:
     space = Space.from_data(data)
     method = (
         Toy(space, seed=seed, device=device)
         if name == "toy"
-        else create(name, space, get(name).Config.tiny(), seed=seed, device=device)
+        else create(name, space, get(name).Config.tiny().replace(**config), seed=seed, device=device)
     )
     method.prepare(data)
     return method  # type: ignore[return-value]
@@ -115,30 +117,54 @@ def _tensors(method: Any) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", ["toy", *PACKABLE])
 def test_ten_packed_updates_equal_separate_training(name: str, device: str, pointmass_data) -> None:
+    _assert_packed_equals_separate(
+        name, pointmass_data, device, **(PLANNER_CHECK if name in PLANNERS else {})
+    )
+
+
+def test_a_packed_planners_ema_copies_skips_and_averages_as_alone(pointmass_data) -> None:
+    """Tiny planners average from step 0 and only every 10th step; here the EMA copies the model for
+    2 steps, then averages on even steps and skips odd ones: every kind of EMA step (the base class's, so
+    one planner shows it for all three) inside a pack."""
+    config = {**PLANNER_CHECK, "ema_start": 3, "ema_every": 2}
+    _assert_packed_equals_separate("decision_diffuser", pointmass_data, "cpu", **config)
+
+
+# The planners are checked at horizon 16 with Adam's eps at 1e-3, where float32 rounding stays rounding.
+# At the tiny horizon 8 the value networks' last GroupNorm normalises two positions, which makes rounding
+# grow chaotically from step to step. And a U-Net has weights whose exact gradient is 0 (the bias of a
+# convolution that a one-channel GroupNorm group follows) or nearly so: with eps 1e-8 Adam steps them by
+# about lr either way on the sign of their rounding, which differs between a vmapped and a plain convolution;
+# with eps 1e-3 their steps stay proportional to it. Neither effect is about packing.
+PLANNER_CHECK: dict[str, Any] = {"horizon": 16, "adam_eps": 1e-3}
+
+
+def _assert_packed_equals_separate(
+    name: str, data: Any, device: str = "cpu", adam_eps: float | None = None, **config: Any
+) -> None:
+    """10 updates of K seeds in a pack equal their separate training: losses, weights, optimiser moments
+    and the generators' states. ``adam_eps`` replaces every optimiser's eps (before the pack stacks them)."""
     seeds = [0, 1, 2][:K]
-    alone = [_build(name, pointmass_data, s, device) for s in seeds]
-    packed = [_build(name, pointmass_data, s, device) for s in seeds]
-    batches = [_batches(m, pointmass_data, s, 10) for m, s in zip(alone, seeds, strict=True)]
+    alone = [_build(name, data, s, device, **config) for s in seeds]
+    packed = [_build(name, data, s, device, **config) for s in seeds]
+    if adam_eps is not None:
+        for group in (g for m in [*alone, *packed] for o in m.optimizers().values() for g in o.param_groups):
+            group["eps"] = adam_eps
+    batches = [_batches(m, data, s, 10) for m, s in zip(alone, seeds, strict=True)]
     pack = Pack(packed)
     for step in range(10):
         losses_alone = []
         for m, b in zip(alone, batches, strict=True):
             losses_alone.append(m.update(m.to_batch(b[step])))
             m.steps += 1
-        stacked = {
-            k: torch.as_tensor(np.stack([b[step][k] for b in batches]), device=device) for k in batches[0][0]
-        }
-        losses_packed = pack.update(stacked)
+        losses_packed = pack.update(_tensor_batch([b[step] for b in batches], device))
         for m in packed:
             m.steps += 1
         for k, own in enumerate(losses_alone):
             assert set(own) == set(losses_packed)
             for key, value in own.items():
-                assert float(losses_packed[key][k]) == pytest.approx(value, rel=1e-4, abs=1e-5), (
-                    step,
-                    k,
-                    key,
-                )
+                got = float(losses_packed[key][k])
+                assert got == pytest.approx(value, rel=1e-4, abs=1e-5), (step, k, key)
     pack.unstack()
     for a, p in zip(alone, packed, strict=True):
         ta, tp = _tensors(a), _tensors(p)
@@ -146,6 +172,14 @@ def test_ten_packed_updates_equal_separate_training(name: str, device: str, poin
         for key in ta:
             torch.testing.assert_close(tp[key], ta[key], rtol=1e-4, atol=1e-5, msg=key)
         assert torch.equal(a.generator.get_state(), p.generator.get_state())  # same draws, same order
+
+
+def _tensor_batch(rows: list[dict[str, np.ndarray]], device: str) -> dict[str, torch.Tensor]:
+    """Batches stacked ``(len(rows), B, ...)`` as ``fit_pack`` makes them (float32)."""
+    return {
+        k: torch.as_tensor(np.stack([b[k] for b in rows]), dtype=torch.float32, device=device)
+        for k in rows[0]
+    }
 
 
 @pytest.mark.parametrize("name", ["toy", *PACKABLE])
@@ -174,9 +208,12 @@ def test_unstacking_and_restacking_continues_exactly(name: str, pointmass_data) 
 
 
 def test_a_pack_refuses_members_it_cannot_stack(pointmass_data) -> None:
+    class Unpackable(Toy):
+        packable = False  # e.g. a subclass whose update no longer follows its stages
+
     space = Space.from_data(pointmass_data)
     with pytest.raises(TypeError, match="cannot be packed"):
-        Pack([create("rs_diffuser", space, get("rs_diffuser").Config.tiny())])
+        Pack([Unpackable(space)])
     a, b = Toy(space, seed=0), Toy(space, seed=1)
     b.steps = 3
     with pytest.raises(ValueError, match="share class, config, space, device and step"):

@@ -12,7 +12,7 @@ import torch
 import yaml
 
 from rsbench.methods import Space, create, get
-from rsbench.train import TrainingDiverged, fit, save_checkpoint
+from rsbench.train import TrainingDiverged, fit, load_checkpoint, save_checkpoint
 from rsbench.train.pack import fit_pack
 
 SEEDS = [0, 1, 2]
@@ -135,6 +135,44 @@ def test_a_seed_behind_the_others_catches_up_alone_then_packs(pointmass_data, tm
         alone = _cql(pointmass_data, i)
         fit(alone, pointmass_data, 5, batch_size=8, seed=i)
         _close(alone, m)
+
+
+def test_a_packed_planner_trains_as_fit_does_and_checkpoints_as_an_ordinary_trial(
+    pointmass_data, tmp_path: Path
+) -> None:
+    """RS-Diffuser (the planner with the most draws per update) at horizon 16: at the tiny 8 its critic's
+    GroupNorm sees two positions and float32 rounding grows chaotically. Each seed's curves are those of
+    its separate fit (its weights are compared in float64 by tests/methods/test_packing.py), and its
+    checkpoint, written from the unstacked pack, loads as an ordinary one holding that seed's weights."""
+    config = get("rs_diffuser").Config.tiny().replace(horizon=16)
+    seeds = SEEDS[:2]
+    saved: dict[int, Path] = {}
+
+    def keep(step: int, members: list[tuple[int, Any, dict[str, Any]]]) -> None:
+        for i, method, trainer in members:
+            saved[i] = save_checkpoint(tmp_path / str(i), method, trainer=trainer)
+
+    space = Space.from_data(pointmass_data)
+    packed = [create("rs_diffuser", space, config, seed=s) for s in seeds]
+    outcomes = fit_pack(
+        packed,
+        pointmass_data,
+        4,
+        seeds=seeds,
+        batch_size=8,
+        log_every=2,
+        checkpoint_every=4,
+        on_checkpoint=keep,
+    )
+    for i, (method, outcome) in enumerate(zip(packed, outcomes, strict=True)):
+        alone = create("rs_diffuser", space, config, seed=seeds[i])
+        result = fit(alone, pointmass_data, 4, batch_size=8, seed=seeds[i], log_every=2)
+        assert not isinstance(outcome, TrainingDiverged) and len(outcome.curves) == 2
+        for ra, rp in zip(_losses(result.curves), _losses(outcome.curves), strict=True):
+            assert rp == pytest.approx(ra, rel=1e-4, abs=1e-5)
+        loaded, _ = load_checkpoint(saved[i])
+        assert loaded.steps == 4
+        _close(method, loaded, exact=True)
 
 
 # -- rsbench run: packs as Tune trials ------------------------------------------------------------------------

@@ -6,7 +6,13 @@ average (:mod:`.ema`). Trajectories are ``(B, H, D)`` tensors throughout.
 """
 
 from rsbench.methods.diffusion.ema import EMA
-from rsbench.methods.diffusion.objective import Inpainting, ModelFn, Prediction, diffusion_loss
+from rsbench.methods.diffusion.objective import (
+    Inpainting,
+    ModelFn,
+    Prediction,
+    diffusion_loss,
+    diffusion_noise,
+)
 from rsbench.methods.diffusion.samplers import (
     DDIMSampler,
     DDPMSampler,
@@ -41,6 +47,7 @@ __all__ = [
     "TemporalValue",
     "cosine_betas",
     "diffusion_loss",
+    "diffusion_noise",
     "guide_gradient",
     "linear_betas",
     "select_best",

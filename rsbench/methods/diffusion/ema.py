@@ -32,18 +32,28 @@ class EMA:
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
         self._online = model
 
+    def rate(self, step: int) -> float | None:
+        """The Polyak rate of the update after optimisation step ``step``: 1 (a copy) before ``start_step``,
+        ``1 - decay`` every ``update_every`` steps from then on, None (no update) between those."""
+        if step < self.start_step:
+            return 1.0
+        if step % self.update_every:
+            return None
+        return 1.0 - self.decay
+
     @torch.no_grad()
     def update(self, step: int) -> None:
-        """Fold the online weights in after optimisation step ``step``."""
+        """Fold the online weights in after optimisation step ``step`` (at :meth:`rate`)."""
+        rate = self.rate(step)
+        if rate is None:
+            return
         if step < self.start_step:
             self.copy_weights()
-            return
-        if step % self.update_every:
             return
         ema_params = list(self.model.parameters())
         if ema_params:
             # One fused kernel per device/dtype group instead of a Python loop over parameters.
-            torch._foreach_lerp_(ema_params, list(self._online.parameters()), 1.0 - self.decay)
+            torch._foreach_lerp_(ema_params, list(self._online.parameters()), rate)
         self._copy_rest()
 
     @torch.no_grad()

@@ -47,22 +47,40 @@ class Inpainting:
         return m
 
 
+def diffusion_noise(
+    schedule: NoiseSchedule,
+    shape: tuple[int, ...],
+    *,
+    generator: torch.Generator,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> tuple[Tensor, Tensor]:
+    """What one :func:`diffusion_loss` on trajectories of ``shape`` ``(B, H, D)`` draws: ``t ~ U{0..K-1}``
+    ``(B,)`` then ``noise ~ N(0, I)`` ``shape``, from ``generator`` on its device, moved to ``device``."""
+    t = torch.randint(0, schedule.n_steps, (shape[0],), generator=generator, device=generator.device)
+    noise = torch.randn(shape, generator=generator, device=generator.device, dtype=dtype)
+    return t.to(device or generator.device), noise.to(device or generator.device)
+
+
 def diffusion_loss(
     model_fn: ModelFn,
     schedule: NoiseSchedule,
     x0: Tensor,
     *,
-    generator: torch.Generator,
+    generator: torch.Generator | None = None,
+    t: Tensor | None = None,
+    noise: Tensor | None = None,
     predict: Prediction = "epsilon",
     inpainting: Inpainting | None = None,
     weights: Tensor | None = None,
 ) -> Tensor:
     """The denoising loss of ``model_fn`` on clean trajectories ``x0`` ``(B, H, D)``: a scalar.
 
-    Draws ``t ~ U{0..K-1}`` ``(B,)`` and ``noise ~ N(0, I)`` ``(B, H, D)`` from ``generator`` (on the
-    generator's device, then moved to ``x0``'s), noises ``x0``, writes the inpainted entries back in
-    clean (as in Diffuser, the network always sees its conditions noise-free) and regresses the model's
-    output on ``noise`` (``predict="epsilon"``) or on ``x0`` (``predict="x0"``).
+    Noises ``x0`` at timesteps ``t`` ``(B,)`` with ``noise`` ``(B, H, D)`` (drawn from ``generator`` by
+    :func:`diffusion_noise` when not given), writes the inpainted entries back in clean (as in Diffuser,
+    the network always sees its conditions noise-free) and regresses the model's output on ``noise``
+    (``predict="epsilon"``) or on ``x0`` (``predict="x0"``). Given ``t`` and ``noise`` it draws nothing,
+    reads no tensor value on the host and does not branch on one, so it runs under ``vmap`` (packing).
 
     The squared error is averaged over the entries not fixed by ``inpainting``: those are given, so
     there is nothing to learn there (and in epsilon mode their "noise" target would be meaningless).
@@ -72,10 +90,10 @@ def diffusion_loss(
     if predict not in ("epsilon", "x0"):
         raise ValueError(f"predict must be 'epsilon' or 'x0', got {predict!r}")
     schedule = schedule.to(x0.device)
-    b = x0.shape[0]
-    t = torch.randint(0, schedule.n_steps, (b,), generator=generator, device=generator.device)
-    noise = torch.randn(x0.shape, generator=generator, device=generator.device, dtype=x0.dtype)
-    t, noise = t.to(x0.device), noise.to(x0.device)
+    if t is None or noise is None:
+        if generator is None:
+            raise ValueError("diffusion_loss needs t and noise, or a generator to draw them from")
+        t, noise = diffusion_noise(schedule, x0.shape, generator=generator, dtype=x0.dtype, device=x0.device)
 
     xt = schedule.q_sample(x0, t, noise)
     if inpainting is not None:

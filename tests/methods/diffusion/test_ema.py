@@ -66,3 +66,9 @@ def test_state_round_trip() -> None:
     bare = _model()
     bare.load_state_dict(ema.state_dict())
     assert all(bool((p == 2.0).all()) for p in bare.parameters())
+
+
+def test_rate_is_a_copy_before_start_step_then_one_minus_decay_every_nth_step() -> None:
+    """What a packed planner's Polyak step follows: 1 copies, None skips."""
+    ema = EMA(_model(), decay=0.9, start_step=3, update_every=2)
+    assert [ema.rate(step) for step in range(1, 8)] == [1.0, 1.0, None, 1.0 - 0.9, None, 1.0 - 0.9, None]

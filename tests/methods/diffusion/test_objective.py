@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from rsbench.methods.diffusion import Inpainting, NoiseSchedule, diffusion_loss
+from rsbench.methods.diffusion import Inpainting, NoiseSchedule, diffusion_loss, diffusion_noise
 
 B, H, D = 16, 8, 5
 
@@ -39,6 +39,36 @@ def test_loss_is_reproducible_from_the_generator() -> None:
         for _ in range(2)
     ]
     assert losses[0] == losses[1]
+
+
+def test_given_draws_the_loss_is_the_generators_and_runs_under_vmap() -> None:
+    """Packing draws ``t`` and the noise outside ``vmap`` (diffusion_noise) and passes them in; with
+    inpainting the loss then reads no tensor value, so vmap over seeds gives each seed's own loss."""
+    s = NoiseSchedule.create("cosine", 20)
+    x0 = torch.randn(3, B, H, D, generator=torch.Generator().manual_seed(1))  # 3 seeds' batches
+    model = torch.nn.Linear(D, D)
+
+    def loss(x: Tensor, t: Tensor, noise: Tensor) -> Tensor:
+        cond = Inpainting({0: x[:, 0, 2:]}, offset=2)
+        return diffusion_loss(lambda xt, tt: model(xt), s, x, t=t, noise=noise, inpainting=cond)
+
+    draws = [diffusion_noise(s, (B, H, D), generator=torch.Generator().manual_seed(k)) for k in range(3)]
+    drawn = [
+        diffusion_loss(
+            lambda xt, tt: model(xt),
+            s,
+            x0[k],
+            generator=torch.Generator().manual_seed(k),
+            inpainting=Inpainting({0: x0[k][:, 0, 2:]}, offset=2),
+        )
+        for k in range(3)
+    ]
+    given = [loss(x0[k], *draws[k]) for k in range(3)]
+    packed = torch.func.vmap(loss, randomness="error")(
+        x0, *(torch.stack(d) for d in zip(*draws, strict=True))
+    )
+    assert all(torch.equal(a, b) for a, b in zip(drawn, given, strict=True))
+    torch.testing.assert_close(packed, torch.stack(given))
 
 
 def test_inpainted_entries_are_clean_and_excluded_from_the_loss() -> None:
