@@ -168,9 +168,9 @@ def machine() -> dict:
 def markdown(results: dict) -> str:
     lines = ["| benchmark | figure | value | target |", "|---|---|---|---|"]
     for name, figures in results["benchmarks"].items():
-        when = results.get("measured", {}).get(name)
-        label = f"{name} ({when['when']}, load {when['load']})" if when else name
         for f in figures:
+            when = f.get("measured") or results.get("measured", {}).get(name)
+            label = f"{name} ({when['when']}, load {when['load']})" if when else name
             target = f.get("target", "")
             if target:
                 target += " ✅" if f.get("met") else " ❌"
@@ -178,8 +178,8 @@ def markdown(results: dict) -> str:
     m = results["machine"]
     lines.append(
         f"\nMachine: {m['cores']} cores, Python {m['python']}, torch {m['torch']}"
-        f"{', ' + m['cuda'] if m['cuda'] else ', CPU'}; each benchmark's row says when it ran and the machine's"
-        " 1-minute load average when it started (this machine is shared: figures measured at a high load are"
+        f"{', ' + m['cuda'] if m['cuda'] else ', CPU'}; each row says when its figure was measured and the"
+        " machine's 1-minute load average when its benchmark started (this machine is shared: figures measured at a high load are"
         " noise-dominated)."
     )
     return "\n".join(lines) + "\n"
@@ -219,9 +219,15 @@ def main(argv: list[str] | None = None) -> int:
             "when": datetime.now(UTC).isoformat(timespec="minutes"),
             "load": round(os.getloadavg()[0], 1),
         }
-        results["benchmarks"][name] = BENCHMARKS[name]()
+        figures = [{**f, "measured": started} for f in BENCHMARKS[name]()]
+        # A filtered run (e.g. RSBENCH_PACK_SIZES=locomotion) replaces only the figures it measured.
+        fresh = {f["name"] for f in figures}
+        kept = [f for f in results["benchmarks"].get(name, []) if f["name"] not in fresh]
+        for f in kept:
+            f.setdefault("measured", results["measured"].get(name))
+        results["benchmarks"][name] = kept + figures
         results["measured"][name] = started
-        for f in results["benchmarks"][name]:
+        for f in figures:
             print(f"  {f['name']}: {f['value']} {f['unit']} {f.get('target', '')}")
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
