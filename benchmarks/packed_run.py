@@ -9,13 +9,11 @@ their median wall times. The issue's target: the packed run at least 1.5x faster
 
 from __future__ import annotations
 
-import os
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
-import yaml
+from ray_scaling import bench_folder, pointmass_suite
 
 # The smoke suite's CQL (suites/smoke.yaml) and its training and evaluation budget.
 CQL = {"method": "cql", "config": {"hidden": [64, 64], "actor_lr": 0.0003, "cql_n_actions": 4}}
@@ -25,32 +23,24 @@ ROUNDS = 2
 
 
 def _suite(folder: Path, resources: dict) -> Path:
-    path = folder / f"pack{resources.get('pack', 1)}.yaml"
-    data = {
-        "name": f"pack{resources.get('pack', 1)}",
-        "tasks": {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed"}},
-        "methods": {"cql": CQL},
-        "seeds": SEEDS,
-        "train": {"steps": 300, "batch_size": 64, "checkpoint_every": 100, "log_every": 25},
-        "eval": {"episodes": 50, "alphas": [0.05, 0.1, 0.25]},
-        "resources": resources,
-    }
-    path.write_text(yaml.safe_dump(data))
-    return path
+    return pointmass_suite(
+        folder,
+        f"pack{resources.get('pack', 1)}",
+        methods={"cql": CQL},
+        seeds=SEEDS,
+        train={"steps": 300, "batch_size": 64, "checkpoint_every": 100, "log_every": 25},
+        eval={"episodes": 50, "alphas": [0.05, 0.1, 0.25]},
+        resources=resources,
+    )
 
 
 def packed_run(device: str = "cpu") -> list[dict]:
     """Wall time of ``rsbench run`` for 8 CQL seeds: ``pack: 8`` on 2 CPUs vs 8 separate 1-CPU trials."""
-    from rsbench.data.build import build
     from rsbench.suite import load_suite
     from rsbench.train.plan import new_run
     from rsbench.train.tune import run_tune
 
-    with tempfile.TemporaryDirectory(prefix="rsbench-bench-") as tmp:
-        folder = Path(tmp)
-        os.environ["MINARI_DATASETS_PATH"] = str(folder / "datasets")
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        build("pointmass-mixed", episodes=200, progress=False)
+    with bench_folder() as folder:
         suites = {
             "separate": _suite(folder, {"cpu": 1}),
             "packed": _suite(folder, {"cpu": 2, "pack": 8}),

@@ -11,9 +11,11 @@ run through ``rsbench.train.tune.run_tune``, exactly as ``rsbench run`` runs it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import yaml
@@ -22,37 +24,49 @@ TRIAL = {"method": "cql", "config": {"hidden": [64, 64]}}
 STEPS = 1500
 
 
-def _suite(folder: Path) -> Path:
-    path = folder / "bench.yaml"
-    data = {
-        "name": "bench",
-        "tasks": {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed"}},
-        "methods": {"cql": TRIAL},
-        "seeds": [0, 1],
-        "train": {"steps": STEPS, "batch_size": 256, "checkpoint_every": 500, "log_every": 100},
-        "eval": {"episodes": 50, "alphas": [0.1]},
-        "resources": {"cpu": 1},
-    }
-    path.write_text(yaml.safe_dump(data))
+def pointmass_suite(folder: Path, name: str, **fields: object) -> Path:
+    """A suite file ``<folder>/<name>.yaml`` on ``pointmass-mixed`` with ``fields`` (methods, seeds, ...)."""
+    path = folder / f"{name}.yaml"
+    task = {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed"}}
+    path.write_text(yaml.safe_dump({"name": name, "tasks": task, **fields}))
     return path
+
+
+@contextlib.contextmanager
+def bench_folder() -> Iterator[Path]:
+    """A temp dir holding a 200-episode ``pointmass-mixed`` (the datasets path points into it)."""
+    from rsbench.data.build import build
+
+    with tempfile.TemporaryDirectory(prefix="rsbench-bench-") as tmp:
+        os.environ["MINARI_DATASETS_PATH"] = str(Path(tmp) / "datasets")
+        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+        build("pointmass-mixed", episodes=200, progress=False)
+        yield Path(tmp)
+
+
+def _suite(folder: Path) -> Path:
+    return pointmass_suite(
+        folder,
+        "bench",
+        methods={"cql": TRIAL},
+        seeds=[0, 1],
+        train={"steps": STEPS, "batch_size": 256, "checkpoint_every": 500, "log_every": 100},
+        eval={"episodes": 50, "alphas": [0.1]},
+        resources={"cpu": 1},
+    )
 
 
 def ray_trials(device: str = "cpu") -> list[dict]:
     """Two 1-CPU CQL trials: concurrent vs sequential throughput, Ray start-up and per-trial overhead."""
     import ray
 
-    from rsbench.data.build import build
     from rsbench.results import RunStore
     from rsbench.suite import load_suite
     from rsbench.train.plan import new_run
     from rsbench.train.trial import run_trial
     from rsbench.train.tune import run_tune
 
-    with tempfile.TemporaryDirectory(prefix="rsbench-bench-") as tmp:
-        folder = Path(tmp)
-        os.environ["MINARI_DATASETS_PATH"] = str(folder / "datasets")
-        os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        build("pointmass-mixed", episodes=200, progress=False)
+    with bench_folder() as folder:
         suite_path = _suite(folder)
         suite = load_suite(suite_path)
 
