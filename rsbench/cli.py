@@ -508,14 +508,12 @@ def _plan_run(
     """The run to execute (None after a dry run of a new suite, which creates nothing); with ``only``, its
     pending trials are those of the given method labels."""
     from rsbench.paths import project_root
-    from rsbench.train.plan import new_run, open_run, resume_run
+    from rsbench.train.plan import new_run, resume_run
     from rsbench.train.trials import only_methods, run_trials
 
     files = [str(Path(f).resolve()) for f in method_file or []]
     if resume is not None:
-        only_methods([], only, open_run(resume, key="--resume").suite)  # a wrong label changes nothing
-        plan = resume_run(resume, retry_failed=retry_failed)
-        plan.pending = only_methods(plan.pending, only, plan.suite)
+        plan = resume_run(resume, retry_failed=retry_failed, only=only)
         if dry_run:
             _show_trials(
                 f"{plan.store.root.uri}: {len(plan.pending)} trials to run (dry run)", plan.pending, as_json
@@ -527,12 +525,9 @@ def _plan_run(
         trials = only_methods(run_trials(s, "", files), only, s)
         _show_trials(f"{suite}: {len(trials)} trials (dry run, nothing started)", trials, as_json)
         return None
-    only_methods([], only, s)  # before the run's directory exists
-    plan = new_run(
-        s, suite, results=results or str(project_root() / "results"), name=name, method_files=files
+    return new_run(
+        s, suite, results=results or str(project_root() / "results"), name=name, method_files=files, only=only
     )
-    plan.pending = only_methods(plan.pending, only, s)
-    return plan
 
 
 def _show_trials(title: str, trials: list[Trial], as_json: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,13 +18,21 @@ from rsbench.schema import load
 from rsbench.suite import Suite, validate_suite
 from rsbench.train.checkpoint import load_checkpoint
 from rsbench.train.trial import evaluate_risks, find_checkpoint, local_copy
-from rsbench.train.trials import RunPlan, run_trials
+from rsbench.train.trials import RunPlan, only_methods, run_trials
 
 
 def new_run(
-    suite: Suite, suite_path: Path, *, results: str, name: str | None, method_files: list[str]
+    suite: Suite,
+    suite_path: Path,
+    *,
+    results: str,
+    name: str | None,
+    method_files: list[str],
+    only: Sequence[str] = (),
 ) -> RunPlan:
-    """A fresh run ``<results>/<name>`` (default ``<suite>-<UTC time>``); refuses to reuse a run's directory."""
+    """A fresh run ``<results>/<name>`` (default ``<suite>-<UTC time>``); refuses to reuse a run's directory.
+    ``only`` keeps the pending trials of those method labels (checked before anything is written)."""
+    only_methods([], list(only), suite)  # a wrong label creates no run
     run_id = name or f"{suite.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     if "/" in run_id or run_id.startswith("."):
         raise UserError(f"expected a plain directory name, got {run_id!r}", key="--name")
@@ -47,7 +56,7 @@ def new_run(
         )
     )
     trials = run_trials(suite, store.root.uri, method_files)
-    return RunPlan(store, suite, trials, list(trials), method_files)
+    return RunPlan(store, suite, trials, only_methods(trials, list(only), suite), method_files)
 
 
 def open_run(where: str, *, retry_failed: bool = False, key: str = "RUN") -> RunPlan:
@@ -72,9 +81,11 @@ def open_run(where: str, *, retry_failed: bool = False, key: str = "RUN") -> Run
     return RunPlan(store, suite, trials, pending, method_files)
 
 
-def resume_run(where: str, *, retry_failed: bool = False) -> RunPlan:
-    """:func:`open_run` for ``--resume``, stamping the manifest with the time of the resumption."""
+def resume_run(where: str, *, retry_failed: bool = False, only: Sequence[str] = ()) -> RunPlan:
+    """:func:`open_run` for ``--resume``, stamping the manifest with the time of the resumption; ``only``
+    keeps the pending trials of those method labels (checked before anything is written)."""
     plan = open_run(where, retry_failed=retry_failed, key="--resume")
+    plan.pending = only_methods(plan.pending, list(only), plan.suite)
     info = plan.store.read_manifest()
     info.setdefault("resumed", []).append(now())
     plan.store.write_manifest(info)

@@ -293,6 +293,9 @@ def test_only_runs_some_method_labels_now_and_leaves_the_rest_for_resume(tmp_pat
     assert shown.exit_code == 0 and "3 trials (dry run" in " ".join(shown.output.split())
     assert "b2-pm-s0" in shown.output and "bc-pm-s0" not in shown.output
     plan = _plan(tmp_path, suite)  # a run started, nothing trained yet: --resume --only picks its trials
+    code, err = run_cli(["run", "--resume", plan.store.root.uri, "--only", "nope"])
+    assert code == 2 and "--only: no method 'nope'" in err
+    assert "resumed" not in plan.store.read_manifest()  # a wrong label leaves the run as it was
     shown = CliRunner().invoke(cli.app, ["run", "--resume", plan.store.root.uri, "--only", "bc", "--dry-run"])
     assert shown.exit_code == 0 and "3 trials to run (dry run)" in " ".join(shown.output.split())
     assert "bc-pm-s2" in shown.output and "b2-pm-s0" not in shown.output
