@@ -130,12 +130,16 @@ def _threads(n: int, fn: Callable[..., list[Figure]]) -> Callable[[], list[Figur
         import torch
 
         torch.set_num_threads(n)
-        figures = fn("cpu")
-        if torch.cuda.is_available():
+        devices = os.environ.get("RSBENCH_BENCH_DEVICES", "cpu,cuda").split(",")
+        figures = fn("cpu") if "cpu" in devices else []
+        if "cuda" in devices and torch.cuda.is_available():
             figures += fn("cuda")
         return figures
 
-    run.__name__, run.__doc__ = fn.__name__, f"{fn.__doc__} ({n} CPU threads; CUDA too when present)"
+    run.__name__, run.__doc__ = (
+        fn.__name__,
+        f"{fn.__doc__} ({n} CPU threads; CUDA too when present; RSBENCH_BENCH_DEVICES=cuda for CUDA only)",
+    )
     return run
 
 
