@@ -47,6 +47,9 @@ class MethodEntry:
     risk: tuple[RiskSetting, ...] = doc("inference-time risk settings to evaluate", (RiskSetting(),))
     steps: int | None = doc("gradient steps; default: train.steps", None, ge=1)
     batch_size: int | None = doc("minibatch size; default: train.batch_size", None, ge=1)
+    seeds: tuple[int, ...] | None = doc(
+        "training seeds of this method; default: the suite's seeds (e.g. more for a finding)", None, ge=0
+    )
     resources: MethodResources | None = doc("this method's resources; default: the suite's resources", None)
 
 
@@ -160,16 +163,15 @@ class Suite:
         # A sweep key only multiplies the trials of the method it names, so points repeat: each training
         # point is one trial, gathering the inference-time points seen with it.
         table: dict[tuple[str, str, int, str], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
-        for (label, m), task, seed, point in product(
-            self.methods.items(), self.tasks, self.seeds, sweep_points(self.sweep)
-        ):
-            own, at_eval = split_inference(
-                m.method, m.config, {k: v for k, v in point.items() if k.startswith(f"methods.{label}.")}
-            )
-            key = (label, task, seed, json.dumps(own, sort_keys=True, default=str))
-            evals = table.setdefault(key, (own, []))[1]
-            if at_eval not in evals:
-                evals.append(at_eval)
+        for (label, m), task in product(self.methods.items(), self.tasks):
+            for seed, point in product(self.seeds_of(label), sweep_points(self.sweep)):
+                own, at_eval = split_inference(
+                    m.method, m.config, {k: v for k, v in point.items() if k.startswith(f"methods.{label}.")}
+                )
+                key = (label, task, seed, json.dumps(own, sort_keys=True, default=str))
+                evals = table.setdefault(key, (own, []))[1]
+                if at_eval not in evals:
+                    evals.append(at_eval)
         return [
             self._trial(label, task, seed, own, evals)
             for (label, task, seed, _), (own, evals) in table.items()
@@ -203,6 +205,11 @@ class Suite:
             **self.resources_of(label),
         )
 
+    def seeds_of(self, label: str) -> tuple[int, ...]:
+        """The training seeds of method ``label``: its own, else the suite's."""
+        own = self.methods[label].seeds
+        return self.seeds if own is None else own
+
     def resources_of(self, label: str) -> dict[str, Any]:
         """``{"cpu", "gpu", "pack"}`` of method ``label``: its own resources, else the suite's."""
         own = self.methods[label].resources or MethodResources()
@@ -218,6 +225,8 @@ class Suite:
             m["risk"] = [str(r) for r in entry.risk]
             if entry.resources is None:  # unset, as before packing: suites without it keep their digest
                 del m["resources"]
+            if entry.seeds is None:  # likewise for a method's own seeds
+                del m["seeds"]
         if self.resources.pack == 1:
             del data["resources"]["pack"]
         for t, task in zip(data["tasks"].values(), self.tasks.values(), strict=True):
@@ -363,6 +372,13 @@ def _check_plain(value: Any, *, source: str | Path | None, path: str) -> None:
         )
 
 
+def _check_seeds(seeds: tuple[int, ...], *, source: str | Path | None, key: str) -> None:
+    if not seeds:
+        raise UserError("expected at least one seed", source=source, key=key)
+    if len(set(seeds)) != len(seeds):
+        raise UserError(f"duplicate seeds in {list(seeds)}", source=source, key=key)
+
+
 def check_suite(suite: Suite, *, source: str | Path | None, known_methods: Collection[str] | None) -> None:
     """Cross-field checks the types alone cannot express."""
     from rsbench.data.catalog import RECIPES
@@ -371,10 +387,10 @@ def check_suite(suite: Suite, *, source: str | Path | None, known_methods: Colle
         raise UserError("expected at least one task", source=source, key="tasks")
     if not suite.methods:
         raise UserError("expected at least one method", source=source, key="methods")
-    if not suite.seeds:
-        raise UserError("expected at least one seed", source=source, key="seeds")
-    if len(set(suite.seeds)) != len(suite.seeds):
-        raise UserError(f"duplicate seeds in {list(suite.seeds)}", source=source, key="seeds")
+    _check_seeds(suite.seeds, source=source, key="seeds")
+    for label, m in suite.methods.items():
+        if m.seeds is not None:
+            _check_seeds(m.seeds, source=source, key=f"methods.{label}.seeds")
     for label, task in suite.tasks.items():
         if task.env not in TASKS:
             raise UserError(

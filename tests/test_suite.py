@@ -60,6 +60,7 @@ MALFORMED: dict[str, str] = {
         "with LABEL one of rs_diffuser, cql"
     ),
     "duplicate_seeds.yaml": "seeds: duplicate seeds in [0, 1, 0]",
+    "duplicate_method_seeds.yaml": "methods.rs_diffuser.seeds: duplicate seeds in [0, 2, 2]",
     "invalid_yaml.yaml": "invalid YAML at line 14, column 5: expected ',' or ']', but got ':'",
     "empty.yaml": f"<top level>: expected a mapping with keys {_TOP_KEYS}, got None",
     "list_not_mapping.yaml": (
@@ -89,6 +90,7 @@ KEY_AND_EXPECTED: dict[str, tuple[str | None, str]] = {
     "task_risk_bad_prob.yaml": ("tasks.pointmass.risk.prob", "probability in [0, 1]"),
     "sweep_bad_key.yaml": ("sweep.methods.nope.config.dim", "methods.LABEL.config.FIELD"),
     "duplicate_seeds.yaml": ("seeds", "duplicate seeds"),
+    "duplicate_method_seeds.yaml": ("methods.rs_diffuser.seeds", "duplicate seeds"),
     "invalid_yaml.yaml": (None, "invalid YAML at line 14"),
     "empty.yaml": ("<top level>", "expected a mapping"),
     "list_not_mapping.yaml": ("<top level>", "expected a mapping"),
@@ -231,6 +233,23 @@ def test_digest_is_stable_and_tracks_values(tmp_path: Path) -> None:
     changed = tmp_path / "changed.yaml"
     changed.write_text(text.replace("  episodes: 50\n", "  episodes: 51\n"))
     assert load_suite(changed).digest() != first
+
+
+def test_a_method_may_train_its_own_seeds(tmp_path: Path) -> None:
+    text = FIVE.read_text()
+    assert "  cql:\n    method: cql\n" in text
+    own = tmp_path / "own_seeds.yaml"
+    own.write_text(
+        text.replace("  cql:\n    method: cql\n", "  cql:\n    method: cql\n    seeds: [0, 5, 7]\n")
+    )
+    suite, plain = load_suite(own), load_suite(FIVE)
+    seeds = {label: [t.seed for t in suite.trials() if t.method_label == label] for label in suite.methods}
+    assert seeds["cql"] == [0, 5, 7]
+    assert all(seeds[label] == list(plain.seeds) for label in suite.methods if label != "cql")
+    assert suite.seeds_of("cql") == (0, 5, 7) and suite.seeds_of("iqn") == plain.seeds
+    assert suite.to_dict()["methods"]["cql"]["seeds"] == [0, 5, 7]
+    assert "seeds" not in plain.to_dict()["methods"]["cql"], "unset: older suites keep their digest"
+    assert load_suite(own).digest() == suite.digest() != plain.digest()
 
 
 def test_known_methods_rejects_unknown_method() -> None:
