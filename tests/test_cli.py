@@ -99,7 +99,7 @@ def test_validate_smoke_table(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "out", Console(width=200))  # wide enough that no cell is cut
     result = runner.invoke(cli.app, ["validate", str(SMOKE)])
     assert result.exit_code == 0, result.output
-    assert "suite 'smoke' is valid, 15 trials" in result.stdout
+    assert "suite 'smoke' is valid, 20 trials" in result.stdout  # 8 RS-Diffuser seeds + 4 x 3
     for method in ("rs_diffuser", "decision_diffuser", "diffuser", "cql"):
         assert method in result.stdout
 
@@ -364,11 +364,13 @@ def test_methods_defaults_paste_into_yaml(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_validate_set_overrides_like_the_file(run_cli) -> None:
-    args = ["validate", str(SMOKE), "--set", "seeds=[0, 1, 2]", "--set", "eval.episodes=7", "--json"]
-    result = runner.invoke(cli.app, args)
+    args = ["validate", str(SMOKE), "--set", "seeds=[0, 1]", "--set", "methods.rs_diffuser.seeds=[5]"]
+    result = runner.invoke(cli.app, [*args, "--set", "eval.episodes=7", "--json"])
     assert result.exit_code == 0, result.output
     trials = json.loads(result.stdout)["trials"]
-    assert {t["seed"] for t in trials} == {0, 1, 2} and len(trials) == 15
+    assert [t["seed"] for t in trials if t["method_label"] == "rs_diffuser"] == [5]
+    assert {t["seed"] for t in trials} == {0, 1, 5} and len(trials) == 9
+    assert {t["episodes"] for t in trials} == {7}
     for override, line in [
         ("eval.episods=3", "--set: eval.episods: unknown key; expected one of episodes, alphas, seed"),
         ("eval.episodes=0", "--set: eval.episodes: expected >= 1, got 0"),
@@ -391,7 +393,11 @@ def test_run_dry_run_json_lists_trials_with_overrides() -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["dry_run"] is True
-    assert {t["seed"] for t in data["trials"]} == {4} and len(data["trials"]) == 5
+    seeds = {t["method_label"]: t["seed"] for t in data["trials"] if t["method_label"] != "rs_diffuser"}
+    assert set(seeds.values()) == {4} and len(seeds) == 4
+    # RS-Diffuser lists its own seeds, which the suite-wide override leaves alone
+    own = [t["seed"] for t in data["trials"] if t["method_label"] == "rs_diffuser"]
+    assert own == list(range(8))
 
 
 def test_run_json_summary_of_an_incomplete_run_exits_3(

@@ -168,23 +168,24 @@ class Run:
     calibration: pd.DataFrame
 
 
+def _sorted(frame: pd.DataFrame, key: str | list[str]) -> pd.DataFrame:
+    return frame if frame.empty else frame.sort_values(key, ignore_index=True, kind="stable")
+
+
 def load_run(where: str | Location) -> Run:
     """Load a run directory (local path or URI) into a :class:`Run`; a clear error if it is not one."""
     store = RunStore(where)
     if not store.exists():
         raise UserError("not an rsbench run (no manifest.json)", source=store.root.uri)
-    trials = _read_parts(store.root / "trials")
-    episodes = _read_parts(store.root / "episodes")
-    curves = _read_parts(store.root / "curves")
-    calibration = _read_parts(store.root / "calibration")
-    for frame, key in (
-        (trials, "trial"),
-        (episodes, ["trial", "risk", "episode"]),
-        (curves, ["trial", "step"]),
-        (calibration, ["trial", "risk", "tau"]),
-    ):
-        if not frame.empty:
-            frame.sort_values(key, inplace=True, ignore_index=True, kind="stable")
+    trials, episodes, curves, calibration = (
+        _sorted(_read_parts(store.root / part), key)
+        for part, key in (
+            ("trials", "trial"),
+            ("episodes", ["trial", "risk", "episode"]),
+            ("curves", ["trial", "step"]),
+            ("calibration", ["trial", "risk", "tau"]),
+        )
+    )
     return Run(
         store.run_id,
         store.root.uri,
