@@ -64,7 +64,7 @@ class BehaviourCloning(Method):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        return {"bc_loss": float(loss)}
+        return {"bc_loss": float(loss.detach())}
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, *, risk=None, generator=None, **inference: Any) -> np.ndarray:
