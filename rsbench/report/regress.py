@@ -1,8 +1,9 @@
 """Nightly regression against a pinned baseline: ``rsbench baseline pin`` and ``rsbench regress``.
 
-A baseline directory (``baselines/<suite>/``) holds the per-seed metrics of a reference run
-(``per_seed.csv``, diff-friendly in git) and ``baseline.json``: the run's provenance manifest, its evaluation
-protocol, and the margins (the largest acceptable drop per metric). ``regress`` compares a new run with it per
+A baseline directory (``baselines/<suite>/``, laid out in :mod:`rsbench.results.pins`) holds the per-seed
+metrics of the pinned runs (``per_seed.csv``, diff-friendly in git) and ``baseline.json``: their provenance
+manifests, the suite and protocol, and the margins (the largest acceptable drop per metric); the run must
+have the baseline's protocol (:func:`rsbench.results.protocol.difference`). ``regress`` compares it per
 (method, risk, task, metric): REGRESSION / OK / INCONCLUSIVE (``rsbench.eval.regression``), with
 Benjamini-Hochberg over the whole family of comparisons deciding the REGRESSION verdicts and the minimum
 detectable effect stated at that family's level. Non-finite per-seed values (a NaN episode return) are
@@ -23,8 +24,7 @@ import pandas as pd
 from rsbench.errors import ExitCode, UserError
 from rsbench.eval.metrics import metric_info, metric_label
 from rsbench.eval.regression import RegressionResult, Verdict, adjust_family, regression_verdict
-from rsbench.results.fs import locate
-from rsbench.results.provenance import now
+from rsbench.results.protocol import difference
 from rsbench.results.store import Run
 from rsbench.results.tables import cvar_column, per_seed
 
@@ -45,28 +45,28 @@ def default_margin(metric: str, baseline: np.ndarray) -> float:
 
 
 def pin(run: Run, to: Path) -> Path:
-    """Store ``run``'s per-seed metrics and provenance as the baseline at ``to``; returns ``baseline.json``."""
+    """Pin ``run``'s finished trials into the baseline at ``to`` (:mod:`rsbench.results.pins`): a new pin, or a
+    chunk added to one of the same suite and protocol (re-run trials replace their pinned ones). Margins of
+    groups already pinned (which may have been edited) are kept; new groups get :func:`default_margin`.
+    Returns ``baseline.json``."""
+    from rsbench.results import pins
+
     alphas = [float(a) for a in run.suite["eval"]["alphas"]]
-    if run.episodes.empty:
-        raise UserError("the run has no evaluated episodes to pin", source=run.uri)
-    table = per_seed(run.episodes, alphas)
-    metrics = default_metrics(alphas)
-    margins: dict[str, dict[str, float]] = {}
-    for m in metrics:
-        for key, rows in table.groupby(KEYS):
-            margins.setdefault(m, {})["|".join(map(str, key))] = default_margin(m, rows[m].to_numpy())
-    meta = {
-        "pinned": now(),
-        "run_id": run.run_id,
-        "source": run.uri,
-        "suite": run.suite,
-        "metrics": metrics,
-        "margins": margins,
-        "manifest": run.manifest,
-    }
-    locate(to / "per_seed.csv").write_text(table.to_csv(index=False, float_format="%.10g"))
-    locate(to / "baseline.json").write_text(json.dumps(meta, indent=2, default=str))
-    return to / "baseline.json"
+    with pins.locked(to):
+        existing = pins.read_pin(to) if pins.is_pin(to) else None
+        merged = pins.add_chunk(existing, run, to)
+        table = per_seed(merged.episodes, alphas)
+        metrics = merged.meta.get("metrics") or default_metrics(alphas)
+        margins: dict[str, dict[str, float]] = {
+            m: dict(v) for m, v in (merged.meta.get("margins") or {}).items()
+        }
+        for m in metrics:
+            for key, rows in table.groupby(KEYS):
+                margins.setdefault(m, {}).setdefault(
+                    "|".join(map(str, key)), default_margin(m, rows[m].to_numpy())
+                )
+        merged.meta.update(metrics=metrics, margins=margins)
+        return pins.write_pin(merged, to, table)
 
 
 @dataclass(frozen=True)
@@ -171,14 +171,13 @@ def _finite(rows: pd.DataFrame, metric: str, side: str) -> tuple[np.ndarray, lis
 def regress(run: Run, baseline_dir: Path, *, alpha: float = 0.05) -> list[Row]:
     """Verdicts of ``run`` against the baseline, one row per (method, task, risk, metric) of the baseline."""
     base, meta = load_baseline(baseline_dir)
-    for key in ("episodes", "seed"):
-        a, b = meta["suite"]["eval"].get(key), run.suite["eval"].get(key)
-        if a != b:
-            raise UserError(
-                f"run and baseline evaluate differently: eval.{key} is {b} here and {a} in the baseline",
-                source=baseline_dir,
-                key=f"eval.{key}",
-            )
+    found = difference(run.suite, run.manifest, meta["suite"], meta.get("manifest") or {})
+    if found is not None:
+        raise UserError(
+            f"run and baseline evaluate differently: {found.describe(run.run_id, 'the baseline')}",
+            source=baseline_dir,
+            key=found.key,
+        )
     alphas = [float(a) for a in run.suite["eval"]["alphas"]]
     cand = per_seed(run.episodes, alphas) if not run.episodes.empty else pd.DataFrame(columns=[*KEYS, "seed"])
     results: list[tuple[tuple, str, RegressionResult | None, float, float | None, list[str]]] = []

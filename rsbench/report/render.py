@@ -20,6 +20,7 @@ from rsbench.errors import UserError
 from rsbench.eval.metrics import metric_label
 from rsbench.report import leaderboard as lb
 from rsbench.results.fs import locate
+from rsbench.results.protocol import difference
 from rsbench.results.store import Run
 from rsbench.results.tables import add_normalized_score, per_seed
 
@@ -52,28 +53,17 @@ class Merged:
 
 
 def check_comparable(runs: list[Run]) -> None:
-    """Runs merge only with the same evaluation block, risk spec version and task definitions."""
+    """Runs merge only under one evaluation protocol (:func:`rsbench.results.protocol.difference`): the
+    protocol and risk spec versions, the evaluation block and the definitions of the tasks they share."""
     first = runs[0]
     for other in runs[1:]:
-        for key in ("episodes", "seed", "alphas"):
-            a, b = first.suite["eval"].get(key), other.suite["eval"].get(key)
-            if a != b:
-                raise UserError(
-                    f"cannot merge runs {first.run_id} and {other.run_id}: eval.{key} differs ({a} vs {b}); "
-                    "their metrics were measured on different evaluation episodes",
-                    key=f"eval.{key}",
-                )
-        if first.manifest.get("risk_spec_version") != other.manifest.get("risk_spec_version"):
+        found = difference(first.suite, first.manifest, other.suite, other.manifest)
+        if found is not None:
             raise UserError(
-                f"cannot merge runs {first.run_id} and {other.run_id}: risk_spec_version differs",
-                key="risk_spec_version",
+                f"cannot merge runs {first.run_id} and {other.run_id}: "
+                f"{found.describe(first.run_id, other.run_id)}; their metrics were not measured the same way",
+                key=found.key,
             )
-        for task in set(first.suite["tasks"]) & set(other.suite["tasks"]):
-            if first.suite["tasks"][task] != other.suite["tasks"][task]:
-                raise UserError(
-                    f"cannot merge runs {first.run_id} and {other.run_id}: task {task!r} is defined differently",
-                    key=f"tasks.{task}",
-                )
 
 
 def merge(runs: list[Run]) -> Merged:
@@ -174,18 +164,29 @@ def _markdown(
         out += ["", "## Warnings", ""] + [f"- {w}" for w in warnings]
     out += ["", "## Provenance", ""]
     for run in m.runs:
-        out.append(f"- {_provenance_line(run)}")
+        out += [f"- {line}" for line in _provenance_lines(run)]
     return "\n".join(out) + "\n"
 
 
-def _provenance_line(run: Run) -> str:
-    man = run.manifest
+def _provenance_lines(run: Run) -> list[str]:
+    """One line per run, or per chunk of a pinned baseline (each chunk is a run of its own)."""
+    chunks = run.manifest.get("chunks")
+    if chunks is None:
+        return [_provenance_line(run.run_id, run.manifest)]
+    return [
+        f"{run.run_id} (pinned): chunk {_provenance_line(c.get('run_id'), c)}, pinned {c.get('pinned')}, "
+        f"{len(c.get('pinned_trials', []))} trials"
+        for c in chunks
+    ]
+
+
+def _provenance_line(run_id: object, man: dict[str, Any]) -> str:
     git = man.get("git") or {}
     commit = (git.get("commit") or "unknown")[:10] + (" (dirty)" if git.get("dirty") else "")
     versions = man.get("versions", {})
     cluster = man.get("cluster", {})
     return (
-        f"{run.run_id}: suite {man.get('suite')} ({man.get('suite_hash')}), commit {commit}, "
+        f"{run_id}: suite {man.get('suite')} ({man.get('suite_hash')}), commit {commit}, "
         f"rsbench {versions.get('rsbench')}, torch {versions.get('torch')}, ray {versions.get('ray')}, "
         f"host {man.get('host')}, {cluster.get('nodes', '?')} node(s), {man.get('started')} to {man.get('finished')}, "
         f"risk spec v{man.get('risk_spec_version')}"
@@ -243,7 +244,7 @@ def render_report(runs: list[Run], out_dir: Path, *, compare: Sequence[str] = ()
         aggregate_metric=metric_label(boards[0].primary) if boards else "",
         figures=figures,
         tasks=tasks,
-        provenance=[_provenance_line(r) for r in m.runs],
+        provenance=[line for r in m.runs for line in _provenance_lines(r)],
         manifests=[json.dumps(r.manifest, indent=2, default=str) for r in m.runs],
     )
     index, md = out_dir / "index.html", out_dir / "leaderboard.md"

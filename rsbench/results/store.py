@@ -173,10 +173,18 @@ def _sorted(frame: pd.DataFrame, key: str | list[str]) -> pd.DataFrame:
 
 
 def load_run(where: str | Location) -> Run:
-    """Load a run directory (local path or URI) into a :class:`Run`; a clear error if it is not one."""
+    """Load a run directory (local path or URI) into a :class:`Run`, or a pinned baseline's directory as the
+    :class:`Run` of its pinned trials (:func:`rsbench.results.pins.load_pin`); a clear error if it is neither."""
     store = RunStore(where)
     if not store.exists():
-        raise UserError("not an rsbench run (no manifest.json)", source=store.root.uri)
+        if (store.root / "baseline.json").exists():
+            from rsbench.results.pins import load_pin
+
+            return load_pin(store.root.local_path())
+        raise UserError(
+            "not an rsbench run (no manifest.json) nor a pinned baseline (no baseline.json)",
+            source=store.root.uri,
+        )
     trials, episodes, curves, calibration = (
         _sorted(_read_parts(store.root / part), key)
         for part, key in (

@@ -50,7 +50,8 @@ def test_regress_refuses_other_eval_seeds_and_non_baselines(tmp_path: Path) -> N
     pin(load_run(stored_run(tmp_path / "base")), tmp_path / "b")
     other = load_run(stored_run(tmp_path / "other", eval_seed=3))
     with pytest.raises(
-        UserError, match=r"eval.seed: run and baseline evaluate differently: eval.seed is 3 here and 0"
+        UserError,
+        match=r"eval.seed: run and baseline evaluate differently: eval.seed is 3 in other and 0 in the baseline",
     ):
         regress(other, tmp_path / "b")
     with pytest.raises(UserError, match="not a baseline"):

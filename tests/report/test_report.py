@@ -171,7 +171,7 @@ def test_runs_merge_and_protocol_mismatch_is_one_line(tmp_path: Path) -> None:
     md = report.markdown.read_text()
     assert "rs_diffuser@a" in md and "rs_diffuser@b" in md  # the same label in two runs is told apart
     c = load_run(stored_run(tmp_path / "c", eval_seed=7))
-    with pytest.raises(UserError, match=r"cannot merge runs a and c: eval.seed differs \(0 vs 7\)"):
+    with pytest.raises(UserError, match=r"cannot merge runs a and c: eval.seed is 0 in a and 7 in c"):
         render_report([a, c], tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
 
