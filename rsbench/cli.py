@@ -627,8 +627,8 @@ def _print_run_summary(plan: Any) -> None:
     if run.episodes.empty:
         return
     alphas = plan.suite.eval.alphas
-    means = seed_means(per_seed(run.episodes, alphas), alphas)
-    cvars = [cvar_column(a) for a in alphas]
+    means = seed_means(per_seed(run.episodes, alphas, plan.suite.eval.distortions), alphas)
+    cvars = [cvar_column(a) for a in alphas] + [str(d) for d in plan.suite.eval.distortions]
     _table(
         f"{run.run_id}: means over seeds",
         [

@@ -70,6 +70,10 @@ class EvalSpec:
     episodes: int = doc("evaluation episodes per (trial, risk setting)", 100, ge=1)
     alphas: tuple[float, ...] = doc("CVaR levels reported", (0.05, 0.1, 0.25), gt=0.0, le=1.0)
     seed: int = doc("base of the evaluation seeds shared by all methods (common random numbers)", 0, ge=0)
+    distortions: tuple[RiskSetting, ...] = doc(
+        "distortion risk measures of the episode returns reported beside CVaR, e.g. wang:-0.7 (none: left out)",
+        (),
+    )
 
 
 @dataclass(frozen=True)
@@ -229,6 +233,9 @@ class Suite:
                 del m["seeds"]
         if self.resources.pack == 1:
             del data["resources"]["pack"]
+        data["eval"]["distortions"] = [str(r) for r in self.eval.distortions]
+        if not self.eval.distortions:  # unset, as before distortions: suites without them keep their digest
+            del data["eval"]["distortions"]
         for t, task in zip(data["tasks"].values(), self.tasks.values(), strict=True):
             t["risk"] = task.risk.to_dict() if task.risk else None
         return json.loads(json.dumps(data))  # plain lists and dicts: what `load` reads back into this suite

@@ -442,3 +442,12 @@ def test_report_json_prints_the_report_paths(tmp_path: Path, monkeypatch: pytest
         "figures": [str(tmp_path / "f.png")],
         "seconds": 1.0,
     }
+
+
+@pytest.mark.parametrize("setting", ["wang:abc", "cvar:0", "cvar:1.5", "lognormal:1"])
+def test_bad_risk_flag_is_one_line_naming_the_setting(run_cli, setting: str) -> None:
+    code, stderr = run_cli(["eval", "--policy", "detour", "--episodes", "2", "--risk", f"neutral,{setting}"])
+    assert code == 2
+    line = _one_error_line(stderr)
+    assert line.startswith(f"rsbench: error: --risk: risk setting {setting!r}: ")
+    assert "ALPHA" in line or "(0, 1]" in line

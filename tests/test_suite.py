@@ -9,7 +9,7 @@ import pytest
 from rsbench.data.catalog import RECIPES
 from rsbench.envs.spec import Compare, InDisc, RiskSpec
 from rsbench.errors import UserError
-from rsbench.risk import RiskSetting
+from rsbench.risk import GRAMMAR, RiskSetting
 from rsbench.suite import load_suite
 
 HERE = Path(__file__).resolve().parent
@@ -24,7 +24,7 @@ _TOP_KEYS = "name, tasks, methods, seeds, description, train, eval, resources, s
 # file -> the exact message after "<file path>: " (key path first, then what was expected).
 MALFORMED: dict[str, str] = {
     "unknown_top_level_key.yaml": f"epochs: unknown key; expected one of {_TOP_KEYS}",
-    "unknown_nested_key.yaml": "eval.episods: unknown key; expected one of episodes, alphas, seed",
+    "unknown_nested_key.yaml": "eval.episods: unknown key; expected one of episodes, alphas, seed, distortions",
     "missing_seeds.yaml": "seeds: missing required key (training seeds (the unit of statistical analysis))",
     "missing_task_dataset.yaml": (
         "tasks.pointmass.dataset: missing required key "
@@ -46,10 +46,18 @@ MALFORMED: dict[str, str] = {
         f"({', '.join(RECIPES)}) or a Minari id like namespace/name-v0"
     ),
     "risk_alpha_out_of_range.yaml": (
-        "methods.rs_diffuser.risk[0]: risk level alpha must be in (0, 1], got 2.0"
+        "methods.rs_diffuser.risk[0]: risk setting 'cvar:2': risk level alpha must be in (0, 1], got 2.0"
     ),
-    "risk_unknown_kind.yaml": (
-        "methods.rs_diffuser.risk[0]: expected 'neutral', 'cvar:ALPHA' or 'seeking:ALPHA', got 'wild'"
+    "risk_unknown_kind.yaml": f"methods.rs_diffuser.risk[0]: risk setting 'wild': expected {GRAMMAR}",
+    "risk_distortion_not_a_number.yaml": (
+        f"methods.rs_diffuser.risk[1]: risk setting 'wang:abc': 'abc' is not a number; expected {GRAMMAR}"
+    ),
+    "risk_cvar_zero.yaml": (
+        "methods.rs_diffuser.risk[0]: risk setting 'cvar:0': risk level alpha must be in (0, 1], got 0.0"
+    ),
+    "eval_distortion_out_of_range.yaml": (
+        "eval.distortions[0]: risk setting 'cpw:0.1': cpw:ETA needs ETA in [0.28, 1] "
+        "(below that the weighting is not monotone), got 0.1"
     ),
     "task_risk_bad_obs.yaml": (
         "tasks.pointmass.risk.when[0].obs: expected a non-negative observation index, got -1"
@@ -85,7 +93,10 @@ KEY_AND_EXPECTED: dict[str, tuple[str | None, str]] = {
     "unknown_env.yaml": ("tasks.pointmass.env", "expected one of rsbench/RiskyPointMass-v0"),
     "unknown_dataset.yaml": ("tasks.pointmass.dataset", "namespace/name-v0"),
     "risk_alpha_out_of_range.yaml": ("methods.rs_diffuser.risk[0]", "(0, 1]"),
-    "risk_unknown_kind.yaml": ("methods.rs_diffuser.risk[0]", "'cvar:ALPHA'"),
+    "risk_unknown_kind.yaml": ("methods.rs_diffuser.risk[0]", "cvar:ALPHA"),
+    "risk_distortion_not_a_number.yaml": ("methods.rs_diffuser.risk[1]", "wang:ETA"),
+    "risk_cvar_zero.yaml": ("methods.rs_diffuser.risk[0]", "(0, 1]"),
+    "eval_distortion_out_of_range.yaml": ("eval.distortions[0]", "[0.28, 1]"),
     "task_risk_bad_obs.yaml": ("tasks.pointmass.risk.when[0].obs", "non-negative observation index"),
     "task_risk_bad_prob.yaml": ("tasks.pointmass.risk.prob", "probability in [0, 1]"),
     "sweep_bad_key.yaml": ("sweep.methods.nope.config.dim", "methods.LABEL.config.FIELD"),
@@ -300,7 +311,10 @@ def test_directory_is_not_a_file() -> None:
             "tasks: {p: {env: rsbench/RiskyPointMass-v0, dataset: pointmass-mixed, horizon: x}}",
             "tasks.p.horizon: expected an integer, got 'x'",
         ),
-        ("methods: {a: {method: cql, risk: ['neutral:0.5']}}", "methods.a.risk[0]: expected 'neutral'"),
+        (
+            "methods: {a: {method: cql, risk: ['neutral:0.5']}}",
+            "methods.a.risk[0]: risk setting 'neutral:0.5': expected neutral, cvar:ALPHA",
+        ),
         ("methods: {a: {method: cql, steps: 0}}", "methods.a.steps: expected >= 1, got 0"),
         ("methods: {a: {method: cql, config: [1]}}", "methods.a.config: expected a mapping, got [1]"),
     ],

@@ -16,6 +16,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats as _st
 
+from rsbench.risk import DISTORTIONS, RiskSetting
+
 FloatArray = npt.NDArray[np.float64]
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "cvar_across_seeds",
     "cvar_mean_of_seeds",
     "cvar_pooled",
+    "distortion_column",
+    "distortion_risk",
     "episode_violation_rate",
     "higher_is_better",
     "iqm",
@@ -113,6 +117,21 @@ def var(x: npt.ArrayLike, alpha: float, axis: int = -1) -> FloatArray | float:
 def upper_cvar(x: npt.ArrayLike, alpha: float, axis: int = -1) -> FloatArray | float:
     """Mean of the upper ``alpha`` tail ("risk-seeking" CVaR) ``-cvar(-x, alpha)``; shapes as :func:`cvar`."""
     return -cvar(-np.asarray(x, dtype=np.float64), alpha, axis=axis)
+
+
+def distortion_risk(x: npt.ArrayLike, risk: RiskSetting, axis: int = -1) -> FloatArray | float:
+    """The distortion risk measure ``risk`` of the empirical distribution of ``x``: ``sum_i w_i x_(i)`` over
+    the sorted samples with ``w = risk.level_weights(n)`` (:class:`~rsbench.risk.RiskSetting`), each sample
+    carrying mass ``1/n``. ``cvar:alpha`` gives :func:`cvar` and ``neutral`` the mean; ``wang:-0.7`` of a
+    large normal sample tends to ``mu - 0.7 sigma``. Shapes as in :func:`cvar`.
+    """
+    arr = _episodes_last(x, axis)
+    return np.sort(arr, axis=-1) @ risk.level_weights(arr.shape[-1])
+
+
+def distortion_column(risk: RiskSetting | str) -> str:
+    """Per-seed column of a distortion risk of the returns: the setting itself, ``wang:-0.7``."""
+    return str(risk)
 
 
 def mean_return(returns: npt.ArrayLike, axis: int = -1) -> FloatArray | float:
@@ -240,6 +259,8 @@ def metric_info(metric: str) -> MetricInfo:
         return _METRICS[metric]
     if metric.startswith("cvar_"):
         return MetricInfo(metric, f"CVaR_{metric[5:]}", True)
+    if metric.partition(":")[0] in DISTORTIONS:
+        return MetricInfo(metric, f"{metric} risk", True)
     return MetricInfo(metric, metric.replace("_", " "), True)
 
 

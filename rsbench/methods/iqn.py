@@ -97,18 +97,13 @@ class IQNConfig(MethodConfig):
 def risk_taus(
     risk: RiskSetting, shape: Sequence[int], *, generator: torch.Generator, device: torch.device | str
 ) -> torch.Tensor:
-    """Quantile levels drawn uniformly from the tail that ``risk`` averages over.
+    """Quantile levels ``h(U)`` distorted by ``risk`` (:meth:`~rsbench.risk.RiskSetting.distort`).
 
     ``cvar:alpha``: ``alpha * U`` in ``[0, alpha)`` (the lower tail of mass alpha); ``seeking:alpha``:
-    ``1 - alpha * U`` in ``(1 - alpha, 1]`` (the upper tail of mass alpha); ``neutral``: ``U``. The mean of
-    ``Z(tau)`` over them is a Monte-Carlo estimate of the risk functional.
+    ``1 - alpha * (1 - U)`` in ``(1 - alpha, 1]``; ``neutral``: ``U``; ``wang``, ``cpw``, ``power``: RAMAC's
+    samplers. The mean of ``Z(tau)`` over them is a Monte-Carlo estimate of the risk functional.
     """
-    u = torch.rand(tuple(shape), generator=generator, device=device)
-    if risk.kind == "cvar":
-        return risk.alpha * u
-    if risk.kind == "seeking":
-        return 1.0 - risk.alpha * u
-    return u
+    return risk.distort(torch.rand(tuple(shape), generator=generator, device=device))
 
 
 class QuantileCritic(nn.Module):

@@ -43,10 +43,14 @@ def tail_weights(n: int, risk: RiskSetting, *, device: torch.device | str = "cpu
 
     ``neutral``: all ``1/n`` (the mean). ``cvar:alpha``: the lower ``alpha`` tail with the interpolated
     form of DESIGN.md §6, ``k = n * alpha``: weight ``1/k`` on the lowest ``floor(k)`` quantiles and
-    ``(k - floor(k)) / k`` on the next. ``seeking:alpha``: the same on the upper tail.
+    ``(k - floor(k)) / k`` on the next. ``seeking:alpha``: the same on the upper tail. The distortions
+    (``wang``, ``cpw``, ``power``): the mass the distorted level distribution puts on each quantile's
+    bin, :meth:`~rsbench.risk.RiskSetting.level_weights`.
     """
     if risk.kind == "neutral":
         return torch.full((n,), 1.0 / n, device=device)
+    if risk.kind not in ("cvar", "seeking"):
+        return torch.as_tensor(risk.level_weights(n), dtype=torch.float32, device=device)
     k = max(n * risk.alpha, 1.0)  # at least one quantile: below 1/n the tail is the lowest quantile
     whole = min(math.floor(k), n)
     w = torch.zeros(n, device=device)

@@ -26,6 +26,7 @@ import pandas as pd
 from rsbench.eval.metrics import cvar
 from rsbench.eval.stats import t_interval, wilson_interval
 from rsbench.results.tables import group_labels
+from rsbench.risk import DISTORTIONS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -78,7 +79,9 @@ def _has(frame: pd.DataFrame | None, columns: Sequence[str]) -> bool:
 
 
 def _risk_key(risk: str) -> tuple[int, float, str]:
-    """Order of risk settings along a method's frontier: neutral, CVaR from mild to strict, then seeking.
+    """Order of risk settings along a method's frontier: neutral, CVaR from mild to strict, then seeking,
+    then the distortions (``wang``, ``cpw``, ``power``), each by decreasing ``eta`` (for ``wang`` and
+    ``power``: from seeking through neutral to strictly averse).
 
     Unparseable settings go last, alphabetically, rather than failing the whole report.
     """
@@ -92,7 +95,9 @@ def _risk_key(risk: str) -> tuple[int, float, str]:
         alpha = math.nan
     if kind in ("cvar", "seeking") and not math.isnan(alpha):
         return (1 if kind == "cvar" else 2, -alpha, text)
-    return (3, 0.0, text)
+    if kind in DISTORTIONS and not math.isnan(alpha):
+        return (3 + DISTORTIONS.index(kind), -alpha, text)
+    return (3 + len(DISTORTIONS), 0.0, text)
 
 
 def _finite_returns(episodes: pd.DataFrame | None, task: str, columns: Sequence[str]) -> pd.DataFrame | None:

@@ -27,7 +27,14 @@ import pandas as pd
 
 from rsbench.eval import stats
 from rsbench.eval.metrics import higher_is_better, metric_info, metric_label
-from rsbench.results.tables import NORMALIZED, cvar_column, group_label, sweep_suffix, with_groups
+from rsbench.results.tables import (
+    NORMALIZED,
+    cvar_column,
+    distortion_columns,
+    group_label,
+    sweep_suffix,
+    with_groups,
+)
 
 LEVEL = 0.95
 UNTESTED = "untested"
@@ -204,6 +211,7 @@ def task_board(table: pd.DataFrame, task: str, alphas: list[float], *, alpha: fl
         *([NORMALIZED] if has_score else []),
         "mean_return",
         *(cvar_column(a) for a in alphas),
+        *distortion_columns(sub),
         "violation_rate",
         "episode_violation_rate",
     ]

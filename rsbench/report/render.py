@@ -90,7 +90,8 @@ def merge(runs: list[Run]) -> Merged:
     frames = {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
     if frames["episodes"].empty:
         raise UserError("no evaluated episodes in these runs (did every trial fail?)", key="RUN")
-    table = lb.with_groups(per_seed(frames["episodes"], alphas))
+    distortions = runs[0].suite["eval"].get("distortions", [])
+    table = lb.with_groups(per_seed(frames["episodes"], alphas, distortions))
     references = lb.reference_scores(datasets)
     if references:
         table = add_normalized_score(table, references)

@@ -38,8 +38,9 @@ TRIAL_COLUMNS = ("trial", "method", "algo", "task", "env", "dataset", "seed", "s
 
 
 def risk_slug(risk: str) -> str:
-    """A file-name-safe form of a risk setting: ``cvar:0.1`` -> ``cvar-0.1``."""
-    return re.sub(r"[^A-Za-z0-9.]+", "-", risk)
+    """A file-name-safe form of a risk setting: ``cvar:0.1`` -> ``cvar-0.1``; a negative parameter keeps
+    its sign as ``m`` (``wang:-0.7`` -> ``wang-m0.7``), so ``power:-2`` and ``power:2`` stay apart."""
+    return re.sub(r"[^A-Za-z0-9.]+", "-", risk.replace(":-", ":m"))
 
 
 def _parquet_bytes(frame: pd.DataFrame) -> bytes:

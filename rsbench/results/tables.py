@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from rsbench.eval import metrics
+from rsbench.risk import DISTORTIONS, RiskSetting
 
 GROUP = ["method", "algo", "task", "sweep", "risk"]
 NORMALIZED = "normalized_score"
@@ -49,11 +50,20 @@ def with_groups(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def per_seed(episodes: pd.DataFrame, alphas: Sequence[float]) -> pd.DataFrame:
-    """One row per (trial, risk setting): ``mean_return``, ``cvar_<alpha>`` for each alpha,
+def distortion_columns(table: pd.DataFrame) -> list[str]:
+    """The distortion-risk columns of a per-seed table (``wang:-0.7``, ...), in the table's order."""
+    return [c for c in table.columns if str(c).partition(":")[0] in DISTORTIONS]
+
+
+def per_seed(
+    episodes: pd.DataFrame, alphas: Sequence[float], distortions: Sequence[RiskSetting | str] = ()
+) -> pd.DataFrame:
+    """One row per (trial, risk setting): ``mean_return``, ``cvar_<alpha>`` for each alpha, the
+    distortion risk of the returns for each of ``distortions`` (column ``wang:-0.7``, ...),
     ``violation_rate`` (violating steps / steps), ``episode_violation_rate`` and ``episodes``, next to the
     trial's ``trial, method, algo, task, seed, sweep, risk`` columns. The seed is the statistical unit."""
     rows = []
+    settings = [d if isinstance(d, RiskSetting) else RiskSetting.parse(d) for d in distortions]
     keys = ["trial", *GROUP, "seed"]
     for key, group in episodes.groupby(keys, sort=True, dropna=False):
         returns = group["return"].to_numpy(dtype=float)
@@ -62,6 +72,8 @@ def per_seed(episodes: pd.DataFrame, alphas: Sequence[float]) -> pd.DataFrame:
         row["mean_return"] = float(returns.mean())
         for a in alphas:
             row[cvar_column(a)] = float(metrics.cvar(returns, a))
+        for d in settings:
+            row[metrics.distortion_column(d)] = float(metrics.distortion_risk(returns, d))
         row["violation_rate"] = float(
             metrics.violation_rate(group["violation_steps"].to_numpy(), group["length"].to_numpy())
         )
@@ -77,6 +89,7 @@ def seed_means(table: pd.DataFrame, alphas: Sequence[float]) -> pd.DataFrame:
     value_cols = [
         "mean_return",
         *(cvar_column(a) for a in alphas),
+        *distortion_columns(table),
         "violation_rate",
         "episode_violation_rate",
     ]

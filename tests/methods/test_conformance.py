@@ -56,7 +56,11 @@ def test_update_returns_finite_losses(name: str, device: str, pointmass_data) ->
 def test_act_is_batched_and_within_bounds(name: str, device: str, pointmass_data) -> None:
     method = _trained(name, pointmass_data, device)
     space = method.space
-    risks = [None, "neutral", "cvar:0.1", RiskSetting("seeking", 0.9)] if method.risk_aware else [None]
+    risks = (
+        [None, "neutral", "cvar:0.1", RiskSetting("seeking", 0.9), "wang:-0.7"]
+        if method.risk_aware
+        else [None]
+    )
     for risk in risks:
         for n in (1, 7):
             actions = method.act(_obs(pointmass_data, n), risk=risk)

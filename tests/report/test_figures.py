@@ -181,3 +181,9 @@ def test_import_does_not_load_matplotlib():
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=60)
+
+
+def test_distortions_follow_the_tails_along_the_frontier():
+    risks = ["power:-2", "wang:-0.7", "cvar:0.1", "wang:0.5", "cpw:0.71", "bogus", "neutral"]
+    ordered = sorted(risks, key=_risk_key)
+    assert ordered == ["neutral", "cvar:0.1", "wang:0.5", "wang:-0.7", "cpw:0.71", "power:-2", "bogus"]

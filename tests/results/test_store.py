@@ -139,3 +139,21 @@ def test_per_seed_metrics_by_hand() -> None:
 
 def test_risk_slug_is_file_safe() -> None:
     assert risk_slug("cvar:0.1") == "cvar-0.1" and risk_slug("seeking:0.25") == "seeking-0.25"
+    assert risk_slug("power:-2") == "power-m2" and risk_slug("power:2") == "power-2"
+
+
+def test_per_seed_distortion_column_by_hand() -> None:
+    """power:-2 on returns 1..10: level distribution g(t) = 1 - (1 - t)^3, so return i (1-based) weighs
+    (1 - (i-1)/10)^3 - (1 - i/10)^3; the column sits beside CVaR and is averaged over seeds like it."""
+    returns = [float(x) for x in range(10, 0, -1)]  # unsorted on purpose
+    frame = pd.concat(
+        [
+            _episodes("a0", "a", 0, "neutral", returns, [0] * 10),
+            _episodes("a1", "a", 1, "neutral", [r + 1 for r in returns], [0] * 10),
+        ]
+    )
+    table = per_seed(frame, [0.1], ["power:-2"])
+    by_hand = sum(((1 - (i - 1) / 10) ** 3 - (1 - i / 10) ** 3) * i for i in range(1, 11))
+    assert table[table["seed"] == 0].iloc[0]["power:-2"] == pytest.approx(by_hand)
+    assert seed_means(table, [0.1]).iloc[0]["power:-2"] == pytest.approx(by_hand + 0.5)
+    assert "power:-2" not in per_seed(frame, [0.1]).columns
