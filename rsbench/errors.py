@@ -1,4 +1,4 @@
-"""User-facing errors and the exit codes every ``rsbench`` command ends with (DESIGN.md §6).
+"""User-facing errors and the exit codes every ``rsbench`` command ends with (docs/design.md §6).
 
 The exit-code table lives here and only here: the CLI, its ``--help`` text and the README's table all read
 :data:`EXIT_CODES`, so a script can rely on the same number meaning the same thing for every command.

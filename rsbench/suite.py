@@ -65,7 +65,7 @@ class TrainSpec:
 
 @dataclass(frozen=True)
 class EvalSpec:
-    """Evaluation protocol (DESIGN.md §6)."""
+    """Evaluation protocol (docs/design.md §6)."""
 
     episodes: int = doc("evaluation episodes per (trial, risk setting)", 100, ge=1)
     alphas: tuple[float, ...] = doc("CVaR levels reported", (0.05, 0.1, 0.25), gt=0.0, le=1.0)

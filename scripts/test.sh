@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up, lint, type-check, then run the test suite without the slow tests (pytest options pass through:
+# Set up, lint, type-check, build the docs, then run the test suite without the slow tests (pytest options pass through:
 # -m slow runs only the slow ones, -m "slow or not slow" everything).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,4 +7,5 @@ bash scripts/setup.sh
 bash scripts/browser.sh   # headless Chromium for the report's browser tests (they skip without it)
 .venv/bin/ruff check .
 .venv/bin/mypy           # type-check rsbench/ ([tool.mypy] in pyproject.toml)
+.venv/bin/mkdocs build --strict   # the docs into site/ (git-ignored); a broken link or reference fails (not --quiet: it hides them)
 .venv/bin/python -m pytest "$@"

@@ -60,6 +60,23 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str])
     return run
 
 
+@pytest.fixture(scope="session")
+def browser():
+    """The headless-Chromium helper (tests/report/browser.py); skips the test when Chromium is missing."""
+    import importlib.util
+    import sys
+
+    name = "rsbench_tests_browser"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "report" / "browser.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    helper = sys.modules[name]
+    helper.require_chromium()
+    return helper
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if any test wrote where the project must not write."""
     stray = [str(p) for p in _STRAY if p.exists() and not _BEFORE[p]]

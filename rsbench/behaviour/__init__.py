@@ -1,4 +1,4 @@
-"""Behaviour policies for D4RL-style datasets (DESIGN.md §3).
+"""Behaviour policies for D4RL-style datasets (docs/design.md §3).
 
 Risk-unaware PPO policies trained online on the base MuJoCo tasks (stable-baselines3, the optional
 ``rsbench[behaviour]`` extra), exported as plain torch files (:mod:`rsbench.behaviour.policy`) that rsbench

@@ -1,4 +1,4 @@
-"""Pick the committed levels from a training run and record their provenance (DESIGN.md §3).
+"""Pick the committed levels from a training run and record their provenance (docs/design.md §3).
 
 ``expert`` is the run's final policy; ``medium`` the checkpoint whose mean return on the base task is nearest
 one third of the expert's (D4RL's rule: the policies are risk-unaware and the levels are defined on the task

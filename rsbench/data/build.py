@@ -1,4 +1,4 @@
-"""Record a tail-risk dataset locally with ``minari.DataCollector`` (DESIGN.md §3)."""
+"""Record a tail-risk dataset locally with ``minari.DataCollector`` (docs/design.md §3)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Counter-based penalty draws: one uniform per (episode seed, step index, salt).
 
-The penalty RNG is keyed by the episode's seed (DESIGN.md §2). A counter-based generator (a splitmix64
+The penalty RNG is keyed by the episode's seed (docs/design.md §2). A counter-based generator (a splitmix64
 hash of seed, salt and step) has no sequential state, so the online wrapper, the batched evaluator and
 offline relabelling get the *same* draw for the same step without replaying anything, and a batch of
 episodes with different seeds is drawn in one vectorised call.

@@ -2,7 +2,7 @@
 
 A risk spec marks a transition as a *violation* from the **next observation** (and info), then fires a
 stochastic penalty with probability ``prob`` on violating steps. Computing it from the next observation is
-what lets the online wrapper and offline relabelling agree exactly (DESIGN.md §2).
+what lets the online wrapper and offline relabelling agree exactly (docs/design.md §2).
 
 Every clause is vectorised: ``holds(obs, info)`` takes ``obs`` of shape ``(N, obs_dim)`` and an info
 mapping whose values broadcast to ``(N,)``, and returns a ``(N,)`` bool array. A spec's violation is the

@@ -1,4 +1,4 @@
-"""Metrics and statistics for risk-sensitive evaluation (DESIGN §6).
+"""Metrics and statistics for risk-sensitive evaluation (docs/design.md §6).
 
 Pure numpy/scipy, no framework imports, so it can be used by reports and CI tools without torch or ray.
 

@@ -1,4 +1,4 @@
-"""Nightly regression verdicts per (method, task, metric) (DESIGN §6).
+"""Nightly regression verdicts per (method, task, metric) (docs/design.md §6).
 
 Design. Let ``d = mean(candidate) - mean(baseline)`` over training seeds, sign-flipped when lower is better,
 so ``d < 0`` always means "candidate is worse". ``margin > 0`` is the largest drop still acceptable, which

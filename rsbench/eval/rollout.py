@@ -1,4 +1,4 @@
-"""Batched, seeded evaluation rollouts (DESIGN.md §6).
+"""Batched, seeded evaluation rollouts (docs/design.md §6).
 
 All episodes of one evaluation run in lock-step: one policy call per step for every live episode,
 finished episodes drop out. Evaluation seeds are fixed per (task, episode index) and shared by every

@@ -1,4 +1,4 @@
-"""The method protocol that the training loop, the evaluator and the conformance tests talk to (DESIGN.md §4).
+"""The method protocol that the training loop, the evaluator and the conformance tests talk to (docs/design.md §4).
 
 A method is a frozen config dataclass (:class:`MethodConfig`, every field documented) and a :class:`Method`
 subclass that:

@@ -1,4 +1,4 @@
-"""Per-episode randomness while acting (DESIGN.md §4): an episode's draws never depend on its batch.
+"""Per-episode randomness while acting (docs/design.md §4): an episode's draws never depend on its batch.
 
 The evaluator runs every episode of an evaluation in lock-step as one batch, but an episode's outcome must
 not depend on how many other episodes are live: the first k episodes of an n-episode evaluation equal a

@@ -42,7 +42,7 @@ def tail_weights(n: int, risk: RiskSetting, *, device: torch.device | str = "cpu
     """``(n,)`` weights over sorted quantiles (ascending) that sum to 1 and give the risk functional.
 
     ``neutral``: all ``1/n`` (the mean). ``cvar:alpha``: the lower ``alpha`` tail with the interpolated
-    form of DESIGN.md §6, ``k = n * alpha``: weight ``1/k`` on the lowest ``floor(k)`` quantiles and
+    form of docs/design.md §6, ``k = n * alpha``: weight ``1/k`` on the lowest ``floor(k)`` quantiles and
     ``(k - floor(k)) / k`` on the next. ``seeking:alpha``: the same on the upper tail. The distortions
     (``wang``, ``cpw``, ``power``): the mass the distorted level distribution puts on each quantile's
     bin, :meth:`~rsbench.risk.RiskSetting.level_weights`.

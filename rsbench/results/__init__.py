@@ -1,4 +1,4 @@
-"""The results store: run directories of parquet parts with a provenance manifest (DESIGN.md §7)."""
+"""The results store: run directories of parquet parts with a provenance manifest (docs/design.md §7)."""
 
 from rsbench.results.fs import Location, locate
 from rsbench.results.store import Run, RunStore, load_run, risk_slug

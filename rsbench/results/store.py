@@ -1,4 +1,4 @@
-"""The results store of one run (DESIGN.md §7): one directory, one part file per trial, atomic writes.
+"""The results store of one run (docs/design.md §7): one directory, one part file per trial, atomic writes.
 
 ::
 

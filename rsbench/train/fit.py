@@ -1,4 +1,4 @@
-"""The plain training loop: ``fit(method, data, steps)`` in one process, no Ray (DESIGN.md §1).
+"""The plain training loop: ``fit(method, data, steps)`` in one process, no Ray (docs/design.md §1).
 
 It samples batches with the method's :class:`~rsbench.methods.base.DataSpec`, calls ``update``, stops at
 the first non-finite loss, logs averaged losses every ``log_every`` steps and checkpoints every

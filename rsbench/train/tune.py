@@ -1,4 +1,4 @@
-"""The Ray Tune layer (DESIGN.md §5): a suite's trials as Tune trials, on a local Ray or a cluster.
+"""The Ray Tune layer (docs/design.md §5): a suite's trials as Tune trials, on a local Ray or a cluster.
 
 Each trial is :func:`rsbench.train.trial.run_trial` inside a Tune function trainable: it reports its losses,
 hands each checkpoint to ``tune.report(..., checkpoint=...)``, and resumes from ``tune.get_checkpoint()`` when

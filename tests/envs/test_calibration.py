@@ -1,4 +1,4 @@
-"""DESIGN.md §2: the shortcut through the hazard has the higher mean but the worse CVaR_0.1."""
+"""docs/design.md §2: the shortcut through the hazard has the higher mean but the worse CVaR_0.1."""
 
 import numpy as np
 

@@ -142,7 +142,7 @@ def _risk_settings(method) -> list[str | None]:
 
 @pytest.mark.parametrize("name", METHODS)
 def test_an_episode_does_not_depend_on_the_batch_it_is_evaluated_in(name: str, pointmass_data) -> None:
-    """Per-episode randomness (DESIGN.md §4): the first k episodes of an n-episode evaluation equal a
+    """Per-episode randomness (docs/design.md §4): the first k episodes of an n-episode evaluation equal a
     k-episode evaluation, at every risk setting the method supports, replanning or not. Equal up to float
     rounding: a matrix product's rounding may depend on the batch size."""
     method = _trained(name, pointmass_data)

@@ -1,0 +1,79 @@
+"""The documentation site builds strictly, and strict mode really fails on a broken link."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytest.importorskip("mkdocs")
+pytest.importorskip("mkdocstrings")
+
+
+def _build(tmp_path: Path, plant: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Build a copy of docs/ (with ``plant`` appended to concepts.md) into tmp_path/site, as scripts/test.sh does."""
+    docs = tmp_path / "docs"
+    shutil.copytree(REPO / "docs", docs, dirs_exist_ok=True)
+    if plant is not None:
+        with open(docs / "concepts.md", "a") as page:
+            page.write(f"\n{plant}\n")
+    config = yaml.safe_load((REPO / "mkdocs.yml").read_text())
+    config["docs_dir"] = str(docs)
+    config["site_dir"] = str(tmp_path / "site")
+    for plugin in config["plugins"]:
+        if isinstance(plugin, dict) and "mkdocstrings" in plugin:
+            plugin["mkdocstrings"]["handlers"]["python"]["paths"] = [str(REPO)]
+    (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(tmp_path / "mkdocs.yml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The docs as they are, built strictly once for this module's tests."""
+    where = tmp_path_factory.mktemp("docs")
+    done = _build(where)
+    assert done.returncode == 0, done.stderr
+    return where / "site"
+
+
+def test_docs_build_strictly(site: Path) -> None:
+    api = (site / "api" / "index.html").read_text()
+    assert 'id="rsbench.suite.validate_suite"' in api  # mkdocstrings rendered the docstrings
+
+
+def test_page_missing_from_nav_fails_the_build(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "orphan.md").write_text("# Orphan\n")
+    done = _build(tmp_path)
+    assert done.returncode != 0
+    assert "orphan.md" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "plant",
+    ["[gone](no-such-page.md)", "[gone](api.md#rsbench.no_such_thing)"],
+    ids=["page", "anchor"],
+)
+def test_broken_link_fails_the_build(tmp_path: Path, plant: str) -> None:
+    done = _build(tmp_path, plant)
+    assert done.returncode != 0
+    assert "concepts.md" in done.stderr  # the warning names the page
+
+
+@pytest.mark.browser
+def test_built_docs_open_without_console_errors(site: Path, tmp_path: Path, browser) -> None:
+    for page, title in [("index.html", "rsbench"), ("api/index.html", "API reference")]:
+        check = browser.check_page(site / page, tmp_path / f"{page.replace('/', '-')}.png")
+        assert check.console_errors == [], page
+        assert title in check.title, check.title
