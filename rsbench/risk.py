@@ -163,7 +163,7 @@ class RiskSetting:
     def level_weights(self, n: int) -> np.ndarray:
         """``(n,)`` weights ``g((i + 1) / n) - g(i / n)`` over ``n`` ascending quantiles (or sorted
         samples, each of mass ``1 / n``); non-negative, summing to 1. For ``cvar:alpha`` they are the
-        interpolated CVaR's (DESIGN.md §6): ``1 / (n alpha)`` on the lowest ``floor(n alpha)``, the rest
+        interpolated CVaR's (docs/design.md §6): ``1 / (n alpha)`` on the lowest ``floor(n alpha)``, the rest
         on the next."""
         g = self.level_cdf(np.arange(n + 1, dtype=np.float64) / n)
         g[0], g[-1] = 0.0, 1.0

@@ -1,4 +1,4 @@
-"""Pinned baselines (DESIGN.md §7): what ``report`` and ``regress`` need of finished runs, small enough for git,
+"""Pinned baselines (docs/design.md §7): what ``report`` and ``regress`` need of finished runs, small enough for git,
 built in chunks.
 
 ::

@@ -1,5 +1,5 @@
 """Whether two sets of results were measured the same way, so that their numbers may be compared or merged
-(DESIGN.md §6-§7). The one place that decides it: ``report`` merging runs and pins, ``regress`` against a pin,
+(docs/design.md §6-§7). The one place that decides it: ``report`` merging runs and pins, ``regress`` against a pin,
 ``baseline pin`` adding a chunk, and ``validate --against`` before any training all ask :func:`difference`
 (or :func:`suite_difference` where the whole suite must be the same).
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from rsbench.envs.spec import RISK_SPEC_VERSION
 
-# The evaluation protocol new runs are measured under (DESIGN.md §6); recorded in every run's manifest.
+# The evaluation protocol new runs are measured under (docs/design.md §6); recorded in every run's manifest.
 EVAL_PROTOCOL = 1
 EVAL_KEYS = ("episodes", "seed", "alphas")
 

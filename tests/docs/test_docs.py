@@ -77,3 +77,13 @@ def test_built_docs_open_without_console_errors(site: Path, tmp_path: Path, brow
         check = browser.check_page(site / page, tmp_path / f"{page.replace('/', '-')}.png")
         assert check.console_errors == [], page
         assert title in check.title, check.title
+
+
+def test_docstrings_cite_the_docs_not_the_outside_design() -> None:
+    # DESIGN.md lives outside the repository: a contributor cannot follow a citation of it.
+    citing = [
+        str(p.relative_to(REPO))
+        for p in sorted((REPO / "rsbench").rglob("*.py"))
+        if "DESIGN.md" in p.read_text() or "DESIGN §" in p.read_text()
+    ]
+    assert citing == [], "cite docs/design.md §N instead"
