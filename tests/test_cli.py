@@ -62,7 +62,8 @@ def test_script_validate_malformed_suite(tmp_path: Path) -> None:
     assert proc.returncode == 2
     line = _one_error_line(proc.stderr)
     assert (
-        line == f"rsbench: error: {path}: eval.episods: unknown key; expected one of episodes, alphas, seed"
+        line
+        == f"rsbench: error: {path}: eval.episods: unknown key; expected one of episodes, alphas, seed, distortions"
     )
     assert proc.stdout == ""
 
@@ -372,7 +373,10 @@ def test_validate_set_overrides_like_the_file(run_cli) -> None:
     assert {t["seed"] for t in trials} == {0, 1, 5} and len(trials) == 9
     assert {t["episodes"] for t in trials} == {7}
     for override, line in [
-        ("eval.episods=3", "--set: eval.episods: unknown key; expected one of episodes, alphas, seed"),
+        (
+            "eval.episods=3",
+            "--set: eval.episods: unknown key; expected one of episodes, alphas, seed, distortions",
+        ),
         ("eval.episodes=0", "--set: eval.episodes: expected >= 1, got 0"),
         ("eval.episodes=many", "--set: eval.episodes: expected an integer, got 'many'"),
         ("methods.cql.config.cql_alpha=-1", "--set: methods.cql.config.cql_alpha: expected >= 0, got -1.0"),

@@ -31,6 +31,7 @@ _BUILTIN_MODULES = (
     "rsbench.methods.rs_diffuser",
     "rsbench.methods.cql",
     "rsbench.methods.iqn",
+    "rsbench.methods.radac",
 )
 _REGISTRY: dict[str, type[Method]] = {}
 _discovered = False

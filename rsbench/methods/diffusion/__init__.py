@@ -21,7 +21,7 @@ from rsbench.methods.diffusion.samplers import (
     guide_gradient,
     select_best,
 )
-from rsbench.methods.diffusion.schedules import NoiseSchedule, cosine_betas, linear_betas
+from rsbench.methods.diffusion.schedules import NoiseSchedule, cosine_betas, linear_betas, vp_betas
 from rsbench.methods.diffusion.unet import (
     Conv1dBlock,
     ResidualTemporalBlock,
@@ -51,4 +51,5 @@ __all__ = [
     "guide_gradient",
     "linear_betas",
     "select_best",
+    "vp_betas",
 ]

@@ -47,6 +47,16 @@ def cosine_betas(n_steps: int, s: float = 0.008, max_beta: float = 0.999) -> Ten
     return (1 - alphas_cumprod[1:] / alphas_cumprod[:-1]).clamp(max=max_beta)
 
 
+def vp_betas(n_steps: int, b_min: float = 0.1, b_max: float = 10.0) -> Tensor:
+    """Betas of the discretised variance-preserving SDE (Song et al. 2021) that Diffusion-QL (Wang et al.
+    2023) and RAMAC's RADAC (``agents/radac_diffusion.py``, ``beta_schedule='vp'``) use for few-step action
+    diffusion: ``beta_t = 1 - exp(-b_min / K - (b_max - b_min) (2t - 1) / (2 K^2))`` for ``t = 1..K``;
+    ``(n_steps,)`` float64. At K = 5: alphā_K = exp(-(b_min + b_max) / 2) = 0.0064."""
+    _check_steps(n_steps)
+    t = torch.arange(1, n_steps + 1, dtype=torch.float64)
+    return -torch.expm1(-b_min / n_steps - 0.5 * (b_max - b_min) * (2 * t - 1) / n_steps**2)
+
+
 def _check_steps(n_steps: int) -> None:
     if n_steps < 1:
         raise ValueError(f"a schedule needs at least one step, got {n_steps}")
