@@ -21,10 +21,10 @@ batch); the quantile-Huber loss pairs each tau with its own predicted quantile, 
 reference's ``quantile_huber_loss`` broadcasts the taus along the targets' axis); the EMA actor tracks the
 actor until ``ema_start`` (the reference leaves it at its initial weights until then). ``act`` samples the
 online actor, as the reference's ``sample_action`` does. RAMAC selects its best checkpoint by evaluation
-return; rsbench evaluates the last one (DESIGN.md §6).
+return; rsbench evaluates the last one (docs/design.md §6).
 
 The risk level is a training setting (``train_risk``): ``act`` ignores its ``risk`` argument, so a suite
-lists the actor's training risk as its risk label (DESIGN.md §4, "Risk labels").
+lists the actor's training risk as its risk label (docs/design.md §4).
 """
 
 from __future__ import annotations
