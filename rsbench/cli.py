@@ -439,8 +439,9 @@ def run_cmd(
     only: Annotated[
         str | None,
         typer.Option(
-            metavar="LABEL[,LABEL]",
-            help="Run only these method labels of the suite now; the others stay pending for --resume.",
+            metavar="NAME[,NAME]",
+            help="Run only these method labels or trial ids (`rsbench validate SUITE` lists them) now; the "
+            "others stay pending for --resume.",
         ),
     ] = None,
     method_file: MethodFiles = None,
@@ -522,7 +523,7 @@ def _plan_run(
     assert suite is not None
     s = _open_suite(suite, overrides)
     if dry_run:
-        trials = only_methods(run_trials(s, "", files), only, s)
+        trials = only_methods(run_trials(s, "", files), only, s, listing=f"rsbench validate {suite}")
         _show_trials(f"{suite}: {len(trials)} trials (dry run, nothing started)", trials, as_json)
         return None
     return new_run(

@@ -12,10 +12,13 @@ spec, penalty draws and time limit are applied to the whole batch at once.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -180,3 +183,36 @@ class _GymBatch(_Batch):
         out = [self.envs[i].step(a) for i, a in zip(live, actions, strict=True)]
         obs = np.stack([o[0] for o in out])
         return obs, np.array([o[1] for o in out], dtype=np.float64), np.array([o[2] for o in out], dtype=bool)
+
+
+@dataclass
+class ActTimer:
+    """Decision latency: the wall time of a policy's calls during an evaluation, not of the env steps.
+
+    ``timer.wrap(policy)`` is the policy with every call timed (its signature is the policy's, so the
+    evaluator passes it the same keywords); ``calls`` counts the calls, ``rows`` the observations they
+    decided (the live episodes of each lock-step call), ``seconds`` their total wall time.
+    """
+
+    calls: int = 0
+    rows: int = 0
+    seconds: float = 0.0
+    clock: Callable[[], float] = time.perf_counter
+
+    def wrap(self, policy: Policy) -> Policy:
+        @functools.wraps(policy)
+        def timed(obs: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+            start = self.clock()
+            action = policy(obs, *args, **kwargs)
+            self.seconds += self.clock() - start
+            self.calls += 1
+            self.rows += len(obs)
+            return action
+
+        return timed
+
+    def to_dict(self) -> dict[str, float]:
+        """``calls``, ``rows``, ``seconds`` and ``ms_per_env``: milliseconds per ``act`` call per environment
+        (seconds / rows), at the batch the evaluation ran."""
+        ms = 1000.0 * self.seconds / self.rows if self.rows else float("nan")
+        return {"calls": self.calls, "rows": self.rows, "seconds": self.seconds, "ms_per_env": ms}

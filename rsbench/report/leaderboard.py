@@ -28,6 +28,7 @@ import pandas as pd
 from rsbench.eval import stats
 from rsbench.eval.metrics import higher_is_better, metric_info, metric_label
 from rsbench.results.tables import (
+    COSTS,
     NORMALIZED,
     cvar_column,
     distortion_columns,
@@ -47,6 +48,7 @@ __all__ = [
     "TaskBoard",
     "aggregate",
     "cell",
+    "cost_text",
     "findings",
     "group_label",
     "reference_scores",
@@ -242,9 +244,21 @@ def task_board(table: pd.DataFrame, task: str, alphas: list[float], *, alpha: fl
                 "seeds": int(rows["seed"].nunique()),
                 "episodes": int(rows["episodes"].min()),
                 **{m: cell(_values(sub, g, m), metric_info(m).bounds) for m in metrics},
+                "cost": {c: _finite_mean(rows[c]) for c in COSTS if c in rows},
             }
         )
     return board
+
+
+def _finite_mean(values: pd.Series) -> float:
+    x = values.to_numpy(dtype=float)
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if x.size else math.nan
+
+
+def cost_text(value: float) -> str:
+    """A cost cell: 3 significant digits, ``-`` where the records do not have it."""
+    return "-" if math.isnan(value) else f"{value:.3g}"
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from rsbench.report import leaderboard as lb
 from rsbench.results.fs import locate
 from rsbench.results.protocol import difference
 from rsbench.results.store import Run
-from rsbench.results.tables import add_normalized_score, per_seed
+from rsbench.results.tables import COST_NOTE, COSTS, add_costs, add_normalized_score, infer_packed, per_seed
 
 TEMPLATE = Path(__file__).with_name("templates") / "index.html.j2"
 
@@ -76,11 +76,11 @@ def merge(runs: list[Run]) -> Merged:
     for run in runs:
         for label in run.suite["methods"]:
             labels.setdefault(label, []).append(run.run_id)
-    parts: dict[str, list[pd.DataFrame]] = {"episodes": [], "curves": [], "calibration": []}
+    parts: dict[str, list[pd.DataFrame]] = {"episodes": [], "curves": [], "calibration": [], "trials": []}
     datasets: dict[str, Any] = {}
     for run in runs:
         for name in parts:
-            frame = getattr(run, name).copy()
+            frame = getattr(run, name).copy() if name != "trials" else infer_packed(run.trials, run.suite)
             if not frame.empty:
                 clash = frame["method"].map(lambda m: len(labels.get(m, [])) > 1)
                 frame.loc[clash, "method"] = frame.loc[clash, "method"] + "@" + run.run_id
@@ -91,7 +91,7 @@ def merge(runs: list[Run]) -> Merged:
     if frames["episodes"].empty:
         raise UserError("no evaluated episodes in these runs (did every trial fail?)", key="RUN")
     distortions = runs[0].suite["eval"].get("distortions", [])
-    table = lb.with_groups(per_seed(frames["episodes"], alphas, distortions))
+    table = add_costs(lb.with_groups(per_seed(frames["episodes"], alphas, distortions)), frames["trials"])
     references = lb.reference_scores(datasets)
     if references:
         table = add_normalized_score(table, references)
@@ -136,17 +136,21 @@ def _markdown(
         out += [
             f"## {board.task} (ranked by {metric_label(board.primary)}, mean over seeds [95% t-interval])",
             "",
-            "| rank | tier | method | risk | seeds | " + " | ".join(metric_label(c) for c in cols) + " |",
-            "|---|---|---|---|---|" + "---|" * len(cols),
+            "| rank | tier | method | risk | seeds | "
+            + " | ".join([*(metric_label(c) for c in cols), *COSTS.values()])
+            + " |",
+            "|---|---|---|---|---|" + "---|" * (len(cols) + len(COSTS)),
         ]
         for r in board.rows:
             digits = {c: 3 if "violation" in c else 2 for c in cols}
             out.append(
                 f"| {r['rank']} | {r['tier']} | {r['method']}{r.get('sweep', '')} | {r['risk']} | {r['seeds']} | "
-                + " | ".join(r[c].text(digits[c]) for c in cols)
+                + " | ".join(
+                    [*(r[c].text(digits[c]) for c in cols), *(lb.cost_text(r["cost"][c]) for c in COSTS)]
+                )
                 + " |"
             )
-        out.append("")
+        out += ["", COST_NOTE, ""]
     primary = boards[0].primary if boards else "mean_return"
     out += ["## Across tasks (IQM, stratified bootstrap 95%)", "", aggregate_note(m, primary), ""]
     if not agg.empty:
@@ -235,6 +239,9 @@ def render_report(runs: list[Run], out_dir: Path, *, compare: Sequence[str] = ()
         title=f"rsbench report: {', '.join(r.run_id for r in m.runs)}",
         boards=boards,
         metric_label=metric_label,
+        costs=COSTS,
+        cost_text=lb.cost_text,
+        cost_note=COST_NOTE,
         findings=found,
         planned=planned,
         training=early,

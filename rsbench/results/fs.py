@@ -50,6 +50,19 @@ class Location:
     def mkdir(self) -> None:
         self.fs.create_dir(self.path, recursive=True)
 
+    def create_exclusive(self) -> None:
+        """Create this directory, or raise ``FileExistsError`` if it exists, even when another process
+        creates it at the same instant: locally one ``mkdir`` (atomic; parents made as needed). An object
+        store has no directories to create atomically: there it is a check and a marker, which two runs
+        started within the same moment can both pass."""
+        if self.is_local:
+            os.makedirs(os.path.dirname(self.path.rstrip("/")), exist_ok=True)
+            os.mkdir(self.path)
+            return
+        if self.exists():
+            raise FileExistsError(self.uri)
+        self.mkdir()
+
     def children(self) -> list[Location]:
         """Entries directly inside this directory (hidden temp files excluded), sorted by name; [] if absent."""
         if not self.is_dir():

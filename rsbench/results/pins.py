@@ -38,7 +38,7 @@ import yaml
 
 from rsbench.errors import UserError
 from rsbench.results.fs import locate
-from rsbench.results.protocol import suite_difference
+from rsbench.results.protocol import difference, protocol_of, suite_difference
 from rsbench.results.provenance import now
 from rsbench.results.store import Run, _parquet_bytes, _read_parquet, _sorted
 
@@ -258,3 +258,33 @@ def _empty() -> pd.DataFrame:
     import pandas as pd
 
     return pd.DataFrame()
+
+
+def check_against(suite: dict[str, Any], where: Path, *, source: str | Path) -> dict[str, Any]:
+    """Before any training: does a run of ``suite`` (a resolved suite as data) compare with the pin at
+    ``where``? Its protocol must be the pin's and each of its tasks pinned with the same definition; one line
+    naming the first key that differs otherwise (``source`` names the suite file). Returns the pinned protocol
+    (:func:`~rsbench.results.protocol.protocol_of`) and the pinned method labels, for the caller to show."""
+    if not is_pin(where):
+        raise UserError(
+            "not a pinned baseline (no baseline.json; pin one with `rsbench baseline pin RUN --to DIR`)",
+            source=where,
+            key="--against",
+        )
+    meta = read_meta(where)
+    chunks = meta.get("chunks") or []
+    pinned = chunks[0]["manifest"] if chunks else meta.get("manifest") or {}
+    if not isinstance(meta.get("suite"), dict):
+        raise UserError("expected the pinned suite", source=where / META, key="suite")
+    found = difference(suite, None, meta["suite"], pinned, tasks="left")
+    if found is not None:
+        raise UserError(
+            f"does not match the protocol of {where}: {found.describe(str(source), str(where))} "
+            "(its numbers would not be comparable with the pinned ones)",
+            source=source,
+            key=found.key,
+        )
+    return {
+        "protocol": protocol_of(meta["suite"], pinned),
+        "methods": sorted(meta["suite"].get("methods") or {}),
+    }

@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rsbench.envs.spec import RISK_SPEC_VERSION
+from rsbench.results.provenance import EVAL_PROTOCOL
 
-# The evaluation protocol new runs are measured under (docs/design.md §6); recorded in every run's manifest.
-EVAL_PROTOCOL = 1
 EVAL_KEYS = ("episodes", "seed", "alphas")
 
 

@@ -113,3 +113,81 @@ def add_normalized_score(table: pd.DataFrame, references: Mapping[str, tuple[flo
         score[mask] = metrics.normalized_score(out.loc[mask, "mean_return"].to_numpy(dtype=float), lo, hi)
     out[NORMALIZED] = score
     return out
+
+
+# Cost beside quality (DESIGN.md §7), per (trial, risk setting) from the trial records.
+COSTS = {
+    "train_seconds_per_seed": "train s/seed",
+    "steps_per_second": "steps/s",
+    "act_ms_per_env": "ms/act/env",
+}
+COST_NOTE = (
+    "Cost, means over seeds from the trial records: train s/seed is the training wall time of one seed (a "
+    "pack's wall time divided by the seeds it trained), steps/s the gradient steps of one seed per second of "
+    "that time, ms/act/env the decision latency (wall time of the policy's act calls, not of the env steps, "
+    "per call per environment at the evaluated batch). Measured on the hosts in the provenance, with the "
+    "trials that ran beside them: compare costs of runs from one machine."
+)
+
+
+def infer_packed(trials: pd.DataFrame, suite: Mapping) -> pd.DataFrame:
+    """``trials`` with ``packed`` (the seeds trained together) filled where the record predates it and the
+    suite never packed the method (then 1); left NaN where the method packed, as a pack's size is not known."""
+    out = trials.copy()
+    if out.empty:
+        return out
+    default = ((suite.get("resources") or {}).get("pack")) or 1
+    packs = {
+        label: ((entry.get("resources") or {}).get("pack") or default)
+        for label, entry in (suite.get("methods") or {}).items()
+    }
+    guess = out["method"].map(lambda m: 1.0 if packs.get(m, default) == 1 else np.nan)
+    out["packed"] = out["packed"].astype(float).fillna(guess) if "packed" in out else guess
+    return out
+
+
+def add_costs(table: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """The per-seed ``table`` with the :data:`COSTS` columns, joined on ``trial`` and ``method`` (and for the
+    latency on ``risk`` and ``sweep``, as the records' ``decision_latency`` lists them); NaN where a record
+    lacks them (runs from before they were recorded, failed trials)."""
+    out = table.copy()
+    for name in COSTS:
+        out[name] = np.nan
+    if trials.empty or out.empty:
+        return out
+    rec = trials.drop_duplicates(["trial", "method"]).set_index(["trial", "method"])
+    keys = list(zip(out["trial"], out["method"], strict=True))
+    found = [k in rec.index for k in keys]
+
+    def column(name: str) -> np.ndarray:
+        if name not in rec:
+            return np.full(len(out), np.nan)
+        values = pd.to_numeric(rec[name], errors="coerce")
+        return np.array([float(values.loc[k]) if ok else np.nan for k, ok in zip(keys, found, strict=True)])
+
+    per_seed = column("train_seconds") / column("packed")
+    out["train_seconds_per_seed"] = per_seed
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["steps_per_second"] = np.where(per_seed > 0, column("steps") / per_seed, np.nan)
+    latency = _latency(trials)
+    if latency:
+        out["act_ms_per_env"] = [
+            latency.get((t, m, r, s), np.nan)
+            for t, m, r, s in zip(out["trial"], out["method"], out["risk"], out["sweep"], strict=True)
+        ]
+    return out
+
+
+def _latency(trials: pd.DataFrame) -> dict[tuple[str, str, str, str], float]:
+    """``(trial, method, risk, sweep) -> ms per act call per environment`` from the records' JSON lists."""
+    if "decision_latency" not in trials:
+        return {}
+    out = {}
+    for trial, method, text in zip(
+        trials["trial"], trials["method"], trials["decision_latency"], strict=True
+    ):
+        if not isinstance(text, str):
+            continue
+        for entry in json.loads(text):
+            out[(trial, method, entry["risk"], entry["sweep"])] = float(entry["ms_per_env"])
+    return out

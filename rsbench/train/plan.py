@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rsbench.errors import UserError
 from rsbench.methods import load_method_file
@@ -31,18 +32,26 @@ def new_run(
     only: Sequence[str] = (),
 ) -> RunPlan:
     """A fresh run ``<results>/<name>`` (default ``<suite>-<UTC time>``); refuses to reuse a run's directory.
-    ``only`` keeps the pending trials of those method labels (checked before anything is written)."""
-    only_methods([], list(only), suite)  # a wrong label creates no run
+    ``only`` keeps the pending trials of those method labels or trial ids (checked before anything is written)."""
+    only_methods([], list(only), suite, listing=f"rsbench validate {suite_path}")  # a wrong name: no run
     run_id = name or f"{suite.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     if "/" in run_id or run_id.startswith("."):
         raise UserError(f"expected a plain directory name, got {run_id!r}", key="--name")
     store = RunStore(locate(results) / run_id)
-    if store.exists():
+    try:  # exclusive: of two runs given one name, even at the same instant, the second is refused here
+        store.root.create_exclusive()
+    except FileExistsError:
+        if not store.exists():
+            raise UserError(
+                f"{store.root.uri} exists and holds no run yet (another run starting under that name, or "
+                "not a run); pick another --name",
+                key="--name",
+            ) from None
         raise UserError(
             f"run {store.root.uri} exists; continue it with `rsbench run --resume {store.root.uri}` "
             "or pick another --name",
             key="--name",
-        )
+        ) from None
     store.write_suite(suite)
     store.write_manifest(
         manifest(
@@ -83,9 +92,10 @@ def open_run(where: str, *, retry_failed: bool = False, key: str = "RUN") -> Run
 
 def resume_run(where: str, *, retry_failed: bool = False, only: Sequence[str] = ()) -> RunPlan:
     """:func:`open_run` for ``--resume``, stamping the manifest with the time of the resumption; ``only``
-    keeps the pending trials of those method labels (checked before anything is written)."""
+    keeps the pending trials of those method labels or trial ids (checked before anything is written)."""
     plan = open_run(where, retry_failed=retry_failed, key="--resume")
-    plan.pending = only_methods(plan.pending, list(only), plan.suite)
+    listing = f"rsbench validate {(plan.store.root / 'suite.yaml').uri}"
+    plan.pending = only_methods(plan.pending, list(only), plan.suite, listing=listing)
     info = plan.store.read_manifest()
     info.setdefault("resumed", []).append(now())
     plan.store.write_manifest(info)
@@ -129,10 +139,20 @@ def reevaluate(where: str, risks: list[str], *, device: str = "cpu") -> list[tup
                 f"trial {trial.id}: newest checkpoint has {method.steps} steps, expected {trial.steps}",
                 source=ckpt.uri,
             )
-        evaluate_risks(method, trial, risks, plan.store)
+        latency: list[dict[str, Any]] = []
+        evaluate_risks(method, trial, risks, plan.store, latency)
         rows = plan.store.trial_record(trial.id)
         stored = json.loads(rows["risk"])
         rows["risk"] = json.dumps(stored + [r for r in risks if r not in stored])
+        rows["decision_latency"] = json.dumps(_merge_latency(rows.get("decision_latency"), latency))
         plan.store.write_trial(rows)
         done += [(trial.id, r) for r in risks]
     return done
+
+
+def _merge_latency(stored: Any, new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A record's decision-latency entries (JSON text; absent in records that predate them) with ``new``'s
+    replacing those of the same (risk, sweep point)."""
+    old = json.loads(stored) if isinstance(stored, str) else []
+    fresh = {(e["risk"], e["sweep"]) for e in new}
+    return [e for e in old if (e["risk"], e["sweep"]) not in fresh] + new

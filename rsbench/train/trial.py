@@ -83,9 +83,17 @@ def local_copy(location: Location) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def evaluate_risks(method: Any, trial: Trial, risks: Sequence[str], store: RunStore) -> float:
+def evaluate_risks(
+    method: Any,
+    trial: Trial,
+    risks: Sequence[str],
+    store: RunStore,
+    latency: list[dict[str, Any]] | None = None,
+) -> float:
     """Evaluate ``method`` at each risk setting and each inference-time sweep point of the trial (``evals``,
-    no retraining), writing one episodes part per (point, setting); returns seconds.
+    no retraining), writing one episodes part per (point, setting); returns seconds. ``latency`` receives
+    one entry per (point, setting): its ``risk``, ``sweep`` (as in the episodes) and the policy's decision
+    time (:class:`~rsbench.eval.rollout.ActTimer`), for the trial's record.
 
     Episodes carry the full sweep point (training and inference parts), so each point is its own group in
     the tables; a point's parts are stored under ``RISK@<hash of the point>``.
@@ -95,7 +103,7 @@ def evaluate_risks(method: Any, trial: Trial, risks: Sequence[str], store: RunSt
     import pandas as pd
 
     from rsbench.envs.spec import RiskSpec
-    from rsbench.eval.rollout import evaluate
+    from rsbench.eval.rollout import ActTimer, evaluate
     from rsbench.risk import RiskSetting
 
     start = time.perf_counter()
@@ -106,8 +114,9 @@ def evaluate_risks(method: Any, trial: Trial, risks: Sequence[str], store: RunSt
         part = str(setting)
         if point:
             part += "@" + hashlib.sha256(json.dumps(point, sort_keys=True).encode()).hexdigest()[:8]
+        timer = ActTimer()
         eps = evaluate(
-            method.policy(risk=setting, seed=trial.eval_seed, **inference_overrides(point)),
+            timer.wrap(method.policy(risk=setting, seed=trial.eval_seed, **inference_overrides(point))),
             trial.env,
             trial.episodes,
             seed=trial.eval_seed,
@@ -131,6 +140,8 @@ def evaluate_risks(method: Any, trial: Trial, risks: Sequence[str], store: RunSt
             }
         )
         store.write_episodes(trial.id, part, frame)
+        if latency is not None:
+            latency.append({"risk": str(setting), "sweep": identity["sweep"], **timer.to_dict()})
         if hasattr(method, "return_quantiles"):
             quantiles = calibration(method, trial, setting, eps).assign(sweep=identity["sweep"])
             store.write_calibration(trial.id, part, quantiles)
@@ -267,7 +278,7 @@ def run_pack(
         on_checkpoint=on_checkpoint,
     )
     return [
-        _store_outcome(t, store, m, outcome, device, node_id)
+        _store_outcome(t, store, m, outcome, device, node_id, packed=len(trials))
         for t, m, outcome in zip(trials, methods, outcomes, strict=True)
     ]
 
@@ -293,10 +304,19 @@ def _setup(trial: Trial) -> tuple[RunStore, str, Any]:
 
 
 def _store_outcome(
-    trial: Trial, store: RunStore, method: Any, outcome: Any, device: str, node_id: str | None
+    trial: Trial,
+    store: RunStore,
+    method: Any,
+    outcome: Any,
+    device: str,
+    node_id: str | None,
+    *,
+    packed: int = 1,
 ) -> dict[str, Any]:
     """Write a trained trial's curves, evaluation and record (``outcome`` a ``FitResult``), or the failed
-    record of a diverged one (``outcome`` the ``TrainingDiverged``); returns the record."""
+    record of a diverged one (``outcome`` the ``TrainingDiverged``); returns the record. ``packed``: the
+    seeds trained together with this one (its ``train_seconds`` is the whole pack's), for the cost columns;
+    the record's ``decision_latency`` lists the policy's decision time per evaluated (risk, sweep point)."""
     import pandas as pd
 
     if isinstance(outcome, TrainingDiverged):
@@ -309,6 +329,7 @@ def _store_outcome(
             eval_seconds=None,
             error=str(outcome),
             device=device,
+            packed=packed,
         )
         store.write_trial(row)
         return row
@@ -321,7 +342,8 @@ def _store_outcome(
         ]
     )
     store.write_curves(trial.id, curves)
-    eval_seconds = evaluate_risks(method, trial, trial.risks, store)
+    latency: list[dict[str, Any]] = []
+    eval_seconds = evaluate_risks(method, trial, trial.risks, store, latency)
     row = record(
         trial,
         node_id=node_id,
@@ -331,6 +353,8 @@ def _store_outcome(
         eval_seconds=eval_seconds,
         error=None,
         device=device,
+        packed=packed,
+        decision_latency=latency,
     )
     store.write_trial(row)
     return row

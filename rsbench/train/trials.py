@@ -73,17 +73,21 @@ def run_trials(suite: Suite, run_uri: str, method_files: list[str]) -> list[Tria
     return [replace(t, run_uri=run_uri, method_files=tuple(method_files)) for t in suite.trials()]
 
 
-def only_methods(trials: list[Trial], labels: list[str], suite: Suite) -> list[Trial]:
-    """The trials of the suite's method labels ``labels`` (all of them when empty): ``rsbench run --only``
-    trains part of a suite now and leaves the rest for a later ``--resume``."""
-    unknown = [label for label in labels if label not in suite.methods]
+def only_methods(trials: list[Trial], names: list[str], suite: Suite, *, listing: str = "") -> list[Trial]:
+    """The trials named by ``names`` (all of them when empty): each name is a method label of the suite (all
+    its trials) or a trial id (``rsbench validate SUITE`` lists them). ``rsbench run --only`` trains part of a
+    suite now (a chunk, or one pinned trial to reproduce) and leaves the rest for a later ``--resume``.
+    ``listing``: the command that lists the trial ids, named in the error for an unknown name."""
+    ids = {t.id for t in suite.trials()}
+    unknown = [n for n in names if n not in suite.methods and n not in ids]
     if unknown:
+        hint = f"; list its trial ids with `{listing}`" if listing else ""
         raise UserError(
-            f"no method {', '.join(map(repr, unknown))} in suite {suite.name!r}; its methods: "
-            f"{', '.join(suite.methods)}",
+            f"no method label or trial id {', '.join(map(repr, unknown))} in suite {suite.name!r} "
+            f"(its methods: {', '.join(suite.methods)}{hint})",
             key="--only",
         )
-    return [t for t in trials if not labels or t.method_label in labels]
+    return [t for t in trials if not names or t.method_label in names or t.id in names]
 
 
 def tune_units(pending: list[Trial]) -> tuple[list[Trial | Pack], list[str]]:

@@ -281,7 +281,8 @@ def test_only_runs_some_method_labels_now_and_leaves_the_rest_for_resume(tmp_pat
     results = ["--results", str(tmp_path / "results"), "--method-file", str(FAULTY)]
     code, err = run_cli(["run", str(suite), "--only", "b2,nope", *results])
     assert code == 2 and err.strip() == (
-        "rsbench: error: --only: no method 'nope' in suite 'faults'; its methods: b2, bc"
+        "rsbench: error: --only: no method label or trial id 'nope' in suite 'faults' (its methods: b2, bc; "
+        f"list its trial ids with `rsbench validate {suite}`)"
     )
     assert not (tmp_path / "results").exists()  # a wrong label creates no run
     from typer.testing import CliRunner
@@ -294,7 +295,7 @@ def test_only_runs_some_method_labels_now_and_leaves_the_rest_for_resume(tmp_pat
     assert "b2-pm-s0" in shown.output and "bc-pm-s0" not in shown.output
     plan = _plan(tmp_path, suite)  # a run started, nothing trained yet: --resume --only picks its trials
     code, err = run_cli(["run", "--resume", plan.store.root.uri, "--only", "nope"])
-    assert code == 2 and "--only: no method 'nope'" in err
+    assert code == 2 and "--only: no method label or trial id 'nope'" in err
     assert "resumed" not in plan.store.read_manifest()  # a wrong label leaves the run as it was
     shown = CliRunner().invoke(cli.app, ["run", "--resume", plan.store.root.uri, "--only", "bc", "--dry-run"])
     assert shown.exit_code == 0 and "3 trials to run (dry run)" in " ".join(shown.output.split())
