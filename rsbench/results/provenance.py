@@ -13,7 +13,7 @@ from typing import Any
 from rsbench.envs.spec import RISK_SPEC_VERSION
 from rsbench.paths import PACKAGE_DIR
 
-# The evaluation protocol a run's episodes follow (DESIGN.md §6); a manifest without the key is protocol 1.
+# The evaluation protocol a run's episodes follow (docs/design.md §6); a manifest without the key is protocol 1.
 EVAL_PROTOCOL = 1
 PACKAGES = ("rsbench", "torch", "ray", "numpy", "scipy", "pandas", "pyarrow", "gymnasium", "mujoco", "minari")
 

@@ -115,7 +115,7 @@ def add_normalized_score(table: pd.DataFrame, references: Mapping[str, tuple[flo
     return out
 
 
-# Cost beside quality (DESIGN.md §7), per (trial, risk setting) from the trial records.
+# Cost beside quality (docs/design.md §7), per (trial, risk setting) from the trial records.
 COSTS = {
     "train_seconds_per_seed": "train s/seed",
     "steps_per_second": "steps/s",
