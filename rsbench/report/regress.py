@@ -79,6 +79,7 @@ class Row:
     baseline_mean: float
     candidate_mean: float | None
     dropped: tuple[str, ...] = ()  # "baseline seed 2 (nan)": non-finite values left out of the test
+    sweep: str | None = None  # the sweep point (JSON text), as in the per-seed table
 
     def to_dict(self) -> dict[str, Any]:
         r = self.result
@@ -87,6 +88,7 @@ class Row:
             "task": self.task,
             "risk": self.risk,
             "metric": self.metric,
+            "sweep": self.sweep,
             "verdict": r.verdict.value if r else "MISSING",
             "baseline_mean": self.baseline_mean,
             "candidate_mean": self.candidate_mean,
@@ -171,6 +173,15 @@ def _finite(rows: pd.DataFrame, metric: str, side: str) -> tuple[np.ndarray, lis
 def regress(run: Run, baseline_dir: Path, *, alpha: float = 0.05) -> list[Row]:
     """Verdicts of ``run`` against the baseline, one row per (method, task, risk, metric) of the baseline."""
     base, meta = load_baseline(baseline_dir)
+    return regress_against(run, base, meta, baseline_dir, alpha=alpha)
+
+
+def regress_against(
+    run: Run, base: pd.DataFrame, meta: dict[str, Any], baseline_dir: Path, *, alpha: float = 0.05
+) -> list[Row]:
+    """:func:`regress` on a baseline already in memory: ``base`` is its per-seed table, ``meta`` its
+    ``baseline.json`` (``suite``, ``manifest``, ``metrics``, ``margins``), ``baseline_dir`` names it in errors
+    (a rolling baseline of recent nights is built this way, see :mod:`rsbench.report.history`)."""
     found = difference(run.suite, run.manifest, meta["suite"], meta.get("manifest") or {})
     if found is not None:
         raise UserError(
@@ -205,9 +216,10 @@ def regress(run: Run, baseline_dir: Path, *, alpha: float = 0.05) -> list[Row]:
             results.append((key, metric, r, bmean, cmean, dropped + dropped_c))
     adjusted = iter(adjust_family([r for _, _, r, *_ in results if r is not None], "bh"))
     return [
-        Row(key[0], key[1], key[2], metric, next(adjusted) if r is not None else None, bmean, cmean, tuple(d))
+        Row(key[0], key[1], key[2], metric, next(adjusted) if r is not None else None, bmean, cmean, tuple(d),
+            sweep=key[3])
         for key, metric, r, bmean, cmean, d in results
-    ]
+    ]  # fmt: skip
 
 
 def exit_code(rows: list[Row]) -> ExitCode:
@@ -215,7 +227,7 @@ def exit_code(rows: list[Row]) -> ExitCode:
     return ExitCode.FINDING if regressed else ExitCode.OK
 
 
-def markdown(rows: list[Row], run: Run, baseline_dir: Path) -> str:
+def markdown(rows: list[Row], run: Run, baseline_dir: Path | str) -> str:
     def num(x: float | None, digits: int = 3) -> str:
         return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}g}"
 
