@@ -718,7 +718,16 @@ def report_cmd(
 )
 def regress_cmd(
     run: Annotated[str, typer.Argument(help="The run to check (directory or URI).")],
-    baseline: Annotated[Path, typer.Option(help="Pinned baseline directory, e.g. baselines/smoke.")],
+    baseline: Annotated[
+        Path | None, typer.Option(help="Pinned baseline directory, e.g. baselines/smoke.")
+    ] = None,
+    history: Annotated[
+        str | None,
+        typer.Option(help="A directory of earlier nights: adds a rolling baseline beside the pinned one."),
+    ] = None,
+    last: Annotated[
+        int, typer.Option(help="Nights in the rolling baseline (the last that passed).", min=1)
+    ] = 7,
     alpha: Annotated[
         float, typer.Option(help="Level of each test (BH over the family).", min=0.0001, max=0.49)
     ] = 0.05,
@@ -726,21 +735,95 @@ def regress_cmd(
         Path | None, typer.Option(help="Where regression.md/json go (default: beside the run).")
     ] = None,
 ) -> None:
-    """Nightly verdicts against a pinned baseline: exit 1 on any REGRESSION, 0 otherwise."""
+    """Nightly verdicts against a pinned baseline (and, with --history, a rolling one of the last nights that
+    passed): exit 1 on any REGRESSION, 0 otherwise."""
+    from rsbench.report.history import NoRollingBaseline, regress_rolling
     from rsbench.report.regress import exit_code, markdown, regress
     from rsbench.results.fs import locate
     from rsbench.results.store import load_run
 
+    if baseline is None and history is None:
+        raise UserError("expected --baseline DIR, --history DIR or both", key="--baseline")
     loaded = load_run(run)
-    rows = regress(loaded, baseline, alpha=alpha)
-    text = markdown(rows, loaded, baseline)
     target = locate(out or (loaded.uri if "://" not in loaded.uri else Path.cwd()))
-    (target / "regression.md").write_text(text)
-    (target / "regression.json").write_text(json.dumps([r.to_dict() for r in rows], indent=2, default=str))
-    out_console = Console(width=200)
-    out_console.print(text, markup=False, highlight=False)
-    _say(f"verdicts written to {(target / 'regression.md').uri} and regression.json")
-    raise typer.Exit(exit_code(rows))
+    tables = []
+    if baseline is not None:
+        tables.append(("regression", regress(loaded, baseline, alpha=alpha), str(baseline)))
+    if history is not None:
+        try:
+            rows, label = regress_rolling(loaded, history, last, pinned=baseline, alpha=alpha)
+            tables.append(("regression-rolling", rows, label))
+        except NoRollingBaseline as exc:
+            if baseline is None:
+                raise
+            _say(f"note: no rolling baseline yet ({exc.detail}); the pinned one alone judges this night")
+    codes = []
+    for name, rows, label in tables:
+        text = markdown(rows, loaded, label)
+        (target / f"{name}.md").write_text(text)
+        (target / f"{name}.json").write_text(json.dumps([r.to_dict() for r in rows], indent=2, default=str))
+        Console(width=200).print(text, markup=False, highlight=False)
+        _say(f"verdicts written to {(target / f'{name}.md').uri} and {name}.json")
+        codes.append(exit_code(rows))
+    raise typer.Exit(max(codes))
+
+
+@app.command(
+    "history",
+    epilog=_examples(
+        "rsbench history results --suite nightly",
+        "rsbench history results --suite nightly --baseline baselines/nightly --out reports/nightly-history",
+        "rsbench history results/nightly-20250101-030000 results/nightly-20250102-030000 --json",
+    ),
+)
+def history_cmd(
+    runs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Runs, or directories of runs (every run in one), of one suite; ordered by start."
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Page directory (default <project>/reports/<suite>-history).")
+    ] = None,
+    as_json: JsonFlag = False,
+    baseline: Annotated[
+        Path | None, typer.Option(help="Pinned baseline: each night's regress verdicts beside its values.")
+    ] = None,
+    suite: Annotated[
+        str | None, typer.Option(help="The suite's name, when the directories hold runs of several.")
+    ] = None,
+    alpha: Annotated[
+        float,
+        typer.Option(
+            help="Chance of any change reported in a history without one (BH).", min=0.0001, max=0.5
+        ),
+    ] = 0.05,
+    seed: Annotated[int, typer.Option(help="Seed of the permutations' numpy Generator.")] = 0,
+) -> None:
+    """Trends over nights, change points and the commits that bracket them; HTML, Markdown and JSON.
+    Exit 1 when a change point falls on the newest night."""
+    from rsbench.paths import project_root
+    from rsbench.report.history import build_history, change_rows, render_history
+
+    found = build_history(runs, suite=suite, baseline=baseline, alpha=alpha, seed=seed)
+    report = render_history(found, out or project_root() / "reports" / f"{found.suite}-history")
+    if as_json:
+        _emit_json({**found.to_dict(), "index": str(report.index), "markdown": str(report.markdown)})
+    else:
+        rows = change_rows(found)
+        _table(
+            f"{len(rows)} change point(s) over {len(found.nights)} nights of {found.suite}",
+            ["first night after", "last night before", "task", "group", "metric", "shift [95% CI]", "p"],
+            [
+                [r["first_after"], r["last_before"], r["task"], r["group"], r["metric"], r["shift"], r["p"]]
+                for r in rows
+            ],
+        )
+    for note in found.notes:
+        _say(f"note: {note}")
+    _say(f"history written to {report.index} (history.md, history.json, {len(report.figures)} figures)")
+    raise typer.Exit(ExitCode.FINDING if found.change_in_newest_night() else ExitCode.OK)
 
 
 @baseline_app.command(

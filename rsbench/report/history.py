@@ -33,15 +33,11 @@ from rsbench.eval.metrics import metric_info, metric_label
 from rsbench.report.leaderboard import Cell, cell
 from rsbench.report.regress import default_metrics, load_baseline, regress_against
 from rsbench.results.fs import Location, locate
+from rsbench.results.protocol import difference, protocol_of
 from rsbench.results.store import Run, RunStore, load_run
 from rsbench.results.tables import group_label, per_seed
 
 GROUP_KEYS = ["task", "method", "risk", "sweep"]
-
-
-def eval_protocol(manifest: dict[str, Any]) -> int:
-    """The evaluation protocol of a manifest; a manifest without the key predates it: protocol 1."""
-    return int(manifest.get("eval_protocol", 1))
 
 
 @dataclass
@@ -56,9 +52,13 @@ class Night:
     notes: list[str] = field(default_factory=list)
 
     @property
-    def key(self) -> tuple[Any, int, Any]:
-        m = self.run.manifest
-        return (m.get("suite_hash"), eval_protocol(m), m.get("risk_spec_version"))
+    def key(self) -> tuple[Any, ...]:
+        """What must stay the same for nights to compare: the suite hash and the protocol keys."""
+        return (self.run.manifest.get("suite_hash"), *protocol_of(self.run.suite, self.run.manifest).items())
+
+    @property
+    def protocol(self) -> int:
+        return int(protocol_of(self.run.suite, self.run.manifest)["eval_protocol"])
 
     @property
     def started(self) -> str:
@@ -206,24 +206,16 @@ def _table(run: Run) -> pd.DataFrame:
 
 
 def _assign_series(nights: list[Night]) -> list[str]:
-    """Number the comparable stretches; a note wherever one starts after the first."""
+    """Number the comparable stretches; a note wherever one starts after the first, naming what changed."""
     notes = []
-    for i, night in enumerate(nights):
-        if i == 0:
-            continue
-        prev = nights[i - 1]
+    for prev, night in itertools.pairwise(nights):
         night.series = prev.series + (night.key != prev.key)
-        if night.key != prev.key:
-            changed = [
-                f"{name} {a} -> {b}"
-                for name, a, b in zip(
-                    ("suite hash", "eval_protocol", "risk spec version"), prev.key, night.key, strict=True
-                )
-                if a != b
-            ]
-            notes.append(
-                f"new series from {night.run.run_id}: {', '.join(changed)}; nights before it are not compared with it"
-            )
+        if night.key == prev.key:
+            continue
+        a, b = prev.run.manifest.get("suite_hash"), night.run.manifest.get("suite_hash")
+        found = difference(prev.run.suite, prev.run.manifest, night.run.suite, night.run.manifest)
+        why = found.describe(prev.run.run_id, night.run.run_id) if found else f"suite hash {a} -> {b}"
+        notes.append(f"new series from {night.run.run_id} ({why}): no change point is looked for across it")
     return notes
 
 
@@ -393,7 +385,7 @@ def _night_dict(h: History, i: int) -> dict[str, Any]:
         "index": i,
         "series": night.series,
         "suite_hash": night.key[0],
-        "eval_protocol": night.key[1],
+        "eval_protocol": night.protocol,
         "counts": night.counts(),
         "notes": night.notes,
         "verdict_note": night.verdict_note,
@@ -455,7 +447,7 @@ def night_rows(h: History) -> list[dict[str, str]]:
         found = sorted({v for v in night.verdicts.values()})
         tally = ", ".join(f"{v}: {sum(1 for x in night.verdicts.values() if x == v)}" for v in found)
         rows.append({"index": str(i), "run": night.run.run_id, "started": night.started, "commit": night.commit,
-                     "series": str(night.series), "protocol": str(night.key[1]),
+                     "series": str(night.series), "protocol": str(night.protocol),
                      "trials": f"{c.get('finished', 0)} / {c.get('failed', 0)} / {c.get('missing', 0)}",
                      "verdicts": tally or night.verdict_note, "notes": "; ".join(night.notes)})  # fmt: skip
     return rows
@@ -642,7 +634,7 @@ def rolling_baseline(
         raise UserError(f"expected a number of nights >= 1, got {last}", key="--last")
     chosen = _passing_nights(run, history)[-last:]
     if not chosen:
-        raise UserError(
+        raise NoRollingBaseline(
             f"no earlier night of suite {run.manifest.get('suite')!r} with the same suite hash and protocol "
             "passed (finished every trial, no REGRESSION) to build a rolling baseline from",
             source=history,
@@ -668,14 +660,20 @@ def rolling_baseline(
     return table, meta, [r.run_id for r in runs]
 
 
+class NoRollingBaseline(UserError):
+    """No earlier night passed: the rolling baseline cannot be built (yet)."""
+
+
 def _passing_nights(run: Run, history: str) -> list[Location]:
     """Runs in ``history`` that started before ``run``, compare with it and passed, oldest first (manifests
     only: no parquet is read)."""
-    key, started = Night(run, pd.DataFrame()).key, str(run.manifest.get("started") or "")
+    started = str(run.manifest.get("started") or "")
     found = []
     for loc in _runs_at(history):
         info = _manifest(loc)
-        same = (info.get("suite_hash"), eval_protocol(info), info.get("risk_spec_version")) == key
+        same = info.get("suite_hash") == run.manifest.get("suite_hash") and protocol_of(
+            RunStore(loc).read_suite_dict(), info
+        ) == protocol_of(run.suite, run.manifest)
         earlier = str(info.get("started") or "") < started and loc.uri != run.uri
         if same and earlier and info.get("suite") == run.manifest.get("suite") and _passed(loc, info):
             found.append((str(info.get("started")), loc.name, loc))
@@ -691,3 +689,13 @@ def _manifest(loc: Location) -> dict[str, Any]:
     if not isinstance(info, dict):
         raise UserError("expected a JSON object", source=(loc / "manifest.json").uri)
     return info
+
+
+def regress_rolling(
+    run: Run, history: str, last: int, *, pinned: Path | None = None, alpha: float = 0.05
+) -> tuple[list[Any], str]:
+    """``run``'s verdicts against the rolling baseline of the ``last`` passing nights in ``history``
+    (:func:`rolling_baseline`), and the baseline's name for the report."""
+    table, meta, used = rolling_baseline(run, history, last, pinned)
+    label = f"the rolling baseline of {len(used)} night(s) in {history} ({used[0]} to {used[-1]})"
+    return regress_against(run, table, meta, Path(history), alpha=alpha), label
