@@ -1,10 +1,10 @@
-"""Change points in a nightly series of per-seed values (DESIGN §8): where did a metric shift, and is it real?
+"""Change points in a nightly series of per-seed values (docs/design.md §8): where did a metric shift, and is it real?
 
 Data. One series is a ``(T, n)`` array: ``T`` nights in start order, ``n`` training seeds (the same seeds every
 night: one suite), NaN where a seed has no value that night (a failed trial, a non-finite metric).
 
 Model. ``x[t, s] = mu_t + u_s + e[t, s]``: a persistent seed effect ``u_s`` (seed ``s`` is evaluated on the same
-episode set every night, DESIGN §6) and independent noise ``e`` (nondeterministic training, other hardware).
+episode set every night, docs/design.md §6) and independent noise ``e`` (nondeterministic training, other hardware).
 H0 "nothing changed": ``mu_t`` constant, so each seed's values are exchangeable across nights. A shared night
 effect (all seeds of one night moved together, e.g. a new library version) is not noise under this model: it is
 a change of what was measured, and it is reported as one.
@@ -25,7 +25,7 @@ Detector: binary segmentation (Vostrikova 1981) with a standardised mean-shift s
   chance of any reported change by ``alpha``); inside a changed series each further split is kept at the level
   BH admitted the series at (``alpha k / m``), each sub-segment tested with fresh permutations.
 - The size of a shift: per seed, its mean over the nights after minus its mean over the nights before (the
-  segments between neighbouring change points), then a t-interval over seeds (the seed is the unit, DESIGN §6).
+  segments between neighbouring change points), then a t-interval over seeds (the seed is the unit, docs/design.md §6).
 """
 
 from __future__ import annotations
