@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rsbench import cli
-from rsbench.errors import UserError
+from rsbench.errors import UserError, exit_codes_help
 from rsbench.report.history import History, _passing_nights, build_history, render_history, rolling_baseline
 from rsbench.report.regress import pin, regress
 from rsbench.results import load_run
@@ -198,3 +198,10 @@ def test_history_page_in_a_browser(history: History, tmp_path: Path) -> None:
     keep = HERE.parents[1] / "reports" / "test-screenshots" / "history.png"
     keep.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(tmp_path / "history.png", keep)  # kept as test output (reports/ is git-ignored)
+
+
+def test_history_is_in_every_commands_exit_code_table() -> None:
+    """The exit-code table promises 1 for a change point in the newest night: the command keeping it exists."""
+    assert "change point in the newest night (history)" in exit_codes_help()
+    result = runner.invoke(cli.app, ["history", "--help"], terminal_width=200)
+    assert result.exit_code == 0 and "change point" in result.output and "Exit codes:" in result.output
