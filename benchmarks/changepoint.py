@@ -8,7 +8,8 @@ A simulated history is a family of series like a nightly suite's: ``groups x 3 m
 noise every night; two of the three metrics of a group are correlated (mean return and CVaR come from the same
 episodes). Change-free histories give the false-change rate (any change reported anywhere) and the newest-night
 false-alarm rate (a change whose first night after is the newest: what makes `rsbench history` exit 1, i.e. a
-false alert of the nightly job). Planted shifts (in units of the per-seed noise SD) give the power and how
+false alert of the nightly job). Two scenarios add a shift shared by all seeds of a night (SD in units of the
+per-seed noise), which the detector's model counts as a change: they measure what such nights cost. Planted shifts (in units of the per-seed noise SD) give the power and how
 often the change is located within one night. Every number comes with its Wilson 95% interval.
 """
 
@@ -34,15 +35,19 @@ OUT = ROOT / "benchmarks" / "results"
 
 
 def history(
-    rng: np.random.Generator, *, groups: int, nights: int, seeds: int, noise: str, missing: float
-) -> np.ndarray:
-    """``(groups * 3, nights, seeds)`` change-free per-seed values (module docstring)."""
+    rng: np.random.Generator, *, groups: int, nights: int, seeds: int, noise: str, missing: float,
+    night_sd: float = 0.0,
+) -> np.ndarray:  # fmt: skip
+    """``(groups * 3, nights, seeds)`` change-free per-seed values (module docstring); ``night_sd`` adds a
+    shift shared by every seed of a night (outside the detector's model: what such nights cost)."""
     shape = (groups, nights, seeds)
     base = rng.standard_t(3, size=shape) if noise == "t3" else rng.normal(size=shape)
     other = rng.standard_t(3, size=shape) if noise == "t3" else rng.normal(size=shape)
     correlated = 0.8 * base + 0.6 * other  # corr 0.8 with the first metric, unit variance
     independent = rng.normal(size=shape)
     data = np.concatenate([base, correlated, independent]) + rng.normal(0, 2, size=(3 * groups, 1, seeds))
+    if night_sd:
+        data += rng.normal(0, night_sd, size=(3 * groups, nights, 1))
     if missing:
         data[rng.random(data.shape) < missing] = np.nan
     return data
@@ -94,6 +99,8 @@ def main() -> None:
         ("12 series, 30 nights x 5 seeds, t(3), 5% missing", dict(groups=4, nights=30, seeds=5, noise="t3", missing=0.05)),
         ("18 series, 60 nights x 8 seeds, normal", dict(groups=6, nights=60, seeds=8, noise="normal", missing=0.0)),
         ("3 series, 10 nights x 3 seeds, normal", dict(groups=1, nights=10, seeds=3, noise="normal", missing=0.0)),
+        ("12 series, 30 nights x 5 seeds, night effect SD 0.2", dict(groups=4, nights=30, seeds=5, noise="normal", missing=0.0, night_sd=0.2)),
+        ("12 series, 30 nights x 5 seeds, night effect SD 0.5", dict(groups=4, nights=30, seeds=5, noise="normal", missing=0.0, night_sd=0.5)),
     ]  # fmt: skip
     results = {
         "benchmark": "changepoint",

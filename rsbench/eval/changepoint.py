@@ -30,6 +30,7 @@ Detector: binary segmentation (Vostrikova 1981) with a standardised mean-shift s
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Sequence
@@ -40,7 +41,16 @@ import numpy.typing as npt
 
 from rsbench.eval.stats import Interval, benjamini_hochberg, t_interval
 
-__all__ = ["ChangePoint", "Scan", "detect", "detect_family", "scan_statistic", "scan_test", "shift_interval"]
+__all__ = [
+    "ChangePoint",
+    "Scan",
+    "detect",
+    "detect_family",
+    "night_effect",
+    "scan_statistic",
+    "scan_test",
+    "shift_interval",
+]
 
 N_PERM = 1999  # resolves p down to 5e-4: BH over a few dozen series needs alpha / m ~ 1e-3
 STOP_AFTER = 20  # Besag-Clifford: stop once this many permutations reach the observed statistic
@@ -228,3 +238,35 @@ def detect_family(
         a = arrays[i]
         out[i] = _change_points(a, _segment(a, 0, a.shape[0], scans[i], rng=rng, level=level, n_perm=n_perm))
     return out
+
+
+def night_effect(x: npt.ArrayLike, cuts: Sequence[int] = ()) -> float:
+    """p-value of an F-test for nights that differ beyond their seeds' noise, within the segments between
+    ``cuts`` (first nights after each change point): the check of the detector's model.
+
+    In each segment, residuals about each seed's mean; ``SS_nights = sum_t c_t mean_t^2`` over ``T - 1``
+    degrees of freedom against the residual sum of squares about the night means over ``N - T - (n - 1)``
+    (two-way additive ANOVA, one value per cell; approximate with missing cells), pooled over the segments.
+    A small p says that whole nights move together more than seed noise explains (a shared night effect, or a
+    drift too slow to split): the detector then counts such nights as changes. NaN when nothing can be tested.
+    """
+    from scipy import stats as _st
+
+    arr = _as_matrix(x)
+    bounds = [0, *sorted(cuts), arr.shape[0]]
+    between = within = df_b = df_w = 0.0
+    for a, b in itertools.pairwise(bounds):
+        r, _ = _residuals(arr[a:b])
+        ok = np.isfinite(r)
+        counts = ok.sum(axis=1)
+        live = counts > 0
+        if live.sum() < 2:
+            continue
+        means = np.where(live, np.where(ok, r, 0.0).sum(axis=1) / np.maximum(counts, 1), 0.0)
+        between += float(np.sum(counts * means**2))
+        within += float(np.nansum((r - means[:, None]) ** 2))
+        df_b += float(live.sum() - 1)
+        df_w += float(ok.sum() - live.sum() - (np.count_nonzero(ok.any(axis=0)) - 1))
+    if df_b < 1 or df_w < 1 or within <= 0:
+        return math.nan
+    return float(_st.f.sf((between / df_b) / (within / df_w), df_b, df_w))

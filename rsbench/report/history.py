@@ -30,6 +30,7 @@ import pandas as pd
 from rsbench.errors import UserError
 from rsbench.eval import changepoint as cp
 from rsbench.eval.metrics import metric_info, metric_label
+from rsbench.eval.stats import benjamini_hochberg
 from rsbench.report.leaderboard import Cell, cell
 from rsbench.report.regress import default_metrics, load_baseline, regress_against
 from rsbench.results.fs import Location, locate
@@ -337,10 +338,27 @@ def build_history(
     )
     for s, changes in zip(series, found, strict=True):
         s.changes = changes
+    notes += _night_effect_note(series, alpha)
     name = str(runs[-1].manifest.get("suite"))
     return History(
         name, nights, series, metrics, notes, str(baseline) if baseline else None, alpha, n_perm, seed
     )
+
+
+def _night_effect_note(series: list[Series], alpha: float) -> list[str]:
+    """The detector's model check (:func:`rsbench.eval.changepoint.night_effect`), BH over the series: a note
+    naming the series whose nights move together beyond their seeds' noise."""
+    p = [cp.night_effect(s.values, [c.index for c in s.changes]) for s in series]
+    flagged = [s for s, q in zip(series, benjamini_hochberg(p), strict=True) if q <= alpha]
+    if not flagged:
+        return []
+    names = ", ".join(f"{s.group} {metric_label(s.metric)} on {s.task}" for s in flagged[:4])
+    more = f" and {len(flagged) - 4} more" if len(flagged) > 4 else ""
+    return [
+        f"whole nights move together beyond their seeds' noise in {len(flagged)} of {len(series)} series "
+        f"({names}{more}; two-way ANOVA F-test, BH at {alpha:g}): the detector counts such a shared shift as a "
+        "change, so compare those nights' manifests (versions, host) before blaming a commit"
+    ]
 
 
 # ----------------------------------------------------------------------------------------- JSON records

@@ -38,7 +38,8 @@ def test_permutation_p_matches_full_enumeration() -> None:
     observed = cp.scan_statistic(x).max()
     perms = list(itertools.permutations(range(3)))
     extreme = sum(
-        cp.scan_statistic(np.column_stack([x[list(p), j] for j, p in enumerate(ps)])).max() >= observed - 1e-12
+        cp.scan_statistic(np.column_stack([x[list(p), j] for j, p in enumerate(ps)])).max()
+        >= observed - 1e-12
         for ps in itertools.product(perms, repeat=3)
     )
     exact = extreme / len(perms) ** 3
@@ -84,7 +85,11 @@ def test_untestable_and_deterministic_series() -> None:
     exact = flat.copy()
     exact[6:] = 3.0  # bit-for-bit reproducible training: any shift is a change, and it is exact
     (change,) = cp.detect(exact, rng=rng)
-    assert change.index == 6 and change.shift.estimate == pytest.approx(-1.0) and change.shift.low == change.shift.high
+    assert (
+        change.index == 6
+        and change.shift.estimate == pytest.approx(-1.0)
+        and change.shift.low == change.shift.high
+    )
 
 
 def test_family_is_reproducible_and_finds_only_the_changed_series() -> None:
@@ -107,3 +112,24 @@ def test_false_change_rate_of_change_free_histories_is_at_most_alpha() -> None:
         data = rng.standard_t(5, size=(12, 30, 5)) + rng.normal(0, 3, size=(12, 1, 5))
         flagged += any(cp.detect_family(list(data), rng=rng))
     assert flagged <= 5
+
+
+def test_night_effect_is_the_two_way_anova_and_holds_its_level() -> None:
+    """Balanced nights x seeds: the p of statsmodels' additive two-way ANOVA for nights; without a night effect
+    P(p <= 0.05) stays in the binomial band, with one shared by all seeds of a night it is found."""
+    smf = pytest.importorskip("statsmodels.formula.api")
+    sm = pytest.importorskip("statsmodels.api")
+    import pandas as pd
+
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(12, 4)) + rng.normal(0, 1, size=4)
+    frame = pd.DataFrame([(t, s, x[t, s]) for t in range(12) for s in range(4)], columns=["t", "s", "y"])
+    reference = sm.stats.anova_lm(smf.ols("y ~ C(t) + C(s)", frame).fit(), typ=2).loc["C(t)", "PR(>F)"]
+    assert cp.night_effect(x) == pytest.approx(reference, rel=1e-9)
+    null = [cp.night_effect(rng.normal(size=(30, 5)) + rng.normal(0, 2, size=5)) for _ in range(800)]
+    assert np.mean(np.array(null) <= 0.05) <= 0.05 + 3 * math.sqrt(0.05 * 0.95 / 800)
+    shared = rng.normal(size=(30, 5)) + rng.normal(0, 1.0, size=(30, 1))
+    assert cp.night_effect(shared) < 1e-3
+    stepped = rng.normal(size=(30, 5))
+    stepped[15:] += 3.0  # a change point, not a night effect, once the segments are cut there
+    assert cp.night_effect(stepped) < 1e-6 and cp.night_effect(stepped, [15]) > 0.01

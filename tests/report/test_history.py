@@ -205,3 +205,19 @@ def test_history_is_in_every_commands_exit_code_table() -> None:
     assert "change point in the newest night (history)" in exit_codes_help()
     result = runner.invoke(cli.app, ["history", "--help"], terminal_width=200)
     assert result.exit_code == 0 and "change point" in result.output and "Exit codes:" in result.output
+
+
+def test_the_page_warns_when_whole_nights_move_together(history: History) -> None:
+    """The detector's model check: series whose nights share a shift beyond seed noise are named in a note;
+    the planted history (independent seed noise, one real change) has none."""
+    from rsbench.report.history import Series, _night_effect_note
+
+    assert not any("whole nights move together" in n for n in history.notes)
+    rng = np.random.default_rng(0)
+
+    def series(metric: str, night_sd: float) -> Series:
+        values = rng.normal(size=(30, 5)) + rng.normal(0, night_sd, size=(30, 1))
+        return Series(0, "pointmass", "cql", "neutral", "{}", metric, list(range(30)), list(range(5)), values)
+
+    notes = _night_effect_note([series("mean_return", 1.0), series("violation_rate", 0.0)], 0.05)
+    assert len(notes) == 1 and "in 1 of 2 series (cql neutral mean return on pointmass;" in notes[0]
