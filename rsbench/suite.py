@@ -209,6 +209,27 @@ class Suite:
             **self.resources_of(label),
         )
 
+    def deviations(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """``{label: {field: {"reference": default, "runs": [values]}}}``: where a method's config (sweeps
+        included) leaves the reference defaults of its ``Config.reference_fields`` (docs/design.md §4 fidelity),
+        e.g. fewer candidates for the budget. Methods without a reference, or not registered, have none."""
+        from rsbench.methods.registry import available, get  # lazy: the registry imports torch
+
+        out = {}
+        for label, m in self.methods.items():
+            if m.method not in available():
+                continue
+            runs: dict[str, list[Any]] = {}
+            for point in sweep_points(self.sweep):
+                own = {k: v for k, v in point.items() if k.startswith(f"methods.{label}.config.")}
+                for name, value in apply_sweep(m.config, own).items():
+                    if value not in runs.setdefault(name, []):
+                        runs[name].append(value)
+            found = get(m.method).Config.deviations(runs)
+            if found:
+                out[label] = found
+        return out
+
     def seeds_of(self, label: str) -> tuple[int, ...]:
         """The training seeds of method ``label``: its own, else the suite's."""
         own = self.methods[label].seeds

@@ -109,13 +109,25 @@ class OfflineData:
         """``100 (R - ref_min) / (ref_max - ref_min)`` when the dataset carries reference scores, else None."""
         return normalised_score(returns, self.metadata)
 
-    def returns_to_go(self, discount: float = 1.0) -> np.ndarray:
-        """``(N,)`` discounted Monte-Carlo return from every step to the end of its episode."""
-        out = np.empty_like(self.rewards)
+    def penalised_rewards(self, termination_penalty: float = 0.0) -> np.ndarray:
+        """``(N,)`` rewards with ``termination_penalty`` added at the last step of every episode that ended in a
+        terminal state (Diffuser's ``ReplayBuffer.add_path``: -100 for falling in locomotion); timeouts and
+        the data's end are not penalised."""
+        rewards = self.rewards.copy()
+        if termination_penalty:
+            last = self.episode_starts + self.episode_lengths - 1
+            rewards[last[self.terminals[last]]] += termination_penalty
+        return rewards
+
+    def returns_to_go(self, discount: float = 1.0, *, termination_penalty: float = 0.0) -> np.ndarray:
+        """``(N,)`` discounted Monte-Carlo return from every step to the end of its episode, of
+        :meth:`penalised_rewards`."""
+        rewards = self.penalised_rewards(termination_penalty)
+        out = np.empty_like(rewards)
         for start, length in zip(self.episode_starts, self.episode_lengths, strict=True):
             acc = 0.0
             for i in range(start + length - 1, start - 1, -1):
-                acc = self.rewards[i] + discount * acc
+                acc = rewards[i] + discount * acc
                 out[i] = acc
         return out
 

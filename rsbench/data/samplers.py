@@ -101,7 +101,13 @@ class SequenceSampler:
     - ``actions`` ``(B, H, act_dim)``, ``rewards`` ``(B, H)``, ``mask`` ``(B, H)``;
     - ``returns`` ``(B,)``: discounted Monte-Carlo return from ``s_t`` to the end of the episode
       (times ``reward_scale``), the target of return-conditioned and distributional guidance;
-    - ``violations`` ``(B, H)``.
+      with ``termination_penalty``, rewards and returns hold it at a terminated episode's last step
+      (:meth:`OfflineData.penalised_rewards`);
+    - ``violations`` ``(B, H)``;
+    - with ``successor`` n > 0 (TD backups between consecutive windows): ``next_observations`` ``(B, H, obs_dim)``
+      the window starting n steps later (its first state is ``s_{t+n}``; past a terminated episode's end the
+      terminal state repeats, past a truncated one's its last state), and ``bootstrap`` ``(B,)``, 1 where
+      ``s_{t+n}`` is a state of the episode and 0 where the episode terminated before it (absorbing, value 0).
     """
 
     def __init__(
@@ -113,24 +119,32 @@ class SequenceSampler:
         obs_normalizer: Normalizer | None = None,
         discount: float = 0.99,
         reward_scale: float = 1.0,
+        termination_penalty: float = 0.0,
+        successor: int = 0,
     ):
         if horizon < 1:
             raise ValueError(f"horizon must be >= 1, got {horizon}")
+        if successor < 0:
+            raise ValueError(f"successor must be >= 0, got {successor}")
+        self.successor = successor
         self.data, self.horizon, self.batch_size, self.rng = data, horizon, batch_size, rng
         norm = obs_normalizer or Normalizer.fit(data.observations, "identity")
-        self._returns = (data.returns_to_go(discount) * reward_scale).astype(np.float32)
+        to_go = data.returns_to_go(discount, termination_penalty=termination_penalty)
+        self._returns = (to_go * reward_scale).astype(np.float32)
+        penalised = data.penalised_rewards(termination_penalty)
         pad = horizon - 1
-        states, actions, rewards, mask, violations, starts = [], [], [], [], [], []
+        states, actions, rewards, mask, violations, starts, last = [], [], [], [], [], [], []
         offset = 0
         for start, length in zip(data.episode_starts, data.episode_lengths, strict=True):
             sl = slice(start, start + length)
             final = data.next_observations[start + length - 1]
             states.append(np.concatenate([data.observations[sl], np.repeat(final[None], pad, 0)]))
             actions.append(np.concatenate([data.actions[sl], np.zeros((pad, data.act_dim), np.float32)]))
-            rewards.append(np.concatenate([data.rewards[sl] * reward_scale, np.zeros(pad)]))
+            rewards.append(np.concatenate([penalised[sl] * reward_scale, np.zeros(pad)]))
             mask.append(np.concatenate([np.ones(length), np.zeros(pad)]))
             violations.append(np.concatenate([data.violations[sl], np.zeros(pad, bool)]))
             starts.append(offset + np.arange(length))
+            last.append(np.full(length, offset + length + pad - 1))
             offset += length + pad
         self._states = norm.normalize(np.concatenate(states))
         self._actions = np.concatenate(actions).astype(np.float32)
@@ -138,12 +152,16 @@ class SequenceSampler:
         self._mask = np.concatenate(mask).astype(np.float32)
         self._violations = np.concatenate(violations).astype(np.float32)
         self._window_starts = np.concatenate(starts)  # one per dataset step, in step order
+        self._window_last = np.concatenate(last)  # the last padded row of each step's episode
+        ends = (data.episode_starts + data.episode_lengths)[data.episode_index]
+        terminated = data.terminals[ends - 1]
+        self._bootstrap = ((np.arange(data.n_steps) + successor < ends) | ~terminated).astype(np.float32)
         self._steps = window_starts(data, horizon)  # the dataset steps a window may start at
 
     def sample(self) -> dict[str, np.ndarray]:
         step = self._steps[self.rng.integers(self._steps.size, size=self.batch_size)]
         idx = self._window_starts[step][:, None] + np.arange(self.horizon)
-        return {
+        out = {
             "observations": self._states[idx],
             "actions": self._actions[idx],
             "rewards": self._rewards[idx],
@@ -151,3 +169,7 @@ class SequenceSampler:
             "returns": self._returns[step],
             "violations": self._violations[idx],
         }
+        if self.successor:
+            later = np.minimum(idx + self.successor, self._window_last[step][:, None])
+            out |= {"next_observations": self._states[later], "bootstrap": self._bootstrap[step]}
+        return out

@@ -20,7 +20,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
@@ -81,6 +81,27 @@ class MethodConfig:
             raise UserError(message, source=source, key=f"{path}.{key}" if path else key)
         return config
 
+    # Fidelity (docs/design.md §4): the reference code whose values the defaults of ``reference_fields`` are. A suite
+    # that sets one of those fields to another value deviates, and its run's provenance says so.
+    reference: ClassVar[str] = ""
+    reference_fields: ClassVar[tuple[str, ...]] = ()
+    # Values of fields added since older checkpoints were written, as those checkpoints were trained
+    # (a new field's default may be a new behaviour): :func:`rsbench.train.checkpoint.load_checkpoint`.
+    checkpoint_defaults: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def deviations(cls, values: Mapping[str, Sequence[Any]]) -> dict[str, dict[str, Any]]:
+        """``{field: {"reference": default, "runs": [values]}}`` for the ``reference_fields`` among ``values``
+        (field -> every value a suite runs it at, sweeps included) that differ from the reference default."""
+        defaults = {
+            f.name: _plain(f.default) for f in dataclasses.fields(cls) if f.name in cls.reference_fields
+        }
+        out = {}
+        for name, runs in values.items():
+            if name in defaults and any(_plain(v) != defaults[name] for v in runs):
+                out[name] = {"reference": defaults[name], "runs": [_plain(v) for v in runs]}
+        return out
+
     def problems(self) -> dict[str, str]:
         """``{field: what is wrong}`` for combinations of values that no single field's bounds catch."""
         return {}
@@ -131,6 +152,8 @@ class DataSpec:
     discount: float = 0.99
     reward_scale: float = 1.0
     obs_normalizer: Normalizer | None = None
+    termination_penalty: float = 0.0  # added to a terminated episode's last reward (sequences only)
+    successor: int = 0  # sequences: also the window this many steps later, for TD backups (0: none)
 
     def sampler(
         self, data: OfflineData, batch_size: int, rng: np.random.Generator
@@ -138,7 +161,15 @@ class DataSpec:
         if self.kind == "transitions":
             return TransitionSampler(data, batch_size, rng, self.obs_normalizer, self.reward_scale)
         return SequenceSampler(
-            data, self.horizon, batch_size, rng, self.obs_normalizer, self.discount, self.reward_scale
+            data,
+            self.horizon,
+            batch_size,
+            rng,
+            self.obs_normalizer,
+            self.discount,
+            self.reward_scale,
+            self.termination_penalty,
+            self.successor,
         )
 
 

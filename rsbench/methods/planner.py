@@ -188,8 +188,9 @@ class DiffusionPlanner(PackableMethod):
         return torch.zeros(plans.shape[0], device=plans.device)
 
     def plan_action(self, obs: torch.Tensor, plans: torch.Tensor, offset: int) -> torch.Tensor:
-        """Actions ``(B, act_dim)`` in env units for normalised ``obs`` ``(B, obs_dim)`` executing step
-        ``offset`` of ``plans`` ``(B, H, D)``."""
+        """Actions ``(B, act_dim)`` in env units executing step ``offset`` of ``plans`` ``(B, H, D)``, planned
+        from normalised ``obs`` ``(B, obs_dim)`` at offset 0. Between replans every planner executes its plan
+        open loop (:class:`ReplanningPolicy`): the action depends on the plan alone, not on later observations."""
         raise NotImplementedError
 
     # -- training ------------------------------------------------------------------------------------
@@ -328,6 +329,11 @@ class DiffusionPlanner(PackableMethod):
 class ReplanningPolicy(MethodPolicy):
     """Plans for the whole batch every ``replan_every`` steps and follows the stored plans in between.
 
+    One rule for every planner: between replans the plan is executed open loop, step ``k`` of the plan made
+    ``k`` steps ago (Diffuser its planned action ``a_k``, the state planners ``f(s_k, s_k+1)`` of the planned
+    states), as the reference Diffuser does with its plans; at ``replan_every: 1`` (the references' setting)
+    every action comes from a plan made from the current observation.
+
     The evaluator steps every live episode in lock-step, so all live episodes share ``step``; ``env_ids``
     says which stored plan belongs to which row. Without ``env_ids``/``step`` it plans on every call.
     A plan's noise is keyed by its episode and the step it is made at (:meth:`MethodPolicy.noise`).
@@ -405,4 +411,6 @@ class StatePlanner(DiffusionPlanner):
         return {"inverse_dynamics_loss": (err * mask).sum() / mask.sum().clamp_min(1.0)}
 
     def plan_action(self, obs: torch.Tensor, plans: torch.Tensor, offset: int) -> torch.Tensor:
-        return self.env_actions(self.aux["inverse_dynamics"](obs, plans[:, offset + 1]))
+        # The plan's own states (open loop, as Diffuser executes its planned actions): at offset 0 the plan's
+        # first state is the observation itself (inpainted), later the planned state stands in for the real one.
+        return self.env_actions(self.aux["inverse_dynamics"](plans[:, offset], plans[:, offset + 1]))

@@ -6,9 +6,9 @@ Diffuses state sequences (inverse dynamics for actions, as Decision Diffuser). A
 return-to-go), trained by quantile-Huber regression on noised plans. A plan holds ``s_0 .. s_{H-1}``, so its
 segment return covers the ``H - 1`` transitions between them, ``sum_{h < H-1} discount^h r_h``: ``r_{H-1}``
 depends on ``s_H``, which is not in the plan. Sampling follows the gradient of a
-risk functional ``rho`` of those quantiles, with the gradient normalised per plan so that ``guidance_scale`` is
-in units of the step's noise whatever the return scale (``Guidance(normalize=True)``: DDIM shifts the predicted
-noise by ``scale * g / rms(g)``, DDPM moves ``x`` by ``scale * sigma_k * g / rms(g)``); the lower-tail
+risk functional ``rho`` of those quantiles (standardised by the dataset's return mean and std) with
+Diffuser's rule, ``x <- x + scale * sigma_k^2 * grad rho`` (:class:`~rsbench.methods.diffusion.Guidance`,
+no per-plan normalisation: a flat critic barely moves a plan); the lower-tail
 CVaR_alpha for ``cvar:alpha``, the mean for ``neutral``, the upper tail for ``seeking:alpha``; the
 ``candidates`` are ranked by ``rho(Z(x_0, 0))``. Without tail coverage in the data the critic cannot learn the
 tail (see ``rsbench data inspect``).
@@ -58,13 +58,13 @@ class RSDiffuserConfig(StatePlannerConfig):
     )
     critic_weight: float = doc("weight of the critic loss beside the diffusion loss", 1.0, ge=0)
     guidance_scale: float = doc(
-        "risk guidance strength in units of the denoising step's noise, whatever the return scale "
+        "risk guidance scale on the standardised critic: x += scale * sigma_k^2 * grad rho "
         "(0 = no gradient guidance, ranking only)",
         1.0,
         ge=0,
         inference=True,
     )
-    n_guide_steps: int = doc("guidance gradient steps per denoising step (DDPM)", 1, ge=1, inference=True)
+    n_guide_steps: int = doc("guidance gradient steps per denoising step", 1, ge=1, inference=True)
     t_stopgrad: int = doc("no guidance at denoising steps below this noise level", 1, ge=0, inference=True)
     candidates: int = doc(
         "plans sampled per environment, ranked by the risk functional", 16, ge=1, inference=True
@@ -145,7 +145,6 @@ class RSDiffuser(StatePlanner):
             settings.guidance_scale,
             settings.n_guide_steps,
             settings.t_stopgrad,
-            normalize=True,
         )
 
     def score(self, plans: torch.Tensor, risk: RiskSetting) -> torch.Tensor:

@@ -194,8 +194,23 @@ def _provenance_line(run_id: object, man: dict[str, Any]) -> str:
         f"{run_id}: suite {man.get('suite')} ({man.get('suite_hash')}), commit {commit}, "
         f"rsbench {versions.get('rsbench')}, torch {versions.get('torch')}, ray {versions.get('ray')}, "
         f"host {man.get('host')}, {cluster.get('nodes', '?')} node(s), {man.get('started')} to {man.get('finished')}, "
-        f"risk spec v{man.get('risk_spec_version')}"
+        f"risk spec v{man.get('risk_spec_version')}{_deviations_text(man.get('deviations') or {})}"
     )
+
+
+def _deviations_text(deviations: dict[str, dict[str, dict[str, Any]]]) -> str:
+    """The manifest's ``deviations`` (:meth:`Suite.deviations`) as one clause: where a method ran off its
+    reference's defaults (e.g. for the budget)."""
+    if not deviations:
+        return ""
+    parts = []
+    for label, fields in sorted(deviations.items()):
+        items = ", ".join(
+            f"{name} {'/'.join(map(str, d['runs']))} (reference {d['reference']})"
+            for name, d in fields.items()
+        )
+        parts.append(f"{label}: {items}")
+    return "; deviations from the reference defaults: " + "; ".join(parts)
 
 
 def _planned_sections(text: str, planned: list[str], training: list[str]) -> str:

@@ -77,16 +77,17 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
 def load_checkpoint(path: str | Path, *, device: str | torch.device = "cpu") -> tuple[Method, dict[str, Any]]:
     """Rebuild the method saved in checkpoint directory ``path`` on ``device``; returns it and the
     trainer state. A missing or foreign directory is a one-line ``UserError``."""
-    from rsbench.methods.registry import create
+    from rsbench.methods.registry import available, create, get
 
     path = Path(path)
     meta_file = path / "method.json"
     if not meta_file.is_file() or not (path / "state.pt").is_file():
         raise UserError("not an rsbench checkpoint (expected method.json and state.pt)", source=path)
     meta = json.loads(meta_file.read_text())
-    method = create(
-        meta["method"], Space.from_dict(meta["space"]), meta["config"], device=device, source=meta_file
-    )
+    config = meta["config"]
+    if meta["method"] in available():
+        config = {**get(meta["method"]).Config.checkpoint_defaults, **config}
+    method = create(meta["method"], Space.from_dict(meta["space"]), config, device=device, source=meta_file)
     method.load_state_dict(torch.load(path / "state.pt", map_location=method.device, weights_only=True))
     trainer_file = path / "trainer.json"
     trainer = json.loads(trainer_file.read_text()) if trainer_file.is_file() else {}

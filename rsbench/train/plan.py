@@ -62,6 +62,7 @@ def new_run(
             suite_file=str(suite_path),
             storage=store.root.uri,
             method_files=method_files,
+            deviations=suite.deviations(),
         )
     )
     trials = run_trials(suite, store.root.uri, method_files)

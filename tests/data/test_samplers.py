@@ -98,7 +98,7 @@ def test_planner_windows_lie_within_the_fitted_limits(name: str, pointmass_data)
     training window lies in [-1, 1], which its x0 clipping assumes."""
     from rsbench.methods import Space, create, get
 
-    config = get(name).Config.tiny()
+    config = get(name).Config.tiny().replace(normalizer="limits")  # Diffuser's reference default is gaussian
     for data in (pointmass_data, _escaping()):
         method = create(name, Space.from_data(data), config)
         method.prepare(data)
@@ -115,3 +115,37 @@ def _escaping() -> OfflineData:
     episode["observations"] = episode["observations"].copy()
     episode["observations"][-1] = 30.0
     return OfflineData.from_episodes([episode, _episode(9, False, 1)], dataset_id="escaping")
+
+
+def test_termination_penalty_lands_on_terminated_episodes_only():
+    """Diffuser's ReplayBuffer adds -100 to a terminated episode's last reward; a truncated one keeps its own."""
+    d = tiny()
+    np.testing.assert_allclose(d.penalised_rewards(-100.0), [1, 2, 3 - 100, 1, 2])
+    # gamma 0.5: episode 1's returns-to-go each lose 100 * 0.5^(steps to the end); episode 2 is untouched
+    np.testing.assert_allclose(
+        d.returns_to_go(0.5, termination_penalty=-100.0), [2.75 - 25, 3.5 - 50, 3.0 - 100, 2.0, 2.0]
+    )
+    batch = SequenceSampler(
+        d, horizon=2, batch_size=64, rng=np.random.default_rng(0), discount=0.5, termination_penalty=-100.0
+    ).sample()
+    first = batch["observations"][:, 0, 0]
+    by_state = dict(zip(first.tolist(), batch["returns"].tolist(), strict=True))
+    assert by_state[2.0] == -97.0 and by_state[10.0] == 2.0
+    np.testing.assert_allclose(batch["rewards"][first == 2.0, 0], -97.0)
+
+
+def test_sequence_sampler_gives_the_window_n_steps_later_for_td():
+    """Episode 1 (terminated after 3 steps): from step 2 the next window starts at the absorbing terminal
+    state (bootstrap 0); episode 2 (truncated) bootstraps from its last window's successor."""
+    d = tiny()
+    batch = SequenceSampler(d, horizon=2, batch_size=64, rng=np.random.default_rng(0), successor=1).sample()
+    first = batch["observations"][:, 0, 0]
+    assert set(first.tolist()) == {0.0, 1.0, 2.0, 10.0}
+    expect = {0.0: ([1, 2], 1.0), 1.0: ([2, 3], 1.0), 2.0: ([3, 3], 0.0), 10.0: ([11, 12], 1.0)}
+    for state, (following, bootstrap) in expect.items():
+        rows = first == state
+        np.testing.assert_array_equal(
+            batch["next_observations"][rows][:, :, 0], np.tile(following, (rows.sum(), 1))
+        )
+        assert np.all(batch["bootstrap"][rows] == bootstrap)
+    assert "next_observations" not in SequenceSampler(d, 2, 8, np.random.default_rng(0)).sample()

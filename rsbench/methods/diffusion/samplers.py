@@ -31,18 +31,18 @@ Guide = Callable[[Tensor, Tensor], Tensor]
 class Guidance:
     """Steer sampling up the gradient of ``fn`` (e.g. a learned value of the trajectory).
 
-    DDPM follows Diffuser: before each denoising step at timestep ``t >= t_stopgrad`` (none at the last
-    step, where Diffuser's posterior variance is 0), ``n_steps`` times ``x += scale * grad`` with ``grad``
-    multiplied by the step's posterior variance when ``scale_grad_by_std``. DDIM uses classifier
-    guidance on the noise (Dhariwal & Nichol 2021), ``eps -= scale * sqrt(1 - alphā_t) * grad``, once per
-    step; it ignores ``n_steps`` and ``scale_grad_by_std`` (the ``sqrt(1 - alphā_t)`` factor plays that
-    part). ``t`` is the original timestep, also when sampling on fewer steps.
+    One rule for both samplers, Diffuser's ``n_step_guided_p_sample`` (jannerm/diffuser
+    ``diffuser/sampling/functions.py``): before the denoising step at timestep ``t >= t_stopgrad``,
+    ``n_steps`` times ``x += scale * sigma_t^2 * grad fn(x)`` (``sigma_t^2``, the step's DDPM posterior
+    variance, only when ``scale_grad_by_std``), the inpainted entries written back after each. DDPM then takes
+    its ancestral step from the nudged ``x``, DDIM its deterministic step; ``sigma_t^2`` is the posterior
+    variance of the (respaced) step in both, so a DDIM step is nudged exactly as the DDPM step at the same
+    noise level. None at the last step, where the posterior variance is 0 (Diffuser's ``1e-20``).
+    ``t`` is the original timestep, also when sampling on fewer steps.
 
-    ``normalize`` makes ``scale`` independent of the scale of ``fn``: each sample's gradient is divided by
-    its root mean square over the plan (:func:`unit_rms`), and ``scale`` is then in units of the step's
-    noise: DDPM moves ``x`` by ``scale * sigma_t`` (posterior std) per guide step, DDIM shifts the
-    predicted noise (unit variance) by ``scale``. Without it a guide on standardised targets is about
-    1/std(returns) weaker than one on raw returns (Diffuser's value, whose ``scale`` is tuned per task).
+    The gradient keeps its magnitude: a flat ``fn`` barely moves a plan. Its inpainted entries are zeroed
+    (they are given, not planned). ``max_norm`` clips the L2 norm of each plan's step over its free entries
+    (gradient-norm clipping; None: no clipping).
     """
 
     fn: Guide
@@ -50,11 +50,27 @@ class Guidance:
     n_steps: int = 2
     t_stopgrad: int = 2
     scale_grad_by_std: bool = True
-    normalize: bool = False
+    max_norm: float | None = None
 
     def __post_init__(self) -> None:
         if self.n_steps < 0:
             raise ValueError(f"guidance n_steps must be >= 0, got {self.n_steps}")
+        if self.max_norm is not None and not self.max_norm > 0:
+            raise ValueError(f"guidance max_norm must be positive, got {self.max_norm}")
+
+    def step(self, x: Tensor, t: Tensor, variance: Tensor | float, free: Tensor | None) -> Tensor:
+        """One guide step's move of ``x`` ``(B, H, D)``: ``scale * variance * grad``, zero where ``free``
+        (bool, like ``x``) is False, each plan's norm clipped to ``max_norm``."""
+        _, grad = guide_gradient(self.fn, x, t)
+        if free is not None:
+            grad = grad * free
+        if self.scale_grad_by_std:
+            grad = grad * variance
+        move = self.scale * grad
+        if self.max_norm is not None:
+            norm = move.flatten(1).norm(dim=1).clamp_min(torch.finfo(move.dtype).tiny)
+            move = move * (self.max_norm / norm).clamp(max=1.0).view(-1, *([1] * (move.dim() - 1)))
+        return move
 
 
 def guide_gradient(fn: Guide, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
@@ -70,12 +86,6 @@ def guide_gradient(fn: Guide, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
     if grad is None:  # the score does not depend on x
         grad = torch.zeros_like(leaf)
     return score.detach(), grad.detach()
-
-
-def unit_rms(grad: Tensor) -> Tensor:
-    """``grad`` ``(B, ...)`` divided per sample by its root mean square (zero gradients stay zero)."""
-    rms = grad.flatten(1).pow(2).mean(dim=1).sqrt()
-    return grad / rms.clamp_min(torch.finfo(grad.dtype).tiny).view(-1, *([1] * (grad.dim() - 1)))
 
 
 def select_best(candidates: Tensor, scores: Tensor) -> tuple[Tensor, Tensor]:
@@ -194,6 +204,25 @@ class _Sampler(abc.ABC):
         index = torch.full((b,), i, dtype=torch.long, device=x.device)
         return index, torch.full((b,), self.timesteps[i], dtype=torch.long, device=x.device)
 
+    def _guide(
+        self,
+        schedule: NoiseSchedule,
+        x: Tensor,
+        i: int,
+        t: Tensor,
+        guidance: Guidance | None,
+        inpainting: Inpainting | None,
+    ) -> Tensor:
+        """``x`` ``(B, H, D)`` after :class:`Guidance`'s ``n_steps`` nudges before reverse step ``i`` (none at
+        ``i = 0``, where the posterior variance is 0, nor below ``t_stopgrad``)."""
+        if guidance is None or i == 0 or self.timesteps[i] < guidance.t_stopgrad:
+            return x
+        variance = schedule.posterior_log_variance_clipped[i].exp()
+        free = None if inpainting is None else ~inpainting.mask(x)
+        for _ in range(guidance.n_steps):
+            x = _inpaint(x + guidance.step(x, t, variance, free), inpainting)
+        return x
+
     def _clip(self, x0: Tensor) -> Tensor:
         return x0 if self.clip_x0 is None else x0.clamp(-self.clip_x0, self.clip_x0)
 
@@ -226,18 +255,7 @@ class DDPMSampler(_Sampler):
         guidance: Guidance | None,
     ) -> Tensor:
         index, t = self._times(x, i)
-        # Diffuser's guided step: nudge x up the guide before denoising it, by steps of size ~ variance.
-        # None at the last step (i = 0): Diffuser scales by the posterior variance there, which is 0 (1e-20).
-        if guidance is not None and i > 0 and self.timesteps[i] >= guidance.t_stopgrad:
-            variance = schedule.posterior_log_variance_clipped[i].exp()
-            for _ in range(guidance.n_steps):
-                _, grad = guide_gradient(guidance.fn, x, t)
-                if guidance.normalize:
-                    grad = unit_rms(grad) * variance.sqrt()
-                elif guidance.scale_grad_by_std:
-                    grad = grad * variance
-                x = _inpaint(x + guidance.scale * grad, inpainting)
-
+        x = self._guide(schedule, x, i, t, guidance, inpainting)
         out = model_fn(x, t)
         x0 = schedule.predict_x0_from_eps(x, index, out) if self.predict == "epsilon" else out
         mean, _, log_variance = schedule.q_posterior(self._clip(x0), x, index)
@@ -273,7 +291,6 @@ class DDIMSampler(_Sampler):
         self._coef_x0 = tuple(s.alphas_cumprod_prev.double().sqrt().tolist())
         self._coef_eps = tuple((one_minus_abar_prev - sigma2).clamp(min=0).sqrt().tolist())
         self._sigma = tuple(sigma2.sqrt().tolist())
-        self._sqrt_one_minus_abar = tuple(one_minus_abar.sqrt().tolist())
 
     def _step(
         self,
@@ -287,6 +304,7 @@ class DDIMSampler(_Sampler):
         guidance: Guidance | None,
     ) -> Tensor:
         index, t = self._times(x, i)
+        x = self._guide(schedule, x, i, t, guidance, inpainting)
         out = model_fn(x, t)
         if self.predict == "epsilon":
             eps = out
@@ -294,11 +312,6 @@ class DDIMSampler(_Sampler):
         else:
             x0 = out
             eps = schedule.predict_eps_from_x0(x, index, x0)
-        if guidance is not None and self.timesteps[i] >= guidance.t_stopgrad:
-            _, grad = guide_gradient(guidance.fn, x, t)
-            shift = unit_rms(grad) if guidance.normalize else self._sqrt_one_minus_abar[i] * grad
-            eps = eps - guidance.scale * shift
-            x0 = schedule.predict_x0_from_eps(x, index, eps)
         if self.clip_x0 is not None:
             # Keep eps consistent with the clipped x0, so that the step stays on the DDIM path.
             x0 = self._clip(x0)
