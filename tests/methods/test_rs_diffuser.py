@@ -11,7 +11,7 @@ from rsbench.methods.planner import window_returns
 
 def test_segment_target_ends_with_the_plan(pointmass_data) -> None:
     """A plan holds s_0 .. s_{H-1}; r_{H-1} depends on s_H, so the segment return stops at r_{H-2}."""
-    config = get("rs_diffuser").Config.tiny()
+    config = get("rs_diffuser").Config.tiny().replace(critic="mc", critic_target="segment")
     method = create("rs_diffuser", Space.from_data(pointmass_data), config)
     method.prepare(pointmass_data)
     h, gamma = config.horizon, config.discount
