@@ -127,3 +127,24 @@ def test_fit_critic_trains_a_new_critic_for_a_frozen_model(pointmass_data, tmp_p
     old_critic = method.aux["critic"].state_dict()
     assert any(not torch.equal(v, refit.aux["critic"].state_dict()[k]) for k, v in old_critic.items())
     assert len(refit.targets) == (1 if critic == "td" else 0)
+
+
+def test_rsbench_critic_refits_a_checkpoint(pointmass_data, tmp_path, run_cli) -> None:
+    """The command line of fit_critic; a checkpoint of another method or a non-critic field is one line, exit 2."""
+    from rsbench.train.fit import fit
+
+    config = get("rs_diffuser").Config.tiny().replace(critic="mc")
+    method = create("rs_diffuser", Space.from_data(pointmass_data), config)
+    fit(method, pointmass_data, 3, batch_size=8)
+    trained = save_checkpoint(tmp_path / "trained", method)
+    args = ["critic", str(trained), "--dataset", "pointmass-mixed", "--steps", "2", "--batch-size", "8"]
+    code, err = run_cli([*args, "--out", str(tmp_path / "refit"), "--set", "critic=td"])
+    assert code == 0, err
+    refit, _ = load_checkpoint(tmp_path / "refit" / "step-000000005")
+    assert refit.config.critic == "td"
+    code, err = run_cli([*args, "--out", str(tmp_path / "bad"), "--set", "horizon=16"])
+    assert code == 2 and "changes only" in err and len(err.strip().splitlines()) == 1
+    cql = create("cql", Space.from_data(pointmass_data), get("cql").Config.tiny())
+    other = save_checkpoint(tmp_path / "cql", cql)
+    code, err = run_cli(["critic", str(other), "--dataset", "pointmass-mixed", "--steps", "2", "--out", "x"])
+    assert code == 2 and "expected an rs_diffuser checkpoint" in err
