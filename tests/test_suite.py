@@ -39,7 +39,10 @@ MALFORMED: dict[str, str] = {
     "unknown_env.yaml": (
         "tasks.pointmass.env: unknown task 'rsbench/RiskyPointMass-v9'; expected one of "
         "rsbench/RiskyPointMass-v0, rsbench/RiskyHalfCheetah-v0, "
-        "rsbench/RiskyHopper-v0, rsbench/RiskyWalker2d-v0"
+        "rsbench/RiskyHopper-v0, rsbench/RiskyWalker2d-v0, "
+        "rsbench/RAMAC-HalfCheetah-medium-expert-v0, rsbench/RAMAC-HalfCheetah-medium-replay-v0, "
+        "rsbench/RAMAC-Hopper-medium-expert-v0, rsbench/RAMAC-Hopper-medium-replay-v0, "
+        "rsbench/RAMAC-Walker2d-medium-expert-v0, rsbench/RAMAC-Walker2d-medium-replay-v0"
     ),
     "unknown_dataset.yaml": (
         "tasks.pointmass.dataset: unknown dataset 'pointmass-mixd'; expected a catalogue name "
@@ -446,3 +449,17 @@ def test_resume_runs_the_same_validate_suite(tmp_path: Path) -> None:
     with pytest.raises(UserError) as info:
         open_run(str(tmp_path / "r"))
     assert str(info.value) == f"{stored}: methods.cql.config.cql_alpha: expected >= 0, got -1.0"
+
+
+def test_ramac_suite_validates_with_its_own_tasks_and_labels() -> None:
+    """suites/ramac-stochastic-d4rl.yaml: RAMAC's six tasks, RADAC labelled with its training risk."""
+    suite = load_suite(REPO / "suites" / "ramac-stochastic-d4rl.yaml")
+    assert {t.env for t in suite.tasks.values()} == {
+        f"rsbench/RAMAC-{e}-{lv}-v0"
+        for e in ("HalfCheetah", "Hopper", "Walker2d")
+        for lv in ("medium-expert", "medium-replay")
+    }
+    radac = suite.methods["radac_wang"]
+    assert radac.risk == (RiskSetting.parse(radac.config["train_risk"]),)
+    assert suite.eval.distortions == (RiskSetting("wang", eta=-0.7),)
+    assert len(suite.trials()) == 6 * 3 * 5

@@ -54,7 +54,8 @@ class Recipe:
 
 
 def dataset_id_for(name: str) -> str:
-    """Minari id of a locally built dataset: ``rsbench/<name>-v<risk_spec_version>``."""
+    """Minari id of a locally built dataset: ``rsbench/<name>-v<risk_spec_version>`` (for ``ramac-*`` names
+    the version of RAMAC's family, ``ramac-1``)."""
     return f"rsbench/{name}-v{RISK_SPEC_VERSION}"
 
 
@@ -167,10 +168,29 @@ def _locomotion_recipes() -> list[Recipe]:
     ]
 
 
+def _ramac_recipes() -> list[Recipe]:
+    """RAMAC's Stochastic-D4RL datasets (medium-expert, medium-replay) recorded from the same committed
+    policies and sizes as the v1 locomotion recipes, on RAMAC's hazards (``rsbench/RAMAC-*-v0``, spec family
+    ``ramac-1``). No reference scores: rsbench's are for the v1 tasks."""
+    return [
+        Recipe(
+            f"ramac-{task}-{level}",
+            f"rsbench/RAMAC-{env}-{level}-v0",
+            None,
+            f"RAMAC Stochastic-D4RL {env} {level}: actions sampled from {_LEVELS[level][2]}, risk-unaware",
+            steps=_LEVELS[level][1] or _REPLAY_STEPS[task],
+            policies=_LEVELS[level][0](task),
+        )
+        for task, env in (("halfcheetah", "HalfCheetah"), ("hopper", "Hopper"), ("walker2d", "Walker2d"))
+        for level in ("medium-expert", "medium-replay")
+    ]
+
+
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
         *_locomotion_recipes(),
+        *_ramac_recipes(),
         Recipe(
             "pointmass-mixed",
             "rsbench/RiskyPointMass-v0",

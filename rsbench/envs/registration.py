@@ -1,4 +1,5 @@
-"""Pinned v1 risk specs, the registered task ids and a ``make`` that accepts a user spec."""
+"""Pinned risk specs (v1, and RAMAC's Stochastic-D4RL family ``ramac-1``), the registered task ids and a
+``make`` that accepts a user spec."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import gymnasium as gym
 
 from rsbench.envs.pointmass import HAZARD_CENTER, HAZARD_RADIUS, PointMassEnv
-from rsbench.envs.spec import Between, Compare, InDisc, RiskSpec
+from rsbench.envs.spec import RAMAC_SPEC_VERSION, Between, Compare, InDisc, Outside, RiskSpec
 from rsbench.envs.wrapper import RiskWrapper
 
 # Calibrated so the shortcut through the hazard has the higher mean return but the clearly worse
@@ -48,6 +49,31 @@ SPECS: dict[str, RiskSpec] = {
 }
 
 
+# RAMAC's Stochastic-D4RL (https://github.com/KaiFukazawa/RAMAC, environment/risky_wrappers.py and
+# environment/configs/*.yaml, checked 2026-12-06): per dataset, a violation is |x-velocity| (obs[8]) above
+# max_vel for HalfCheetah and the pitch (obs[1]) outside healthy_angle_range for Hopper and Walker2d, with no
+# "healthy" condition; the penalty is added. Its extra termination, |pitch| > done_if_exceed_factor *
+# |high|, never ends an episode earlier than the v5 base task's own unhealthy termination (Hopper: 4.0 rad
+# on medium-expert, 0.2 = Hopper's healthy angle on medium-replay; Walker2d: 1.0 = its healthy angle), so
+# the base tasks carry it (tests/envs/test_ramac_tasks.py checks those gymnasium defaults).
+RAMAC_SPECS: dict[str, RiskSpec] = {
+    f"rsbench/RAMAC-{env}-{level}-v0": RiskSpec(
+        f"ramac-{env.lower()}-{level}", (clause,), penalty=penalty, prob=prob, version=RAMAC_SPEC_VERSION
+    )
+    for env, level, clause, penalty, prob in (
+        ("HalfCheetah", "medium-expert", Compare("obs", 8, "abs>", 10.0), -70.0, 0.05),
+        ("HalfCheetah", "medium-replay", Compare("obs", 8, "abs>", 5.0), -60.0, 0.05),
+        ("Hopper", "medium-expert", Outside(1, -0.17, 0.04), -50.0, 0.1),
+        ("Hopper", "medium-replay", Outside(1, -0.1, 0.1), -50.0, 0.1),
+        ("Walker2d", "medium-expert", Outside(1, -0.5, 0.5), -30.0, 0.1),
+        ("Walker2d", "medium-replay", Outside(1, -0.5, 0.5), -30.0, 0.1),
+    )
+}
+SPECS.update(RAMAC_SPECS)
+# RAMAC's default_eval_horizon (main.py): 200 for HalfCheetah, 500 for Hopper and Walker2d.
+RAMAC_HORIZONS = {"HalfCheetah": 200, "Hopper": 500, "Walker2d": 500}
+
+
 @dataclass(frozen=True)
 class TaskInfo:
     """A registered risky task: its base environment and evaluation horizon."""
@@ -64,6 +90,11 @@ TASKS: dict[str, TaskInfo] = {
         TaskInfo("rsbench/RiskyHalfCheetah-v0", "HalfCheetah-v5", 200),
         TaskInfo("rsbench/RiskyHopper-v0", "Hopper-v5", 500),
         TaskInfo("rsbench/RiskyWalker2d-v0", "Walker2d-v5", 500),
+        *(
+            TaskInfo(task_id, f"{env}-v5", RAMAC_HORIZONS[env])
+            for task_id in RAMAC_SPECS
+            for env in (task_id.split("-")[1],)
+        ),
     )
 }
 
@@ -92,7 +123,7 @@ def make_risky(task_id: str, spec: dict | None = None, salt: int = 0) -> gym.Env
 
 
 def register_tasks() -> None:
-    """Register the ``rsbench/Risky*-v0`` ids with gymnasium (idempotent)."""
+    """Register the ``rsbench/Risky*-v0`` and ``rsbench/RAMAC-*-v0`` ids with gymnasium (idempotent)."""
     for task in TASKS.values():
         if task.task_id in gym.registry:
             continue

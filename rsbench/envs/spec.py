@@ -19,6 +19,9 @@ from typing import Any, Literal, cast
 import numpy as np
 
 RISK_SPEC_VERSION = 1
+# RAMAC's Stochastic-D4RL hazards (Fukazawa et al. 2026) are their own family, never a change of v1.
+RAMAC_SPEC_VERSION = "ramac-1"
+SPEC_VERSIONS: tuple[int | str, ...] = (RISK_SPEC_VERSION, RAMAC_SPEC_VERSION)
 
 CompareOp = Literal[">", ">=", "<", "<=", "abs>", "abs<"]
 _OPS = {
@@ -80,6 +83,22 @@ class Between:
 
 
 @dataclass(frozen=True)
+class Outside:
+    """``obs[index]`` lies strictly outside ``[low, high]`` (RAMAC's unhealthy pose: pitch outside a range)."""
+
+    index: int
+    low: float
+    high: float
+
+    def holds(self, obs: np.ndarray, info: Mapping[str, Any] | None) -> np.ndarray:
+        x = obs[:, self.index]
+        return (x < self.low) | (x > self.high)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"obs": self.index, "outside": [self.low, self.high]}
+
+
+@dataclass(frozen=True)
 class InDisc:
     """The point ``obs[indices]`` lies strictly inside the disc (ball) of ``radius`` around ``center``."""
 
@@ -95,7 +114,7 @@ class InDisc:
         return {"disc": {"indices": list(self.indices), "center": list(self.center), "radius": self.radius}}
 
 
-Clause = Compare | Between | InDisc
+Clause = Compare | Between | Outside | InDisc
 
 
 @dataclass(frozen=True)
@@ -107,14 +126,15 @@ class RiskSpec:
         clauses: all must hold for a step to be a violation.
         penalty: added to the base reward when the penalty fires (negative).
         prob: probability that a violating step fires the penalty.
-        version: the risk-spec version this definition belongs to.
+        version: the risk-spec family and version this definition belongs to (``1``, or ``"ramac-1"`` for
+            RAMAC's Stochastic-D4RL hazards).
     """
 
     name: str
     clauses: tuple[Clause, ...]
     penalty: float
     prob: float
-    version: int = RISK_SPEC_VERSION
+    version: int | str = RISK_SPEC_VERSION
 
     def violation(self, next_obs: np.ndarray, info: Mapping[str, Any] | None = None) -> np.ndarray:
         """``(N, obs_dim)`` next observations (+ info) -> ``(N,)`` bool violation flags."""
@@ -155,6 +175,7 @@ class RiskSpec:
               - {obs: 8, op: ">", value: 4.0}
               - {info: is_healthy, op: ">", value: 0.5}
               - {obs: "1:", between: [-100, 100]}
+              - {obs: 1, outside: [-0.17, 0.04]}
               - {disc: {indices: [0, 1], center: [0.5, 0.5], radius: 0.3}}
             penalty: -70
             prob: 0.05
@@ -171,8 +192,9 @@ class RiskSpec:
             if key not in data:
                 raise SpecError(f"risk.{key}", "missing required key")
         version = data.get("version", RISK_SPEC_VERSION)
-        if version != RISK_SPEC_VERSION:
-            raise SpecError("risk.version", f"expected {RISK_SPEC_VERSION}, got {version!r}")
+        if version not in SPEC_VERSIONS:
+            expected = " or ".join(repr(v) for v in SPEC_VERSIONS)
+            raise SpecError("risk.version", f"expected {expected}, got {version!r}")
         penalty = _number(data["penalty"], "risk.penalty")
         prob = _number(data["prob"], "risk.prob")
         if not 0.0 <= prob <= 1.0:
@@ -184,7 +206,7 @@ class RiskSpec:
         name = data.get("name", default_name)
         if not isinstance(name, str) or not name:
             raise SpecError("risk.name", "expected a non-empty string")
-        return cls(name=name, clauses=clauses, penalty=penalty, prob=prob)
+        return cls(name=name, clauses=clauses, penalty=penalty, prob=prob, version=version)
 
 
 def _number(value: Any, key: str, *, allow_inf: bool = False) -> float:
@@ -223,6 +245,8 @@ def _clause(data: Any, key: str) -> Clause:
         if not low < high:
             raise SpecError(f"{key}.between", f"expected low < high, got [{low}, {high}]")
         return Between(start, stop, low, high)
+    if "outside" in data:
+        return _outside(data, key)
     sources = [s for s in ("obs", "info") if s in data]
     if len(sources) != 1 or set(data) != {sources[0], "op", "value"}:
         raise SpecError(key, "expected {obs: INDEX, op: OP, value: X} or {info: KEY, op: OP, value: X}")
@@ -265,3 +289,18 @@ def _spec_from_data(cls: type[RiskSpec], value: Any, *, source: Any, path: str) 
 
 
 RiskSpec.from_data = classmethod(_spec_from_data)  # type: ignore[attr-defined]
+
+
+def _outside(data: Mapping[str, Any], key: str) -> Outside:
+    if set(data) != {"obs", "outside"}:
+        raise SpecError(key, "an outside condition takes exactly {obs: INDEX, outside: [low, high]}")
+    index = data["obs"]
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise SpecError(f"{key}.obs", f"expected a non-negative observation index, got {index!r}")
+    bounds = data["outside"]
+    if not isinstance(bounds, list) or len(bounds) != 2:
+        raise SpecError(f"{key}.outside", "expected [low, high]")
+    low, high = (_number(b, f"{key}.outside") for b in bounds)
+    if not low < high:
+        raise SpecError(f"{key}.outside", f"expected low < high, got [{low}, {high}]")
+    return Outside(index, low, high)
