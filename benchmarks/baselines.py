@@ -1,4 +1,5 @@
-"""Q-learning baseline benchmarks: CQL's and IQN's training steps at CORL's configuration.
+"""Q-learning baseline benchmarks: CQL's, IQN's and RADAC's training steps at their reference configurations,
+and the decision latency of their ``act`` (one environment, and 64 at once).
 
 CORL's reference CQL (obs 17, act 6, batch 256, three hidden layers of 256 for the actor and both critics,
 10 sampled actions for the log-sum-exp) took about 150 ms per step with 2 threads on this machine.
@@ -44,3 +45,61 @@ def iqn_train_step(device: str = "cpu") -> list[dict]:
         }
         for label, conservative in (("plain", False), ("conservative", True))
     ]
+
+
+def radac_train_step(device: str = "cpu") -> list[dict]:
+    """RADAC training step (twin IQN critics with 32 x 32 taus, a 5-step diffusion actor differentiated through
+    its chain, EMA target actions) at RAMAC's HalfCheetah medium-expert settings, and at suites/pointmass.yaml's."""
+    figures = [
+        {
+            "name": f"RADAC training step, batch 256, RAMAC's config [{device}]",
+            "value": round(_step_ms("radac", {}, device), 1),
+            "unit": "ms",
+        }
+    ]
+    figures.append(
+        {
+            "name": f"RADAC training step, batch 256, pointmass suite's config [{device}]",
+            "value": round(_step_ms("radac", POINTMASS_RADAC, device), 1),
+            "unit": "ms",
+        }
+    )
+    return figures
+
+
+# suites/pointmass.yaml's RADAC config overrides (the suite's sizes, so the row prices one of its trials)
+POINTMASS_RADAC = {"hidden": [64, 64, 64], "critic_hidden": [64, 64]}
+
+
+def act_latency(device: str = "cpu") -> list[dict]:
+    """Decision latency: median wall time of ``act`` for 1 and for 64 HalfCheetah-sized environments, for the
+    actor-critic baselines at their reference configurations (IQN and CQL: one MLP pass; RADAC: 5 denoiser
+    passes)."""
+    import torch
+
+    from rsbench.methods import Space, create
+
+    data = _synthetic()
+    configs = {
+        "CQL": ("cql", {"hidden": [256, 256, 256]}),
+        "IQN": ("iqn", {"hidden": [256, 256, 256]}),
+        "RADAC": ("radac", {}),
+    }
+    figures = []
+    for label, (name, config) in configs.items():
+        method = create(name, Space.from_data(data), config, device=device)
+        method.prepare(data)
+        gen = torch.Generator(device=device).manual_seed(0)
+        for n in (1, 64):
+            obs = data.observations[:n]
+            seconds = _median_seconds(
+                lambda o=obs, m=method, g=gen: (m.act(o, generator=g), _sync(device)), 50, warmup=5
+            )
+            figures.append(
+                {
+                    "name": f"{label} act, {n} env{'s' if n > 1 else ''} [{device}]",
+                    "value": round(1000 * seconds, 2),
+                    "unit": "ms",
+                }
+            )
+    return figures
