@@ -27,7 +27,7 @@ STEPS = 1500
 def pointmass_suite(folder: Path, name: str, **fields: object) -> Path:
     """A suite file ``<folder>/<name>.yaml`` on ``pointmass-mixed`` with ``fields`` (methods, seeds, ...)."""
     path = folder / f"{name}.yaml"
-    task = {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed"}}
+    task = {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed-200ep"}}
     path.write_text(yaml.safe_dump({"name": name, "tasks": task, **fields}))
     return path
 
@@ -40,7 +40,7 @@ def bench_folder() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="rsbench-bench-") as tmp:
         os.environ["MINARI_DATASETS_PATH"] = str(Path(tmp) / "datasets")
         os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-        build("pointmass-mixed", episodes=200, progress=False)
+        build("pointmass-mixed-200ep", progress=False)
         yield Path(tmp)
 
 

@@ -249,11 +249,19 @@ def methods(
 
 @data_app.command(
     "build",
-    epilog=_examples("rsbench data build pointmass-mixed", "rsbench data build hopper-mixed --episodes 50"),
+    epilog=_examples(
+        "rsbench data build pointmass-mixed",
+        "rsbench data build hopper-medium-300k",
+        "rsbench data build hopper-mixed --episodes 50",
+    ),
 )
 def data_build(
     name: Annotated[
-        str, typer.Argument(help="Catalogue dataset, e.g. pointmass-mixed (see `rsbench data list`).")
+        str,
+        typer.Argument(
+            help="Catalogue dataset, e.g. pointmass-mixed (see `rsbench data list`); a size suffix "
+            "(hopper-medium-300k, pointmass-mixed-200ep) builds that size under its own id."
+        ),
     ],
     episodes: Annotated[int | None, typer.Option(help="Episodes to record (default: the recipe's).")] = None,
     steps: Annotated[
@@ -263,20 +271,23 @@ def data_build(
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if the dataset exists.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Record a tail-risk dataset locally with Minari (no download)."""
+    """Record a tail-risk dataset locally with Minari (no download). A size other than the recipe's default
+    is part of the id (`--steps 300000` builds rsbench/NAME-300k-v1); the same seed gives the same arrays
+    (the printed content hash)."""
     from rsbench.data import store
-    from rsbench.data.build import build
+    from rsbench.data.build import build, content_hash
 
     dataset_id, built = build(
         name, episodes=episodes, steps=steps, seed=seed, force=force, progress=not as_json
     )
     path = store.dataset_dir(store.ensure_datasets_env(), dataset_id)
+    digest = content_hash(dataset_id)
     if as_json:
-        _emit_json({"dataset": dataset_id, "built": built, "path": str(path)})
+        _emit_json({"dataset": dataset_id, "built": built, "path": str(path), "content_hash": digest})
     elif built:
-        out.print(f"built {dataset_id} at {path}")
+        out.print(f"built {dataset_id} at {path} (content hash {digest})")
     else:
-        out.print(f"{dataset_id} already exists at {path} (--force rebuilds it)")
+        out.print(f"{dataset_id} already exists at {path} (content hash {digest}; --force rebuilds it)")
 
 
 @data_app.command(
@@ -970,22 +981,26 @@ def eval_cmd(
 
 
 def _normalised_rows(rows: list[Any], refs: dict[str, float] | None) -> list[dict[str, Any]]:
-    """The mean return as a normalised score, 100 (R - ref_min) / (ref_max - ref_min), where the task has
-    reference scores (rsbench's own random and expert policies on the risky task, not D4RL's)."""
+    """The mean return and its interval as a normalised score, where the task has reference scores."""
+    import numpy as np
+
+    from rsbench.eval.metrics import NORMALISED_SCORE_REFERENCES, normalised_score
+
     if refs is None:
         return []
-    lo, hi = refs["ref_min_score"], refs["ref_max_score"]
     mean = next(r for r in rows if r.metric == "mean_return")
-    scale = 100.0 / (hi - lo)
+    estimate, low, high = np.asarray(
+        normalised_score([mean.estimate, mean.low, mean.high], refs["ref_min_score"], refs["ref_max_score"])
+    )
     return [
         {
             "metric": "normalised_score",
-            "estimate": scale * (mean.estimate - lo),
-            "low": scale * (mean.low - lo),
-            "high": scale * (mean.high - lo),
+            "estimate": float(estimate),
+            "low": float(low),
+            "high": float(high),
             "level": mean.level,
             "method": mean.method,
-            "flags": ["relative to rsbench's random and expert policies on the risky task, not D4RL's"],
+            "flags": [NORMALISED_SCORE_REFERENCES],
         }
     ]
 

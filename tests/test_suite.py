@@ -46,7 +46,7 @@ MALFORMED: dict[str, str] = {
     ),
     "unknown_dataset.yaml": (
         "tasks.pointmass.dataset: unknown dataset 'pointmass-mixd'; expected a catalogue name "
-        f"({', '.join(RECIPES)}) or a Minari id like namespace/name-v0"
+        f"({', '.join(RECIPES)}), optionally sized (hopper-medium-300k), or a Minari id like namespace/name-v0"
     ),
     "risk_alpha_out_of_range.yaml": (
         "methods.rs_diffuser.risk[0]: risk setting 'cvar:2': risk level alpha must be in (0, 1], got 2.0"

@@ -86,6 +86,7 @@ def eval_cmd(
 
     from rsbench.behaviour.committed import TASKS, policy, provenance
     from rsbench.behaviour.evaluate import PolicyReturns, stochastic, uniform_random
+    from rsbench.eval.metrics import NORMALISED_SCORE_REFERENCES, normalised_score
 
     unknown = sorted(set(tasks or []) - set(provenance()))
     if unknown:
@@ -110,7 +111,7 @@ def eval_cmd(
                     "task": task,
                     "level": level,
                     **asdict(r),
-                    "normalised": 100 * (r.risky_mean - lo) / (hi - lo),
+                    "normalised": float(normalised_score(r.risky_mean, lo, hi)),
                 }
             )
     if as_json:
@@ -124,6 +125,4 @@ def eval_cmd(
             f"{r['task']:<12}{r['level']:<8}{r['base_mean']:>12.1f} ± {r['base_std']:<6.1f}"
             f"{r['risky_mean']:>12.1f} ± {r['risky_std']:<6.1f}{r['risky_violation_rate']:>10.3f}{r['normalised']:>8.1f}"
         )
-    typer.echo(
-        "normalised = 100 (R - random) / (expert - random) on the risky task: rsbench's references, not D4RL's"
-    )
+    typer.echo(NORMALISED_SCORE_REFERENCES)

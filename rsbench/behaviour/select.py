@@ -2,7 +2,7 @@
 
 ``expert`` is the run's final policy; ``medium`` the checkpoint whose mean return on the base task is nearest
 one third of the expert's (D4RL's rule: the policies are risk-unaware and the levels are defined on the task
-they train on); ``replay/`` every checkpoint up to the medium one. The reference scores are measured on the
+they train on); ``replay/`` every checkpoint up to the medium one, from the untrained policy (step 0) on. The reference scores are measured on the
 risky task. Defining medium on the risky scale instead would pick, on HalfCheetah, a policy too slow to ever
 cross the velocity threshold (no penalty events in its data: nothing for a risk-sensitive method to learn),
 because the expert's speed costs it most of its return there.
@@ -53,8 +53,9 @@ def pick_medium(
     target = MEDIUM_FRACTION * expert_base
     log = _train_returns(run)
     final = log[max(log)]
-    paths = [p for p in checkpoints(run)[:-1] if 0.15 * final <= log.get(_step(p), np.inf) <= 0.6 * final]
-    paths = paths or checkpoints(run)[:-1]
+    trained = [p for p in checkpoints(run)[:-1] if _step(p) > 0]  # step 0 is the untrained policy
+    paths = [p for p in trained if 0.15 * final <= log.get(_step(p), np.inf) <= 0.6 * final]
+    paths = paths or trained
     measured = {p: _base_mean(p, task_id, screen_episodes) for p in paths}
     best = min(measured, key=lambda p: abs(measured[p] - target))
     return best, target

@@ -110,6 +110,12 @@ def _checkpoint_callback(task: str, out: Path, cfg: PPOConfig, started: float) -
 
         last = 0
 
+        def _on_training_start(self) -> None:
+            # The untrained policy is the start of training: medium-replay's first checkpoint (D4RL's
+            # replay buffer begins with the initial policy's data).
+            if self.model.num_timesteps == 0:
+                self._export(0, float("nan"))
+
         def _on_step(self) -> bool:
             steps = self.model.num_timesteps
             if steps // cfg.checkpoint_every == self.last // cfg.checkpoint_every:
@@ -117,6 +123,20 @@ def _checkpoint_callback(task: str, out: Path, cfg: PPOConfig, started: float) -
             self.last = steps
             ep = [e["r"] for e in list(self.model.ep_info_buffer)[-20:]]
             recent = float(np.mean(ep)) if ep else float("nan")
+            self._export(steps, recent)
+            self.model.save(out / "latest.zip")
+            self.model.get_env().save(str(out / "latest_vecnormalize.pkl"))
+            _log(out / "train_log.csv", steps, time.monotonic() - started, recent)
+            rate = steps / max(time.monotonic() - started, 1e-9)
+            eta = (cfg.steps - steps) / max(rate, 1e-9) / 60
+            print(
+                f"[{task}] {steps:>8}/{cfg.steps} steps  return(last 20) {recent:8.1f}  "
+                f"{rate:5.0f} steps/s  ETA {eta:5.1f} min",
+                flush=True,
+            )
+            return True
+
+        def _export(self, steps: int, recent: float) -> None:
             vecnorm = self.model.get_env()
             prov = {
                 "task": TASKS[task][0],
@@ -128,17 +148,6 @@ def _checkpoint_callback(task: str, out: Path, cfg: PPOConfig, started: float) -
                 "algorithm": "sb3-ppo",
             }
             export(self.model, vecnorm, prov).save(out / "checkpoints" / f"step_{steps:08d}.pt")
-            self.model.save(out / "latest.zip")
-            vecnorm.save(str(out / "latest_vecnormalize.pkl"))
-            _log(out / "train_log.csv", steps, time.monotonic() - started, recent)
-            rate = steps / max(time.monotonic() - started, 1e-9)
-            eta = (cfg.steps - steps) / max(rate, 1e-9) / 60
-            print(
-                f"[{task}] {steps:>8}/{cfg.steps} steps  return(last 20) {recent:8.1f}  "
-                f"{rate:5.0f} steps/s  ETA {eta:5.1f} min",
-                flush=True,
-            )
-            return True
 
     return Checkpoint()
 

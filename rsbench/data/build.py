@@ -6,7 +6,6 @@ import contextlib
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -14,7 +13,8 @@ from rich.progress import Progress
 
 import rsbench
 from rsbench.data import store
-from rsbench.data.catalog import RECIPES, Recipe, minari_id
+from rsbench.data.catalog import Part, Recipe, Size, dataset_id_for, is_catalogue, resolve, sized_name
+from rsbench.data.offline import OfflineData, read_episodes
 from rsbench.envs import SPECS, TASKS, make
 from rsbench.envs.wrapper import RISK_INFO_KEYS
 from rsbench.errors import UserError
@@ -35,9 +35,18 @@ def _risk_only_callback() -> type:
     return RiskInfoCallback
 
 
-def episode_seeds(seed: int, episodes: int) -> np.ndarray:
-    """The reset seeds of a build: distinct, reproducible from ``seed``."""
-    return np.random.default_rng([seed, 0]).choice(2**31, size=episodes, replace=False)
+def episode_seeds(seed: int, episodes: int, stream: int = 0, exclude: np.ndarray | None = None) -> np.ndarray:
+    """The reset seeds of a build (or of its ``stream``-th part): distinct, reproducible from ``seed``.
+
+    A part's seeds skip those in ``exclude`` (the earlier parts'), so no two episodes of a concatenated
+    build share a seed; part 0 of a concatenation gets exactly the seeds of a plain build, which makes
+    medium-expert's medium part the medium dataset of half the size, array for array.
+    """
+    taken = 0 if exclude is None else len(exclude)
+    seeds = np.random.default_rng([seed, stream]).choice(2**31, size=episodes + taken, replace=False)
+    if exclude is not None and taken:
+        seeds = seeds[~np.isin(seeds, exclude)]
+    return seeds[:episodes]
 
 
 def build(
@@ -52,88 +61,97 @@ def build(
     """Build the catalogue dataset ``name``; returns ``(dataset_id, built)``.
 
     The size is ``episodes`` whole episodes, or whole episodes until at least ``steps`` transitions, or the
-    recipe's default. ``built`` is False when the dataset already exists and ``force`` is not set (nothing
-    is touched).
+    size in the name (``hopper-medium-300k``), or the recipe's default. The size is part of the id: a
+    non-default size is built as ``rsbench/<name>-<size>-v1`` (:func:`~rsbench.data.catalog.sized_name`).
+    ``built`` is False when the dataset already exists and ``force`` is not set (nothing is touched).
     """
-    if name not in RECIPES:
-        raise UserError(f"unknown dataset {name!r}; expected one of {', '.join(RECIPES)}", key="name")
-    if episodes is not None and steps is not None:
-        raise UserError("give --episodes or --steps, not both", key="--steps")
-    recipe = RECIPES[name]
-    size = _size(recipe, episodes, steps)
-    if store.exists(recipe.dataset_id) and not force:
-        return recipe.dataset_id, False
-    with store.staging(recipe.dataset_id):
-        _record(recipe, size, seed, progress)
-    return recipe.dataset_id, True
+    recipe, size = resolve(name)
+    if episodes is not None or steps is not None:
+        if episodes is not None and steps is not None:
+            raise UserError("give --episodes or --steps, not both", key="--steps")
+        if name != recipe.name:
+            raise UserError(
+                f"{name!r} already names its size; drop --episodes/--steps or use {recipe.name!r}",
+                key="--steps" if steps is not None else "--episodes",
+            )
+        size = _size(episodes, steps)
+    dataset_id = dataset_id_for(sized_name(recipe, size))
+    if store.exists(dataset_id) and not force:
+        return dataset_id, False
+    with store.staging(dataset_id):
+        _record(recipe, dataset_id, size, seed, progress)
+    return dataset_id, True
 
 
 def ensure_dataset(name: str, *, progress: bool = False) -> str:
     """The Minari id of the dataset ``name`` (see :func:`~rsbench.data.catalog.minari_id`), building a
-    catalogue recipe here when it is missing on this machine; a plain Minari id must already exist.
+    catalogue recipe (at the size its name gives) here when it is missing on this machine; a plain Minari
+    id must already exist.
 
     The build runs under a file lock in the datasets root, so trials starting together on one node build it
     once (the others wait, then find it).
     """
     from filelock import FileLock
 
+    from rsbench.data.catalog import minari_id
     from rsbench.paths import ensure_datasets_env
 
     dataset_id = minari_id(name)
-    if name in RECIPES and not store.exists(dataset_id):
+    if is_catalogue(name) and not store.exists(dataset_id):
         with FileLock(str(ensure_datasets_env() / f".build-{name}.lock")):
             build(name, progress=progress)  # a no-op when another process built it while we waited
     return dataset_id
 
 
-@dataclass(frozen=True)
-class _Size:
-    """Record ``count`` episodes, or episodes until ``count`` transitions when ``by_steps``."""
+def content_hash(dataset_id: str) -> str:
+    """The content hash a build recorded in its metadata, or computed from the arrays (older builds)."""
+    recorded = store.read_metadata(dataset_id).get(store.METADATA_KEY, {}).get("content_hash")
+    if recorded:
+        return str(recorded)
+    from rsbench.data.offline import load
 
-    count: int
-    by_steps: bool
-
-    def done(self, episodes: int, steps: int) -> bool:
-        return (steps if self.by_steps else episodes) >= self.count
-
-
-def _size(recipe: Recipe, episodes: int | None, steps: int | None) -> _Size:
-    if episodes is not None or steps is not None:
-        key, value = ("--episodes", episodes) if episodes is not None else ("--steps", steps)
-        if value is None or value < 1:
-            raise UserError(f"expected a positive number, got {value}", key=key)
-        return _Size(value, by_steps=steps is not None)
-    if recipe.steps is not None:
-        return _Size(recipe.steps, by_steps=True)
-    return _Size(recipe.episodes, by_steps=False)
+    return load(dataset_id).content_hash()
 
 
-def _record(recipe: Recipe, size: _Size, seed: int, progress: bool) -> None:
+def _size(episodes: int | None, steps: int | None) -> Size:
+    key, value = ("--episodes", episodes) if episodes is not None else ("--steps", steps)
+    if value is None or value < 1:
+        raise UserError(f"expected a positive number, got {value}", key=key)
+    return Size(value, by_steps=steps is not None)
+
+
+def _record(recipe: Recipe, dataset_id: str, size: Size, seed: int, progress: bool) -> None:
     """Record, write the Minari dataset with rsbench's metadata block, say how long it took."""
-    # At most one episode per transition, so this many seeds always suffice.
-    seeds = episode_seeds(seed, size.count)
     unit = "steps" if size.by_steps else "episodes"
     started = time.monotonic()
     with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"recording {recipe.dataset_id} ({size.count:,} {unit})", total=size.count)
+        task = bar.add_task(f"recording {dataset_id} ({size.count:,} {unit})", total=size.count)
 
         def advance(episodes: int, steps: int) -> None:
             bar.update(task, completed=steps if size.by_steps else episodes)
 
-        record = _collect_scripted if recipe.policies is None else _collect_policies
-        dataset, (episodes, steps) = record(recipe, size, seed, seeds, advance)
+        if recipe.records_policies:
+            dataset, parts = _collect_policies(recipe, dataset_id, size, seed, advance)
+        else:
+            dataset, parts = _collect_scripted(recipe, dataset_id, size, seed, advance)
     build_seconds = time.monotonic() - started
-    dataset.storage.update_metadata({store.METADATA_KEY: _metadata(recipe, seed, episodes, build_seconds)})
+    data = OfflineData.from_episodes(read_episodes(dataset))
+    meta = _metadata(recipe, seed, size, parts, build_seconds)
+    dataset.storage.update_metadata({store.METADATA_KEY: {**meta, "content_hash": data.content_hash()}})
     if progress:
-        print(f"recorded {episodes:,} episodes, {steps:,} steps in {build_seconds:.0f} s", flush=True)
+        print(
+            f"recorded {data.n_episodes:,} episodes, {data.n_steps:,} steps in {build_seconds:.0f} s; "
+            f"content hash {data.content_hash()}",
+            flush=True,
+        )
 
 
-def _create_kwargs(recipe: Recipe) -> dict[str, Any]:
+def _create_kwargs(recipe: Recipe, dataset_id: str) -> dict[str, Any]:
     """What both recorders pass to Minari's dataset creation."""
     return {
-        "dataset_id": recipe.dataset_id,
+        "dataset_id": dataset_id,
         "eval_env": recipe.task_id,
-        "algorithm_name": f"{'scripted' if recipe.policies is None else 'policy'}:{recipe.name}",
+        "algorithm_name": f"{'policy' if recipe.records_policies else 'scripted'}:{recipe.name}",
         "author": "rsbench",
         "description": recipe.description,
         "requirements": [f"rsbench=={rsbench.__version__}"],
@@ -141,7 +159,9 @@ def _create_kwargs(recipe: Recipe) -> dict[str, Any]:
     }
 
 
-def _collect_scripted(recipe: Recipe, size: _Size, seed: int, seeds: np.ndarray, advance: Any) -> Any:
+def _collect_scripted(
+    recipe: Recipe, dataset_id: str, size: Size, seed: int, advance: Any
+) -> tuple[Any, list[dict[str, Any]]]:
     """Episode by episode through ``minari.DataCollector``: scripted behaviours draw from one sequential
     RNG, so their episodes cannot be interleaved (their pinned data stays as recorded)."""
     import minari
@@ -149,6 +169,8 @@ def _collect_scripted(recipe: Recipe, size: _Size, seed: int, seeds: np.ndarray,
     env = minari.DataCollector(
         make(recipe.task_id), step_data_callback=_risk_only_callback(), record_infos=True, data_format="hdf5"
     )
+    # At most one episode per transition, so this many seeds always suffice.
+    seeds = episode_seeds(seed, size.count)
     rng = np.random.default_rng([seed, 1])
     episodes = steps = 0
     while not size.done(episodes, steps):
@@ -157,32 +179,36 @@ def _collect_scripted(recipe: Recipe, size: _Size, seed: int, seeds: np.ndarray,
         episodes += 1
         advance(episodes, steps)
     with _quiet_minari():
-        dataset = env.create_dataset(**_create_kwargs(recipe))
+        dataset = env.create_dataset(**_create_kwargs(recipe, dataset_id))
     env.close()
-    return dataset, (episodes, steps)
+    return dataset, [{"label": recipe.name, "episodes": episodes, "steps": steps}]
 
 
-def _collect_policies(recipe: Recipe, size: _Size, seed: int, seeds: np.ndarray, advance: Any) -> Any:
-    """Waves of ``LOCKSTEP`` episodes stepped together with one batched policy call per step, then
+def _collect_policies(
+    recipe: Recipe, dataset_id: str, size: Size, seed: int, advance: Any
+) -> tuple[Any, list[dict[str, Any]]]:
+    """Each part in turn (an equal share of ``size``, its own episode seeds), in waves of ``LOCKSTEP``
+    episodes stepped together with one batched policy call per step, then
     ``minari.create_dataset_from_buffers``. The policies' draws are keyed by (episode seed, step), so the
     episodes are exactly those ``DataCollector`` would record one by one (tested), several times faster."""
     import minari
 
-    from rsbench.behaviour.evaluate import mixture
-
-    assert recipe.policies is not None
-    act = mixture(recipe.policies(), seed)
     envs = [make(recipe.task_id) for _ in range(LOCKSTEP)]
     buffers: list[Any] = []
-    steps = 0
-    while not size.done(len(buffers), steps):
-        wave = seeds[len(buffers) : len(buffers) + LOCKSTEP]
-        for buf in _wave(envs, act, wave, first_id=len(buffers)):
-            if size.done(len(buffers), steps):
-                break  # the wave ran past the target: drop what sequential recording would not have
-            buffers.append(buf)
-            steps += len(buf.rewards)
-        advance(len(buffers), steps)
+    parts: list[dict[str, Any]] = []
+    used = np.zeros(0, dtype=np.int64)
+    pieces = recipe.policy_parts()
+    for i, (part, share) in enumerate(zip(pieces, size.split(len(pieces)), strict=True)):
+        seeds = episode_seeds(seed, share.count, stream=i, exclude=used)
+        before = sum(p["steps"] for p in parts)
+        recorded = _record_part(
+            envs, part, share, seed, seeds, len(buffers), lambda e, s, b=before: advance(e, b + s)
+        )
+        buffers += recorded
+        used = np.concatenate([used, seeds[: len(recorded)]])
+        parts.append(
+            {"label": part.label, "episodes": len(recorded), "steps": sum(len(b.rewards) for b in recorded)}
+        )
     env = envs[0]
     with _quiet_minari():
         dataset = minari.create_dataset_from_buffers(
@@ -191,11 +217,31 @@ def _collect_policies(recipe: Recipe, size: _Size, seed: int, seeds: np.ndarray,
             observation_space=env.observation_space,
             action_space=env.action_space,
             data_format="hdf5",
-            **_create_kwargs(recipe),
+            **_create_kwargs(recipe, dataset_id),
         )
     for e in envs:
         e.close()
-    return dataset, (len(buffers), steps)
+    return dataset, parts
+
+
+def _record_part(
+    envs: list[Any], part: Part, size: Size, seed: int, seeds: np.ndarray, first_id: int, advance: Any
+) -> list[Any]:
+    """Whole episodes of one part until ``size``; episode ids continue from ``first_id``."""
+    from rsbench.behaviour.evaluate import mixture
+
+    act = mixture(part.policies(), seed)
+    buffers: list[Any] = []
+    steps = 0
+    while not size.done(len(buffers), steps):
+        wave = seeds[len(buffers) : len(buffers) + LOCKSTEP]
+        for buf in _wave(envs, act, wave, first_id=first_id + len(buffers)):
+            if size.done(len(buffers), steps):
+                break  # the wave ran past the target: drop what sequential recording would not have
+            buffers.append(buf)
+            steps += len(buf.rewards)
+        advance(first_id + len(buffers), steps)
+    return buffers
 
 
 # Episodes stepped together by the policy recorder: one policy call serves this many MuJoCo steps.
@@ -271,15 +317,20 @@ def _reference_scores(recipe: Recipe) -> dict[str, float]:
     return reference_scores(recipe.reference)
 
 
-def _metadata(recipe: Recipe, seed: int, episodes: int, build_seconds: float) -> dict[str, Any]:
+def _metadata(
+    recipe: Recipe, seed: int, size: Size, parts: list[dict[str, Any]], build_seconds: float
+) -> dict[str, Any]:
     spec = SPECS[recipe.task_id]
     meta = {
         "task_id": recipe.task_id,
         "risk_spec": spec.to_dict(),
         "risk_spec_version": spec.version,
         "behaviour": recipe.name,
+        "name": sized_name(recipe, size),
+        "size": size.to_dict(),
         "seed": seed,
-        "episodes": episodes,
+        "episodes": sum(p["episodes"] for p in parts),
+        "parts": parts,
         "horizon": TASKS[recipe.task_id].horizon,
         "rsbench_version": rsbench.__version__,
         "build_seconds": round(build_seconds, 1),

@@ -3,6 +3,7 @@ committed behaviour policies (no download)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -10,8 +11,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rsbench.envs.spec import RISK_SPEC_VERSION
+from rsbench.errors import UserError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from rsbench.behaviour.policy import BehaviourPolicy
 
 # An episode policy maps (observation (obs_dim,), step index) to an action; a behaviour makes one per
@@ -20,6 +24,50 @@ EpisodePolicy = Callable[[np.ndarray, int], np.ndarray]
 Behaviour = Callable[[np.random.Generator], EpisodePolicy]
 # The committed policies a locomotion dataset samples from: each episode follows one, drawn uniformly.
 PolicyMixture = Callable[[], "list[BehaviourPolicy]"]
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much a build records: ``count`` whole episodes, or whole episodes until at least ``count``
+    transitions when ``by_steps``. Part of the dataset's identity (:func:`sized_name`)."""
+
+    count: int
+    by_steps: bool
+
+    def done(self, episodes: int, steps: int) -> bool:
+        return (steps if self.by_steps else episodes) >= self.count
+
+    def split(self, parts: int) -> list[Size]:
+        """``parts`` equal shares of this size: they sum to it and differ by at most one."""
+        return [
+            Size(self.count * (i + 1) // parts - self.count * i // parts, self.by_steps) for i in range(parts)
+        ]
+
+    @property
+    def label(self) -> str:
+        """``300k``, ``1m``, ``450`` (transitions) or ``20ep`` (episodes): the suffix of a sized name."""
+        if not self.by_steps:
+            return f"{self.count}ep"
+        for unit, factor in (("m", 1_000_000), ("k", 1_000)):
+            if self.count % factor == 0:
+                return f"{self.count // factor}{unit}"
+        return str(self.count)
+
+    def to_dict(self) -> dict[str, int]:
+        return {"steps" if self.by_steps else "episodes": self.count}
+
+
+_SIZED = re.compile(r"(?P<recipe>.+)-(?P<count>[1-9][0-9]*)(?P<unit>k|m|ep)?")
+_FACTORS = {None: 1, "k": 1_000, "m": 1_000_000}
+
+
+@dataclass(frozen=True)
+class Part:
+    """One separately recorded piece of a concatenated dataset (D4RL's medium-expert is medium then expert,
+    each recorded on its own): ``label`` names it in the metadata, ``policies`` is its behaviour."""
+
+    label: str
+    policies: PolicyMixture
 
 
 @dataclass(frozen=True)
@@ -37,6 +85,8 @@ class Recipe:
         episodes: default number of episodes (when ``steps`` is None).
         steps: default number of transitions: whole episodes are recorded until at least this many.
         reference: the short task name whose committed reference scores go into the metadata, or None.
+        parts: makes the pieces of a concatenated policy recipe (instead of ``policies``): each records an
+            equal share of the build's size, in order, with its own episode seeds.
     """
 
     name: str
@@ -47,10 +97,27 @@ class Recipe:
     steps: int | None = None
     reference: str | None = None
     policies: PolicyMixture | None = None
+    parts: Callable[[], list[Part]] | None = None
 
     @property
     def dataset_id(self) -> str:
+        """The id of a build at the default size."""
         return dataset_id_for(self.name)
+
+    @property
+    def default_size(self) -> Size:
+        return Size(self.steps, True) if self.steps is not None else Size(self.episodes, False)
+
+    @property
+    def records_policies(self) -> bool:
+        return self.policies is not None or self.parts is not None
+
+    def policy_parts(self) -> list[Part]:
+        """The pieces a policy recipe records, in order (one for a plain mixture)."""
+        if self.parts is not None:
+            return self.parts()
+        assert self.policies is not None
+        return [Part(self.name, self.policies)]
 
 
 def dataset_id_for(name: str) -> str:
@@ -107,16 +174,31 @@ def _levels(task: str, *levels: str) -> PolicyMixture:
     return policies
 
 
-def _replay(task: str) -> PolicyMixture:
-    """Every training checkpoint up to the medium level, drawn uniformly per episode: each checkpoint
-    interval contributed the same number of environment steps to the PPO run, like D4RL's replay buffer."""
+def level_parts(task: str, *levels: str) -> Callable[[], list[Part]]:
+    """The committed ``levels`` of ``task`` recorded one after the other, equal transitions each: D4RL's
+    medium-expert is the concatenation of medium and expert recorded separately (50/50 by transitions)."""
 
-    def policies() -> list[BehaviourPolicy]:
+    def parts() -> list[Part]:
+        return [Part(level, _levels(task, level)) for level in levels]
+
+    return parts
+
+
+def replay_parts(task: str) -> Callable[[], list[Part]]:
+    """Every committed training checkpoint of ``task`` from the start of training up to the medium level,
+    each recorded as its own part with an equal share of the transitions: D4RL's medium-replay is the replay
+    buffer of that training, where every stretch of training contributed the same number of transitions."""
+
+    def parts() -> list[Part]:
         from rsbench.behaviour.committed import replay_checkpoints, replay_policy
 
-        return [replay_policy(p) for p in replay_checkpoints(task)]
+        return [Part(path.stem, _checkpoint(path, replay_policy)) for path in replay_checkpoints(task)]
 
-    return policies
+    return parts
+
+
+def _checkpoint(path: Path, load: Callable[[Path], BehaviourPolicy]) -> PolicyMixture:
+    return lambda: [load(path)]
 
 
 def _mixture(*behaviours: Behaviour) -> Behaviour:
@@ -129,22 +211,26 @@ def _mixture(*behaviours: Behaviour) -> Behaviour:
 # D4RL's sizes: 1M transitions for medium and expert, medium-expert their concatenation; medium-replay as
 # D4RL's (the replay buffer up to the medium level held 202k / 402k / 302k transitions).
 _LOCOMOTION = {
-    "halfcheetah": ("rsbench/RiskyHalfCheetah-v0", "Risky HalfCheetah"),
-    "hopper": ("rsbench/RiskyHopper-v0", "Risky Hopper"),
-    "walker2d": ("rsbench/RiskyWalker2d-v0", "Risky Walker2d"),
+    "halfcheetah": "rsbench/RiskyHalfCheetah-v0",
+    "hopper": "rsbench/RiskyHopper-v0",
+    "walker2d": "rsbench/RiskyWalker2d-v0",
 }
-_LEVELS: dict[str, tuple[Callable[[str], PolicyMixture], int, str]] = {
+_LEVELS: dict[str, tuple[Callable[[str], Callable[[], list[Part]]], int, str]] = {
     "medium": (
-        lambda t: _levels(t, "medium"),
+        lambda t: level_parts(t, "medium"),
         1_000_000,
         "the medium PPO checkpoint (~1/3 of the expert's return)",
     ),
-    "expert": (lambda t: _levels(t, "expert"), 1_000_000, "the final (expert) PPO policy"),
-    "medium-replay": (_replay, 0, "the PPO training checkpoints up to the medium level"),
+    "expert": (lambda t: level_parts(t, "expert"), 1_000_000, "the final (expert) PPO policy"),
+    "medium-replay": (
+        replay_parts,
+        0,
+        "the PPO training checkpoints up to the medium level, equal transitions from each",
+    ),
     "medium-expert": (
-        lambda t: _levels(t, "medium", "expert"),
+        lambda t: level_parts(t, "medium", "expert"),
         2_000_000,
-        "medium and expert episodes, 50/50",
+        "medium then expert, recorded separately and concatenated, 50/50 by transitions",
     ),
 }
 
@@ -152,19 +238,36 @@ _LEVELS: dict[str, tuple[Callable[[str], PolicyMixture], int, str]] = {
 _REPLAY_STEPS = {"halfcheetah": 202_000, "hopper": 402_000, "walker2d": 302_000}
 
 
+def locomotion_recipe(
+    behaviour: str, level: str, task_id: str, *, name: str | None = None, reference: str | None = None
+) -> Recipe:
+    """The D4RL-style ``level`` dataset of ``behaviour``'s committed PPO policies (``halfcheetah``,
+    ``hopper``, ``walker2d``), recorded on the registered risky task ``task_id`` at D4RL's size.
+
+    ``name`` defaults to ``<behaviour>-<level>``; ``reference`` names the task whose committed reference
+    scores go into the metadata, and must be None unless they were measured on ``task_id`` itself (they are
+    the v1 risky tasks' returns: another risk spec, e.g. RAMAC's hazards, has none until measured).
+    """
+    if level not in _LEVELS:
+        raise ValueError(f"unknown level {level!r}; expected one of {', '.join(_LEVELS)}")
+    parts, steps, what = _LEVELS[level]
+    title = task_id.split("/")[-1].removesuffix("-v0")
+    return Recipe(
+        name or f"{behaviour}-{level}",
+        task_id,
+        None,
+        f"{title}: actions sampled from {what}, risk-unaware (D4RL-style {level})",
+        steps=steps or _REPLAY_STEPS[behaviour],
+        reference=reference,
+        parts=parts(behaviour),
+    )
+
+
 def _locomotion_recipes() -> list[Recipe]:
     return [
-        Recipe(
-            f"{task}-{level}",
-            task_id,
-            None,
-            f"{title}: actions sampled from {what}, risk-unaware (D4RL-style {level})",
-            steps=steps or _REPLAY_STEPS[task],
-            reference=task,
-            policies=mixture(task),
-        )
-        for task, (task_id, title) in _LOCOMOTION.items()
-        for level, (mixture, steps, what) in _LEVELS.items()
+        locomotion_recipe(task, level, task_id, reference=task)
+        for task, task_id in _LOCOMOTION.items()
+        for level in _LEVELS
     ]
 
 
@@ -223,7 +326,42 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+def resolve(name: str) -> tuple[Recipe, Size]:
+    """A catalogue name -> its recipe and size: ``hopper-medium`` is the recipe's default size,
+    ``hopper-medium-300k`` 300,000 transitions, ``pointmass-mixed-200ep`` 200 episodes."""
+    if name in RECIPES:
+        return RECIPES[name], RECIPES[name].default_size
+    match = _SIZED.fullmatch(name)
+    if match is None or match["recipe"] not in RECIPES:
+        raise UserError(
+            f"unknown dataset {name!r}; expected a catalogue name ({', '.join(RECIPES)}), optionally with a "
+            "size suffix (-300k, -1m, -5000 transitions, -200ep episodes)",
+            key="name",
+        )
+    by_steps = match["unit"] != "ep"
+    count = int(match["count"]) * _FACTORS[match["unit"]] if by_steps else int(match["count"])
+    return RECIPES[match["recipe"]], Size(count, by_steps)
+
+
+def is_catalogue(name: str) -> bool:
+    """Whether ``name`` is a catalogue name (with or without a size suffix)."""
+    try:
+        resolve(name)
+    except UserError:
+        return False
+    return True
+
+
+def sized_name(recipe: Recipe, size: Size) -> str:
+    """The name a build of ``recipe`` at ``size`` is known by: the recipe's name at its default size, else
+    the name with the size appended, so builds of different sizes never share an id."""
+    return recipe.name if size == recipe.default_size else f"{recipe.name}-{size.label}"
+
+
 def minari_id(name: str) -> str:
-    """A dataset as a suite or the command line names it -> its Minari id: a catalogue name maps to the id
-    it is built under (:func:`dataset_id_for`); anything else already is a Minari id."""
-    return dataset_id_for(name) if name in RECIPES else name
+    """A dataset as a suite or the command line names it -> its Minari id: a catalogue name (sized or not)
+    maps to the id it is built under (:func:`dataset_id_for` of its :func:`sized_name`, so ``-1000k`` and
+    ``-1m`` are one id); anything else already is a Minari id."""
+    if not is_catalogue(name):
+        return name
+    return dataset_id_for(sized_name(*resolve(name)))

@@ -31,6 +31,9 @@ def tail_coverage(data: OfflineData, *, min_penalty_events: int = MIN_PENALTY_EV
         )
     return {
         "dataset": data.dataset_id,
+        # The build's size and pieces (None for datasets not built by rsbench): part of its identity.
+        "size": data.metadata.get("size"),
+        "parts": data.metadata.get("parts"),
         "task": data.metadata.get("task_id"),
         "risk_spec": (data.metadata.get("risk_spec") or {}).get("name"),
         "risk_spec_version": data.metadata.get("risk_spec_version"),
@@ -52,13 +55,15 @@ def tail_coverage(data: OfflineData, *, min_penalty_events: int = MIN_PENALTY_EV
 
 def _reference(data: OfflineData, returns: np.ndarray) -> dict[str, float]:
     """Reference scores and the data's mean normalised score, where the dataset has them."""
-    scores = data.normalised_score(returns)
-    if scores is None:
+    from rsbench.eval.metrics import normalised_score
+
+    if data.reference_scores is None:
         return {}
+    lo, hi = data.reference_scores
     return {
-        "ref_min_score": float(data.metadata["ref_min_score"]),
-        "ref_max_score": float(data.metadata["ref_max_score"]),
-        "normalised_score": float(scores.mean()),
+        "ref_min_score": lo,
+        "ref_max_score": hi,
+        "normalised_score": float(np.mean(normalised_score(returns, lo, hi))),
     }
 
 

@@ -13,15 +13,16 @@ from rsbench.data import store
 REF_SCORE_KEYS = ("ref_min_score", "ref_max_score")
 
 
-def normalised_score(returns: np.ndarray, metadata: dict[str, Any]) -> np.ndarray | None:
-    """D4RL's normalised score ``100 (R - ref_min) / (ref_max - ref_min)``, or None without reference scores.
+def reference_scores(metadata: dict[str, Any]) -> tuple[float, float] | None:
+    """``(ref_min_score, ref_max_score)`` of a dataset's metadata, or None where it has no usable pair.
 
-    rsbench's reference scores are its own random and expert policies on the *risky* task, not D4RL's.
+    They are the references of :func:`rsbench.eval.metrics.normalised_score`: on rsbench's datasets its
+    random and PPO-expert returns on the risky task at its evaluation horizon, not D4RL's.
     """
     lo, hi = metadata.get("ref_min_score"), metadata.get("ref_max_score")
     if lo is None or hi is None or hi == lo:
         return None
-    return 100.0 * (np.asarray(returns, dtype=np.float64) - lo) / (hi - lo)
+    return float(lo), float(hi)
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,10 @@ class OfflineData:
             h.update(np.ascontiguousarray(a).tobytes())
         return h.hexdigest()[:16]
 
-    def normalised_score(self, returns: np.ndarray) -> np.ndarray | None:
-        """``100 (R - ref_min) / (ref_max - ref_min)`` when the dataset carries reference scores, else None."""
-        return normalised_score(returns, self.metadata)
+    @property
+    def reference_scores(self) -> tuple[float, float] | None:
+        """The dataset's ``(ref_min_score, ref_max_score)`` (see :func:`reference_scores`), or None."""
+        return reference_scores(self.metadata)
 
     def penalised_rewards(self, termination_penalty: float = 0.0) -> np.ndarray:
         """``(N,)`` rewards with ``termination_penalty`` added at the last step of every episode that ended in a
@@ -200,9 +202,9 @@ def load(dataset_id: str, *, source: str = "dataset") -> OfflineData:
     dataset = store.load_minari(dataset_id, source=source)
     minari_meta = store.read_metadata(dataset_id)
     meta = dict(minari_meta.get(store.METADATA_KEY, {}))
-    # Minari keeps the reference scores at its top level (what `minari.get_normalized_score` reads). A
-    # relabelled dataset carries its source's, measured on the risk-free task over other horizons: those
-    # would make a meaningless normalised score, so only rsbench's own (risky-task) ones are used.
+    # Minari keeps the reference scores at its top level (what `minari.get_normalized_score` reads).
+    # Datasets relabelled before the source's references moved to `source_ref_*` carry the source's
+    # risk-free ones there, marked by a `reference_scores` note: those are never used.
     if "reference_scores" not in meta:
         meta.update({k: float(minari_meta[k]) for k in REF_SCORE_KEYS if minari_meta.get(k) is not None})
     space = dataset.action_space

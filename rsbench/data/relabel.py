@@ -64,10 +64,15 @@ def relabel(
     ``seed`` salts the penalty draws (the online wrapper's default salt is 0). The new dataset's env is
     the risky task with ``spec``, ``seed`` and the source's time limit, so ``recover_environment()``
     gives back the env that would have recorded it; its evaluation env is the task with ``spec`` at the
-    task's evaluation horizon. The source's ``ref_min_score`` / ``ref_max_score`` are carried to the top
-    level (so ``minari.get_normalized_score`` works), with a note in the ``rsbench`` block that they were
-    measured on the source's risk-free env. Returns ``(new_id, written)``; an existing ``new_id`` is kept
-    unless ``force``.
+    task's evaluation horizon.
+
+    Reference scores: Minari's top-level ``ref_min_score`` / ``ref_max_score`` (what
+    ``minari.get_normalized_score`` reads) are only ever the risky task's at its evaluation horizon, so they
+    are written only when ``spec`` is the task's pinned spec and rsbench has committed references for it
+    (:func:`rsbench.behaviour.committed.task_reference_scores`); otherwise there are none and Minari's
+    normaliser raises. The source's own references, measured on its risk-free env over its episodes, are
+    kept as ``source_ref_min_score`` / ``source_ref_max_score``. Returns ``(new_id, written)``; an existing
+    ``new_id`` is kept unless ``force``.
     """
     import minari
 
@@ -80,7 +85,8 @@ def relabel(
     env_spec = source.spec.env_spec
     task_id = task_id or task_for_env(env_spec.id if env_spec else None)
     buffers = [_relabelled_buffer(ep, spec, seed) for ep in read_episodes(source)]
-    refs = _reference_scores(source.storage.metadata)
+    source_refs = _source_reference_scores(source.storage.metadata)
+    refs = _risky_reference_scores(task_id, spec)
     with store.staging(new_id), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(code_permalink|author_email|eval_env).*")
         dataset = minari.create_dataset_from_buffers(
@@ -103,13 +109,13 @@ def relabel(
             "seed": seed,
             "rsbench_version": rsbench.__version__,
         }
-        if refs:
-            block["reference_scores"] = {
+        if source_refs:
+            block["source_reference_scores"] = {
                 "from": source_id,
                 "env_id": env_spec.id if env_spec else None,
-                "note": "the source's reference scores, measured on its risk-free env, not on the risky task",
+                "note": "source_ref_*: the source's reference scores, on its risk-free env, not the risky task's",
             }
-        dataset.storage.update_metadata({**refs, store.METADATA_KEY: block})
+        dataset.storage.update_metadata({**refs, **source_refs, store.METADATA_KEY: block})
     return new_id, True
 
 
@@ -158,10 +164,20 @@ def _time_limit(source_spec: Any) -> int | None:
     return getattr(source_spec, "max_episode_steps", None)
 
 
-def _reference_scores(metadata: dict[str, Any]) -> dict[str, Any]:
-    """The source's ``ref_min_score`` / ``ref_max_score`` (and how many episodes they average), when it
-    has both: with only one Minari would estimate the other by rolling out a random policy."""
-    if metadata.get("ref_min_score") is None or metadata.get("ref_max_score") is None:
-        return {}
+def _source_reference_scores(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The source's ``ref_min_score`` / ``ref_max_score`` (and how many episodes they average) renamed
+    ``source_*``: they were measured on the source's risk-free task, so they must not normalise the risky
+    one."""
     keys = ("ref_min_score", "ref_max_score", "num_episodes_average_score")
-    return {k: metadata[k] for k in keys if metadata.get(k) is not None}
+    return {f"source_{k}": metadata[k] for k in keys if metadata.get(k) is not None}
+
+
+def _risky_reference_scores(task_id: str | None, spec: RiskSpec) -> dict[str, float]:
+    """rsbench's references of the risky task (random and PPO expert at its evaluation horizon), when the
+    relabelling applies that task's pinned spec; ``{}`` for a user spec, whose task has no references."""
+    from rsbench.behaviour.committed import task_reference_scores
+    from rsbench.envs import SPECS
+
+    if task_id is None or SPECS.get(task_id) != spec:
+        return {}
+    return task_reference_scores(task_id) or {}

@@ -34,7 +34,7 @@ __all__ = [
     "mean_return",
     "metric_info",
     "metric_label",
-    "normalized_score",
+    "normalised_score",
     "tail_size",
     "unreliable_tail",
     "upper_cvar",
@@ -159,11 +159,21 @@ def episode_violation_rate(violation_steps: npt.ArrayLike) -> FloatArray | float
     return (_episodes_last(violation_steps, -1) > 0).mean(axis=-1)
 
 
-def normalized_score(x: npt.ArrayLike, random_score: float, expert_score: float) -> FloatArray | float:
-    """D4RL-style normalised score ``100 (x - random) / (expert - random)``; elementwise, any shape."""
-    if expert_score == random_score:
-        raise ValueError("expert_score must differ from random_score")
-    return 100.0 * (np.asarray(x, dtype=np.float64) - random_score) / (expert_score - random_score)
+# What rsbench's reference scores are: every normalised score it shows is relative to these.
+NORMALISED_SCORE_REFERENCES = (
+    "normalised score = 100 (R - random) / (expert - random) with rsbench's references: the mean returns of a "
+    "uniform-random policy and of rsbench's PPO expert on the risky task at its evaluation horizon (not "
+    "D4RL's random and SAC expert on the 1000-step risk-free task)"
+)
+
+
+def normalised_score(x: npt.ArrayLike, ref_min: float, ref_max: float) -> FloatArray | float:
+    """D4RL's formula ``100 (x - ref_min) / (ref_max - ref_min)``, elementwise, any shape: the one function
+    every normalised score in rsbench goes through. rsbench's ``ref_min`` / ``ref_max`` are its random and
+    PPO-expert returns on the risky task (:data:`NORMALISED_SCORE_REFERENCES`)."""
+    if ref_max == ref_min:
+        raise ValueError("ref_max must differ from ref_min")
+    return 100.0 * (np.asarray(x, dtype=np.float64) - ref_min) / (ref_max - ref_min)
 
 
 def iqm(x: npt.ArrayLike, axis: int | None = None) -> FloatArray | float:
@@ -245,7 +255,9 @@ class MetricInfo:
 
 _METRICS = {
     "mean_return": MetricInfo("mean_return", "mean return", True),
-    "normalized_score": MetricInfo("normalized_score", "normalised score", True),
+    "normalised_score": MetricInfo(
+        "normalised_score", "normalised score (rsbench random = 0, PPO expert = 100, risky task)", True
+    ),
     "violation_rate": MetricInfo("violation_rate", "violation rate", False, (0.0, 1.0)),
     "episode_violation_rate": MetricInfo(
         "episode_violation_rate", "episode violation rate", False, (0.0, 1.0)

@@ -26,10 +26,10 @@ import numpy as np
 import pandas as pd
 
 from rsbench.eval import stats
-from rsbench.eval.metrics import higher_is_better, metric_info, metric_label
+from rsbench.eval.metrics import higher_is_better, metric_info, metric_label, normalised_score
 from rsbench.results.tables import (
     COSTS,
-    NORMALIZED,
+    NORMALISED,
     cvar_column,
     distortion_columns,
     group_label,
@@ -203,14 +203,14 @@ def task_board(table: pd.DataFrame, task: str, alphas: list[float], *, alpha: fl
 
     Ranked by the primary metric (the CVaR level closest to 0.1; NaN means rank last), with monotone tiers
     from Holm-corrected Welch tests at ``alpha`` (module docstring). The normalised-score column is shown
-    when the task's dataset has reference scores (see :func:`rsbench.results.tables.add_normalized_score`).
+    when the task's dataset has reference scores (see :func:`rsbench.results.tables.add_normalised_score`).
     """
     primary_alpha = min(alphas, key=lambda a: abs(a - 0.1))
     primary = cvar_column(primary_alpha)
     sub = table[table["task"] == task]
-    has_score = NORMALIZED in sub and bool(np.isfinite(sub[NORMALIZED].to_numpy(dtype=float)).any())
+    has_score = NORMALISED in sub and bool(np.isfinite(sub[NORMALISED].to_numpy(dtype=float)).any())
     metrics = [
-        *([NORMALIZED] if has_score else []),
+        *([NORMALISED] if has_score else []),
         "mean_return",
         *(cvar_column(a) for a in alphas),
         *distortion_columns(sub),
@@ -318,8 +318,7 @@ def aggregate(
         for task in tasks:
             x = _values(table[table["task"] == task], group, metric)
             if normalise:
-                lo, hi = references[task]
-                x = 100.0 * (x - lo) / (hi - lo)
+                x = np.asarray(normalised_score(x, *references[task]))
             per_task.append(x)
         if any(v.size == 0 for v in per_task):
             continue

@@ -17,12 +17,12 @@ from typing import Any
 import pandas as pd
 
 from rsbench.errors import UserError
-from rsbench.eval.metrics import metric_label
+from rsbench.eval.metrics import NORMALISED_SCORE_REFERENCES, metric_label
 from rsbench.report import leaderboard as lb
 from rsbench.results.fs import locate
 from rsbench.results.protocol import difference
 from rsbench.results.store import Run
-from rsbench.results.tables import COST_NOTE, COSTS, add_costs, add_normalized_score, infer_packed, per_seed
+from rsbench.results.tables import COST_NOTE, COSTS, add_costs, add_normalised_score, infer_packed, per_seed
 
 TEMPLATE = Path(__file__).with_name("templates") / "index.html.j2"
 
@@ -33,10 +33,7 @@ TIERS = (
     'separated from its top group". Groups with fewer than two usable seeds, or whose seeds are all '
     "identical, are untested."
 )
-REFERENCES = (
-    "Normalised scores are 100 (R - min) / (max - min) with the dataset's reference scores; on rsbench's "
-    "risky tasks these come from rsbench's own reference policies on the risky environment, not from D4RL."
-)
+REFERENCES = f"Reference scores are the dataset's; on rsbench's tasks the {NORMALISED_SCORE_REFERENCES}."
 
 
 @dataclass
@@ -94,7 +91,7 @@ def merge(runs: list[Run]) -> Merged:
     table = add_costs(lb.with_groups(per_seed(frames["episodes"], alphas, distortions)), frames["trials"])
     references = lb.reference_scores(datasets)
     if references:
-        table = add_normalized_score(table, references)
+        table = add_normalised_score(table, references)
     return Merged(runs, alphas, table, frames["episodes"], frames["curves"], frames["calibration"], datasets)
 
 

@@ -12,7 +12,7 @@ from rsbench.eval import metrics
 from rsbench.risk import DISTORTIONS, RiskSetting
 
 GROUP = ["method", "algo", "task", "sweep", "risk"]
-NORMALIZED = "normalized_score"
+NORMALISED = "normalised_score"
 
 
 def cvar_column(alpha: float) -> str:
@@ -99,19 +99,18 @@ def seed_means(table: pd.DataFrame, alphas: Sequence[float]) -> pd.DataFrame:
     return out.reset_index()
 
 
-def add_normalized_score(table: pd.DataFrame, references: Mapping[str, tuple[float, float]]) -> pd.DataFrame:
-    """``table`` with ``normalized_score = 100 (mean_return - min) / (max - min)`` per seed, from the task's
-    dataset reference scores ``task -> (ref_min_score, ref_max_score)``; NaN on tasks without them.
-
-    On rsbench's risky tasks the references are rsbench's own reference policies on the risky environment,
-    not D4RL's (a relabelled D4RL dataset keeps its risk-free references, noted in its metadata).
+def add_normalised_score(table: pd.DataFrame, references: Mapping[str, tuple[float, float]]) -> pd.DataFrame:
+    """``table`` with ``normalised_score`` (:func:`rsbench.eval.metrics.normalised_score` of each seed's mean
+    return) from the task's dataset reference scores ``task -> (ref_min_score, ref_max_score)``; NaN on tasks
+    without them. On rsbench's tasks these are its random and PPO-expert returns on the risky task
+    (:data:`rsbench.eval.metrics.NORMALISED_SCORE_REFERENCES`), not D4RL's.
     """
     out = table.copy()
     score = np.full(len(out), np.nan)
     for task, (lo, hi) in references.items():
         mask = (out["task"] == task).to_numpy()
-        score[mask] = metrics.normalized_score(out.loc[mask, "mean_return"].to_numpy(dtype=float), lo, hi)
-    out[NORMALIZED] = score
+        score[mask] = metrics.normalised_score(out.loc[mask, "mean_return"].to_numpy(dtype=float), lo, hi)
+    out[NORMALISED] = score
     return out
 
 

@@ -93,6 +93,7 @@ def test_tiny_policy_dataset_has_reference_scores_and_is_deterministic(name: str
     from rsbench.data.build import build
     from rsbench.data.coverage import tail_coverage
     from rsbench.data.offline import load
+    from rsbench.eval.metrics import normalised_score
 
     dataset_id, built = build(name, episodes=2, seed=3, progress=False)
     assert built
@@ -101,8 +102,10 @@ def test_tiny_policy_dataset_has_reference_scores_and_is_deterministic(name: str
     task = name.split("-")[0]
     assert dataset.storage.metadata["ref_max_score"] == pytest.approx(provenance()[task]["ref_max_score"])
     returns = first.episode_returns()
+    assert first.reference_scores is not None
     np.testing.assert_allclose(
-        100 * minari.get_normalized_score(dataset, returns), first.normalised_score(returns)
+        100 * minari.get_normalized_score(dataset, returns),
+        normalised_score(returns, *first.reference_scores),
     )
     build(name, episodes=2, seed=3, progress=False, force=True)
     again = load(dataset_id)
@@ -118,9 +121,74 @@ def test_build_by_steps_records_whole_episodes_up_to_the_target() -> None:
     from rsbench.data.offline import load
 
     dataset_id, _ = build("halfcheetah-expert", steps=450, seed=0, progress=False)
+    assert dataset_id == "rsbench/halfcheetah-expert-450-v1"
     data = load(dataset_id)
     assert data.n_steps >= 450 and data.n_steps - data.episode_lengths[-1] < 450
     assert data.metadata["build_seconds"] >= 0
+
+
+def _parts(data) -> list[tuple[str, int, int, slice]]:
+    """``(label, episodes, steps, episode slice)`` of each recorded part, checked against the arrays."""
+    out, first = [], 0
+    for part in data.metadata["parts"]:
+        eps = slice(first, first + part["episodes"])
+        assert int(data.episode_lengths[eps].sum()) == part["steps"]
+        out.append((part["label"], part["episodes"], part["steps"], eps))
+        first += part["episodes"]
+    assert first == data.n_episodes
+    return out
+
+
+@needs_committed
+def test_medium_expert_is_medium_then_expert_50_50_by_transitions() -> None:
+    """D4RL's medium-expert: the medium and the expert data recorded separately and concatenated, half the
+    transitions each (to within one episode), not a per-episode mixture (which gave 65% expert on Hopper)."""
+    from rsbench.data.build import build
+    from rsbench.data.offline import load
+
+    both = load(build("hopper-medium-expert", steps=2000, seed=0, progress=False)[0])
+    (medium, _, medium_steps, _), (expert, _, expert_steps, _) = _parts(both)
+    assert (medium, expert) == ("medium", "expert")
+    longest = int(both.episode_lengths.max())
+    assert 1000 <= medium_steps < 1000 + longest and 1000 <= expert_steps < 1000 + longest
+    assert abs(medium_steps - expert_steps) < longest
+    # The medium part is the medium dataset of half the size, array for array; the expert part is not.
+    alone = load(build("hopper-medium", steps=1000, seed=0, progress=False)[0])
+    assert alone.n_steps == medium_steps
+    np.testing.assert_array_equal(both.actions[:medium_steps], alone.actions)
+    np.testing.assert_array_equal(both.rewards[:medium_steps], alone.rewards)
+    assert len(set(both.episode_seeds.tolist())) == both.n_episodes  # no reset seed reused across parts
+
+
+@needs_committed
+@pytest.mark.parametrize("task", ["halfcheetah", "hopper", "walker2d"])
+def test_replay_checkpoints_are_evenly_spaced_from_the_start_of_training_to_medium(task: str) -> None:
+    """The committed checkpoints medium-replay records: evenly spaced in training steps, the first within
+    one spacing of the start of training, the last the medium policy."""
+    from rsbench.behaviour.committed import replay_checkpoints
+
+    steps = np.array([int(p.stem.split("_")[1]) for p in replay_checkpoints(task)])
+    spacing = np.diff(steps)
+    assert len(steps) >= 3 and (spacing == spacing[0]).all()
+    assert steps[0] <= spacing[0] and steps[-1] == provenance()[task]["policies"]["medium"]["steps"]
+
+
+@needs_committed
+def test_medium_replay_takes_equal_transitions_from_every_checkpoint() -> None:
+    """D4RL's medium-replay is the replay buffer of training up to medium: every stretch of training holds
+    the same number of transitions, so each checkpoint gives an equal share (to within one episode), in
+    training order (not one checkpoint drawn per episode, where short early episodes were under-weighted)."""
+    from rsbench.behaviour.committed import replay_checkpoints
+    from rsbench.data.build import build
+    from rsbench.data.offline import load
+
+    data = load(build("hopper-medium-replay", steps=1500, seed=0, progress=False)[0])
+    parts = _parts(data)
+    assert [label for label, *_ in parts] == [p.stem for p in replay_checkpoints("hopper")]
+    share = 1500 // len(parts)
+    longest = int(data.episode_lengths.max())
+    for label, _, steps, _ in parts:
+        assert share <= steps < share + longest, label
 
 
 def _random_policy(seed: int, obs_dim: int = 11, act_dim: int = 3):
@@ -191,12 +259,12 @@ def test_lockstep_recording_by_steps_stops_where_sequential_recording_would(
     )
     monkeypatch.setitem(RECIPES, recipe.name, recipe)
     monkeypatch.setattr(build_module, "LOCKSTEP", 4)
-    build(recipe.name, steps=60, seed=0, progress=False)
-    data = load(recipe.dataset_id)
+    dataset_id, _ = build(recipe.name, steps=60, seed=0, progress=False)
+    data = load(dataset_id)
     assert data.n_steps >= 60 and data.n_steps - data.episode_lengths[-1] < 60
     monkeypatch.setattr(build_module, "LOCKSTEP", 64)
     build(recipe.name, steps=60, seed=0, progress=False, force=True)
-    assert load(recipe.dataset_id).content_hash() == data.content_hash()
+    assert load(dataset_id).content_hash() == data.content_hash()
 
 
 def test_train_then_select_writes_levels_replay_and_provenance(tmp_path: Path) -> None:
@@ -210,6 +278,7 @@ def test_train_then_select_writes_levels_replay_and_provenance(tmp_path: Path) -
     cfg = PPOConfig(steps=768, checkpoint_every=256, n_envs=4, n_steps=64, batch_size=64, n_epochs=1)
     run = train("hopper", tmp_path / "run", cfg)
     assert [p.name for p in sorted((run / "checkpoints").glob("*.pt"))] == [
+        "step_00000000.pt",  # the untrained policy: the start of training, medium-replay's first data
         "step_00000256.pt",
         "step_00000512.pt",
         "step_00000768.pt",
@@ -218,7 +287,8 @@ def test_train_then_select_writes_levels_replay_and_provenance(tmp_path: Path) -
     out = tmp_path / "policies" / "hopper"
     medium = record["policies"]["medium"]["steps"]
     assert medium in (256, 512) and record["policies"]["expert"]["steps"] == 768
-    assert sorted(p.name for p in (out / "replay").glob("*.pt"))[-1] == f"step_{medium:08d}.pt"
+    replay = sorted(p.name for p in (out / "replay").glob("*.pt"))
+    assert replay[0] == "step_00000000.pt" and replay[-1] == f"step_{medium:08d}.pt"
     assert load_policy(out / "medium.pt").provenance["steps"] == medium
     saved = json.loads((tmp_path / "policies" / "provenance.json").read_text())["hopper"]
     assert saved["ref_min_score"] == record["policies"]["random"]["risky_mean"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rsbench.data.offline import normalised_score
+from rsbench.data.offline import reference_scores
 
 
 def test_risk_features_of_halfcheetah_report_forward_velocity_against_the_threshold() -> None:
@@ -38,13 +38,11 @@ def test_pointmass_has_no_thresholded_observation() -> None:
     assert risk_features(data) == {}  # type: ignore[arg-type]
 
 
-def test_normalised_score_is_d4rl_formula_and_absent_without_references() -> None:
-    meta = {"ref_min_score": -50.0, "ref_max_score": 150.0}
-    np.testing.assert_allclose(
-        normalised_score(np.array([-50.0, 50.0, 150.0, 250.0]), meta), [0, 50, 100, 150]
-    )
-    assert normalised_score(np.array([1.0]), {}) is None
-    assert normalised_score(np.array([1.0]), {"ref_min_score": 3.0, "ref_max_score": 3.0}) is None
+def test_reference_scores_of_metadata_and_absent_without_a_usable_pair() -> None:
+    assert reference_scores({"ref_min_score": -50.0, "ref_max_score": 150.0}) == (-50.0, 150.0)
+    assert reference_scores({}) is None
+    assert reference_scores({"ref_min_score": 3.0}) is None
+    assert reference_scores({"ref_min_score": 3.0, "ref_max_score": 3.0}) is None
 
 
 def test_relabelled_source_scores_are_not_used_for_normalisation(tmp_path) -> None:

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rsbench import cli
+from rsbench.behaviour.committed import task_reference_scores
 from rsbench.data import store
 from rsbench.data.catalog import dataset_id_for
 from rsbench.data.offline import load, read_episodes
@@ -75,16 +76,16 @@ def test_relabelling_twice_with_same_seed_is_identical(pointmass_root: Path, mon
     )
     out = {}
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
-        new_id, _ = relabel("rsbench/pointmass-mixed-v1", spec, seed=seed, new_id=f"test/pm-{name}-v0")
+        new_id, _ = relabel("rsbench/pointmass-mixed-200ep-v1", spec, seed=seed, new_id=f"test/pm-{name}-v0")
         out[name] = load(new_id)
     assert np.array_equal(out["a"].rewards, out["b"].rewards)
     assert np.array_equal(out["a"].penalties, out["b"].penalties)
     assert not np.array_equal(out["a"].penalties, out["c"].penalties)
     # Relabelling replaces the recorded penalty instead of stacking a second one on top.
-    src = load("rsbench/pointmass-mixed-v1")
+    src = load("rsbench/pointmass-mixed-200ep-v1")
     base = src.rewards - SPECS["rsbench/RiskyPointMass-v0"].penalty * src.penalties
     np.testing.assert_allclose(out["a"].rewards, base + spec.penalty * out["a"].penalties)
-    assert out["a"].metadata["relabelled_from"] == "rsbench/pointmass-mixed-v1"
+    assert out["a"].metadata["relabelled_from"] == "rsbench/pointmass-mixed-200ep-v1"
 
 
 def test_default_relabel_id():
@@ -160,11 +161,18 @@ def test_relabel_remote_halfcheetah_through_the_cli(minari_remote_root: Path):
 
     relabelled = minari.load_dataset(HALFCHEETAH_RISKY)
     meta = relabelled.storage.metadata
-    # The source's reference scores, at Minari's top level, so Minari's own normaliser works on the new id.
-    assert (meta["ref_min_score"], meta["ref_max_score"]) == (-275.0, 11000.0)
-    assert minari.get_normalized_score(relabelled, np.array([11000.0]))[0] == pytest.approx(1.0)
-    assert meta["rsbench"]["reference_scores"]["env_id"] == "HalfCheetah-v5"
-    assert "risk-free" in meta["rsbench"]["reference_scores"]["note"]
+    # Minari's top-level references are the risky task's at its horizon (rsbench's random and PPO expert on
+    # RiskyHalfCheetah, 200 steps), never the source's risk-free 1000-step ones, which keep a source_ name.
+    risky = task_reference_scores("rsbench/RiskyHalfCheetah-v0")
+    assert (meta["ref_min_score"], meta["ref_max_score"]) == (risky["ref_min_score"], risky["ref_max_score"])
+    assert (meta["source_ref_min_score"], meta["source_ref_max_score"]) == (-275.0, 11000.0)
+    returns = np.array([risky["ref_min_score"], risky["ref_max_score"], 11000.0])
+    score = minari.get_normalized_score(relabelled, returns)
+    np.testing.assert_allclose(score[:2], [0.0, 1.0])
+    assert score[2] > 20  # the source's expert return is off the risky task's scale, not 1.0
+    assert load(HALFCHEETAH_RISKY).reference_scores == (risky["ref_min_score"], risky["ref_max_score"])
+    assert meta["rsbench"]["source_reference_scores"]["env_id"] == "HalfCheetah-v5"
+    assert "risk-free" in meta["rsbench"]["source_reference_scores"]["note"]
     assert meta["rsbench"]["relabelled_from"] == HALFCHEETAH_SOURCE
     assert meta["rsbench"]["task_id"] == "rsbench/RiskyHalfCheetah-v0"
     assert relabelled.spec.env_spec.max_episode_steps == 1000  # the data's own time limit ...
@@ -192,14 +200,33 @@ def test_recovered_env_of_a_relabelled_remote_dataset_replays_its_rewards(minari
     assert eval_spec.kwargs["spec"] == LOW_SPEED.to_dict() and eval_spec.max_episode_steps == 200
 
 
-def test_relabel_remote_hopper_keeps_terminations_and_has_no_reference_scores(minari_remote_root: Path):
+def test_relabel_remote_hopper_keeps_terminations_and_gets_the_risky_task_references(
+    minari_remote_root: Path,
+):
     report = _relabel_cli(["mujoco/hopper/medium-v0", "--seed", "3"])
     assert report["dataset"] == "rsbench/hopper-medium-risky-v1"
     data = load(report["dataset"])
     assert data.terminals[data.episode_starts + data.episode_lengths - 1].all()
     assert data.has_risk_flags and data.penalties.sum() > 0
     meta = store.read_metadata(report["dataset"])
-    assert "ref_min_score" not in meta and "reference_scores" not in meta["rsbench"]
+    assert meta["ref_max_score"] == task_reference_scores("rsbench/RiskyHopper-v0")["ref_max_score"]
+    assert "source_ref_min_score" not in meta and "source_reference_scores" not in meta["rsbench"]
+
+
+def test_a_user_spec_relabel_has_no_reference_scores_and_minari_cannot_normalise_it(minari_remote_root: Path):
+    """With a spec of the user's, no references exist for the risky task: the source's risk-free ones are
+    kept only as source_*, so ``minari.get_normalized_score`` raises instead of returning a number
+    computed from them."""
+    import minari
+
+    new_id, _ = relabel(HALFCHEETAH_SOURCE, LOW_SPEED, seed=0, new_id="test/slow-v0")
+    dataset = minari.load_dataset(new_id)
+    meta = dataset.storage.metadata
+    assert "ref_min_score" not in meta and "ref_max_score" not in meta
+    assert (meta["source_ref_min_score"], meta["source_ref_max_score"]) == (-275.0, 11000.0)
+    with pytest.raises(ValueError, match="Reference score not provided"):
+        minari.get_normalized_score(dataset, np.array([100.0]))
+    assert load(new_id).reference_scores is None
 
 
 def test_relabelling_the_remote_layout_twice_with_one_seed_is_identical(minari_remote_root: Path):

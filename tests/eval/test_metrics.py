@@ -107,10 +107,10 @@ def test_rates_and_scores():
     np.testing.assert_allclose(m.violation_rate(steps, lengths), [0.05, 0.2])
     np.testing.assert_allclose(m.episode_violation_rate(steps), [0.5, 1.0])
     np.testing.assert_allclose(m.mean_return([[1.0, 3.0], [2.0, 2.0]]), [2.0, 2.0])
-    assert m.normalized_score(50.0, random_score=0.0, expert_score=200.0) == 25.0
-    assert m.normalized_score(-10.0, random_score=-10.0, expert_score=30.0) == 0.0
+    assert m.normalised_score(50.0, ref_min=0.0, ref_max=200.0) == 25.0
+    assert m.normalised_score(-10.0, ref_min=-10.0, ref_max=30.0) == 0.0
     with pytest.raises(ValueError):
-        m.normalized_score(1.0, 2.0, 2.0)
+        m.normalised_score(1.0, 2.0, 2.0)
     with pytest.raises(ValueError):
         m.violation_rate(steps, lengths[:, :1])
 

@@ -42,8 +42,8 @@ def test_reference_scores_give_a_normalised_column_and_iqm(tmp_path: Path) -> No
     md, html = report.markdown.read_text(), report.index.read_text()
     header = next(line for line in md.splitlines() if line.startswith("| rank"))
     assert "normalised score" in header
-    assert "IQM of normalised scores" in md and "not from D4RL" in md
-    assert "not from D4RL" in html and "Tiers are monotone in rank" in html
+    assert "IQM of normalised scores" in md and "PPO expert" in md and "not D4RL's" in md
+    assert "not D4RL" in html and "Tiers are monotone in rank" in html
     # Each seed's mean return r scores 100 (r + 30) / 25; the table shows their mean over seeds.
     table = load_run(run).episodes
     board_row = next(line for line in md.splitlines() if "| diffuser | neutral |" in line)

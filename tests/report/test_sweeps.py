@@ -27,7 +27,7 @@ TINY = {
 def _suite(tmp_path: Path, sweep: dict, *, seeds=(0, 1), steps: int = 4, episodes: int = 3) -> Path:
     data = {
         "name": "swept",
-        "tasks": {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed"}},
+        "tasks": {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed-200ep"}},
         "methods": {"rs": {"method": "rs_diffuser", "config": TINY, "risk": ["neutral", "cvar:0.1"]}},
         "seeds": list(seeds),
         "sweep": sweep,

@@ -182,7 +182,7 @@ def _suite(tmp_path: Path, resources: dict[str, Any] | None, name: str) -> Path:
         cql["resources"] = resources
     data = {
         "name": "pack",
-        "tasks": {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed"}},
+        "tasks": {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed-200ep"}},
         "methods": {"cql": cql},
         "seeds": [0, 1, 2],
         "train": {"steps": 20, "batch_size": 16, "checkpoint_every": 10, "log_every": 10},

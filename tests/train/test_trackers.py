@@ -99,7 +99,7 @@ def test_run_with_every_installed_tracker_writes_inside_the_run(tmp_path: Path, 
         yaml.safe_dump(
             {
                 "name": "trackers",
-                "tasks": {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed"}},
+                "tasks": {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed-200ep"}},
                 "methods": {"cql": {"method": "cql", "config": {"hidden": [16], "cql_n_actions": 2}}},
                 "seeds": [0],
                 "train": {"steps": 20, "batch_size": 16, "checkpoint_every": 10, "log_every": 10},

@@ -38,7 +38,7 @@ def _data(pointmass_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 def _suite(tmp_path: Path, methods: dict, *, seeds=(0, 1), steps=40, checkpoint_every=20, episodes=4) -> Path:
     data = {
         "name": "faults",
-        "tasks": {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed"}},
+        "tasks": {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed-200ep"}},
         "methods": methods,
         "seeds": list(seeds),
         "train": {"steps": steps, "batch_size": 16, "checkpoint_every": checkpoint_every, "log_every": 10},
