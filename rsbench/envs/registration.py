@@ -17,6 +17,8 @@ from rsbench.envs.wrapper import RiskWrapper
 POINTMASS_PENALTY = -15.0
 POINTMASS_PROB = 0.05
 
+# The MuJoCo specs follow O-RAAC (Urpi et al., ICLR 2021); rsbench/envs/spec.py's docstring lists where v1
+# differs (it keeps HalfCheetah's forward reward when the penalty fires; O-RAAC drops it).
 SPECS: dict[str, RiskSpec] = {
     "rsbench/RiskyPointMass-v0": RiskSpec(
         "pointmass-hazard-disc",

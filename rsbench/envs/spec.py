@@ -7,6 +7,20 @@ what lets the online wrapper and offline relabelling agree exactly (docs/design.
 Every clause is vectorised: ``holds(obs, info)`` takes ``obs`` of shape ``(N, obs_dim)`` and an info
 mapping whose values broadcast to ``(N,)``, and returns a ``(N,)`` bool array. A spec's violation is the
 AND of its clauses.
+
+The pinned v1 MuJoCo specs (:data:`rsbench.envs.registration.SPECS`) follow O-RAAC (Urpi, Curi and Krause,
+"Risk-Averse Offline Reinforcement Learning", ICLR 2021; nuria95/O-RAAC ``reward_wrappers.py`` and
+``json_params/ORAAC``): HalfCheetah forward velocity > 4 with p 0.05 and -70 (its medium setting),
+Hopper |pitch| > 0.1 while healthy with p 0.1 and -50, Walker2d |pitch| > 0.5 while healthy with p 0.1 and
+-30, evaluated over 200 / 500 / 500 steps. Where v1 differs, on purpose:
+
+- O-RAAC also **drops HalfCheetah's forward reward** on a step where the penalty fires; v1 keeps the base
+  reward and adds the penalty, on every task (one rule; RAMAC's Stochastic-D4RL also adds it).
+- O-RAAC's expert HalfCheetah uses velocity > 10 and -60; v1 has one spec per task, whatever the data.
+- "Healthy" is Gymnasium v5's full check (Hopper: z > 0.7, |pitch| < 0.2, |state| < 100; Walker2d:
+  0.8 < z < 2, |pitch| < 1), where O-RAAC checks the pitch range only, on D4RL v0's gym v2/v3 envs.
+- The penalty draw is seeded from the episode's seed (reproducible evaluation and relabelling); O-RAAC
+  samples an unseeded torch Bernoulli.
 """
 
 from __future__ import annotations
