@@ -36,7 +36,7 @@ def tiny_suite(where: Path, name: str, methods: dict, **eval_block) -> Path:
     """A suite of one point-mass task, 2 seeds and a few steps and episodes: the protocol the pin keeps."""
     data = {
         "name": name,
-        "tasks": {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed"}},
+        "tasks": {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed-200ep"}},
         "methods": methods,
         "seeds": [0, 1],
         "train": {"steps": 20, "batch_size": 16, "checkpoint_every": 20, "log_every": 10},
