@@ -1,4 +1,4 @@
-"""The README's Python examples run as written."""
+"""The manual's Python examples (README and docs/) run as written."""
 
 import re
 from pathlib import Path
@@ -47,14 +47,19 @@ def _stored_smoke_run(where: Path) -> None:
 def test_python_examples_run(pointmass_root: Path, monkeypatch):
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(pointmass_root))
     _stored_smoke_run(Path("results") / "smoke-20261124-000000")
-    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    pages = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    blocks = [
+        (page.name, block)
+        for page in pages
+        for block in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    ]
     # The session's fixture holds the 200-episode build, whose id carries its size.
-    blocks = [b.replace("rsbench/pointmass-mixed-v1", "rsbench/pointmass-mixed-200ep-v1") for b in blocks]
-    assert len(blocks) >= 2
+    blocks = [(n, b.replace("rsbench/pointmass-mixed-v1", "rsbench/pointmass-mixed-200ep-v1")) for n, b in blocks]
+    assert len(blocks) >= 3
     seen: dict = {}
-    for block in blocks:
+    for name, block in blocks:
         namespace: dict = {}
-        exec(compile(block, "README.md", "exec"), namespace)
+        exec(compile(block, name, "exec"), namespace)
         seen.update(namespace)
     assert seen["batch"]["observations"].shape == (32, 16, 2)
     assert seen["actions"].shape == (4, 2)
