@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -276,13 +276,10 @@ def _ramac_recipes() -> list[Recipe]:
     policies and sizes as the v1 locomotion recipes, on RAMAC's hazards (``rsbench/RAMAC-*-v0``, spec family
     ``ramac-1``). No reference scores: rsbench's are for the v1 tasks."""
     return [
-        Recipe(
-            f"ramac-{task}-{level}",
-            f"rsbench/RAMAC-{env}-{level}-v0",
-            None,
-            f"RAMAC Stochastic-D4RL {env} {level}: actions sampled from {_LEVELS[level][2]}, risk-unaware",
-            steps=_LEVELS[level][1] or _REPLAY_STEPS[task],
-            policies=_LEVELS[level][0](task),
+        replace(
+            locomotion_recipe(task, level, f"rsbench/RAMAC-{env}-{level}-v0", name=f"ramac-{task}-{level}"),
+            description=f"RAMAC Stochastic-D4RL {env} {level}: actions sampled from {_LEVELS[level][2]}, "
+            "risk-unaware",
         )
         for task, env in (("halfcheetah", "HalfCheetah"), ("hopper", "Hopper"), ("walker2d", "Walker2d"))
         for level in ("medium-expert", "medium-replay")
