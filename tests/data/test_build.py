@@ -83,6 +83,9 @@ def test_the_size_is_part_of_the_dataset_id(tmp_path: Path):
 def test_a_suite_names_a_sized_dataset_and_the_run_records_it(tmp_path: Path):
     """ensure_dataset builds the size the name gives, and the coverage the run manifest records (its
     ``datasets`` entry) carries the sized id, the size and the content hash."""
+    from types import SimpleNamespace
+
+    from rsbench.cli import _prepare_datasets
     from rsbench.data.build import ensure_dataset
     from rsbench.data.offline import load
 
@@ -91,6 +94,9 @@ def test_a_suite_names_a_sized_dataset_and_the_run_records_it(tmp_path: Path):
     report = tail_coverage(load(dataset_id))
     assert report["dataset"] == dataset_id and report["size"] == {"episodes": 3} and report["episodes"] == 3
     assert report["content_hash"] == store.read_metadata(dataset_id)[store.METADATA_KEY]["content_hash"]
+    # What `rsbench run` writes into the manifest's `datasets` block, per task.
+    entry = _prepare_datasets([SimpleNamespace(task="pm", dataset="pointmass-mixed-4ep")])["pm"]  # type: ignore[list-item]
+    assert entry["dataset"] == "rsbench/pointmass-mixed-4ep-v1" and entry["size"] == {"episodes": 4}
 
 
 def test_a_size_in_the_name_and_a_size_flag_is_one_line_error(run_cli):
