@@ -60,6 +60,15 @@ class RADACConfig(MethodConfig):
     HalfCheetah medium-expert; its other rows differ in ``critic_lr``, ``eta``, ``n_quantiles``,
     ``lambda_bc``, ``eta_warmup_steps``, ``q_clip`` and ``grad_norm``: docs/ramac.md)."""
 
+    reference: ClassVar[str] = (
+        "KaiFukazawa/RAMAC main.py, agents/radac*.py, configs/radac.yaml (halfcheetah-medium-expert-v2)"
+    )
+    reference_fields: ClassVar[tuple[str, ...]] = (
+        "hidden", "time_dim", "diffusion_steps", "n_quantiles", "kappa", "discount", "tau", "actor_lr", "critic_lr",
+        "grad_norm", "q_clip", "eta", "lambda_bc", "eta_warmup_steps", "eta_ramp_steps", "train_risk", "ema_decay",
+        "ema_start", "ema_every", "normalize_obs",
+    )  # fmt: skip
+
     hidden: tuple[int, ...] = doc("denoiser MLP widths, Mish (RADACDenoiser: 3 x 256)", (256, 256, 256))
     time_dim: int = doc("sinusoidal timestep features of the denoiser (RADACDenoiser t_dim)", 16, ge=4)
     diffusion_steps: int = doc("K, DDPM steps of the VP schedule (main.py --T 5)", 5, ge=1)
