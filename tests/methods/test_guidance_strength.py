@@ -122,10 +122,11 @@ def test_a_flat_critic_pushes_less_than_an_informed_one(pointmass_data, sampler:
     method.prepare(pointmass_data)
     obs = pointmass_data.observations[:6]
     m = config.n_quantiles
-    informed = _push(method, obs, torch.ones(m), "cvar:0.1")
-    flat = _push(method, obs, torch.full((m,), 1e-3), "cvar:0.1")
-    assert informed > 0.01
-    assert flat < 0.05 * informed  # the old per-plan normalisation pushed both by the same amount
+    for risk in ("neutral", "cvar:0.1"):
+        informed = _push(method, obs, torch.ones(m), risk)
+        flat = _push(method, obs, torch.full((m,), 1e-3), risk)
+        assert informed > 0.01
+        assert flat < 0.05 * informed, risk  # the old per-plan normalisation pushed both by the same amount
     # a critic whose mean barely depends on the plan while its lower tail does: neutral guidance (the mean)
     # pushes far less than CVaR guidance (the old code: exactly as hard)
     tail = torch.full((m,), -(1 - 0.01) / (m - 1))

@@ -49,6 +49,7 @@ def stored_run(
             **manifest(run_id=where.name, suite_name=suite.name, suite_hash=suite.digest(), command=["test"]),
             "finished": "now",
             "cluster": {"nodes": 1},
+            "deviations": suite.deviations(),
             "datasets": {
                 "pointmass": {
                     "dataset": "rsbench/pointmass-mixed-v1",
@@ -161,6 +162,8 @@ def test_leaderboard_markdown_has_ranked_rows_findings_and_provenance(tmp_path: 
     assert len(ranked) == 4
     assert "has a higher CVaR_0.1 than" in md and "(Holm)" in md
     assert "## Provenance" in md and "suite smoke" in md
+    # the smoke suite's budget deviations from Diffuser's reference defaults, in the provenance footer
+    assert "deviations from the reference defaults: diffuser:" in md and "candidates 8 (reference 64)" in md
     assert "fewer than 5 seeds" in md
 
 
