@@ -114,7 +114,9 @@ def planning(device: str = "cpu") -> list[dict]:
 
         return _median_seconds(once, 5, warmup=1)
 
-    diffuser = _planner("diffuser", data, device, sampler="ddpm", sampling_steps=20)
+    # one plan per environment (Diffuser's default is now the reference's 64 candidates): 64 environments are the
+    # reference's 64 samples per planning call, which the targets compare with
+    diffuser = _planner("diffuser", data, device, sampler="ddpm", sampling_steps=20, candidates=1)
     dd = _planner("decision_diffuser", data, device, sampler="ddpm", sampling_steps=20)
     rs = _planner("rs_diffuser", data, device, sampler="ddpm", sampling_steps=20, candidates=1)
 
