@@ -103,3 +103,51 @@ def act_latency(device: str = "cpu") -> list[dict]:
                 }
             )
     return figures
+
+
+def radac_iqn_interleaved(device: str = "cpu") -> list[dict]:
+    """RADAC against IQN, each at its reference configuration, timed alternately in one process (so a shared
+    machine's load hits both alike): ratios of the median training step and of ``act`` for 64 environments."""
+    import time
+
+    import torch
+
+    from rsbench.methods import Space, create
+
+    data = _synthetic()
+    configs = {"radac": {}, "iqn": {"hidden": [256, 256, 256], "train_risk": "cvar:0.1"}}
+    methods, steps, acts = {}, {k: [] for k in configs}, {k: [] for k in configs}
+    for name, config in configs.items():
+        method = create(name, Space.from_data(data), config, device=device)
+        method.prepare(data)
+        sampler = method.data_spec().sampler(data, 256, np.random.default_rng(0))
+        methods[name] = (
+            method,
+            method.to_batch(sampler.sample()),
+            torch.Generator(device=device).manual_seed(0),
+        )
+    obs = data.observations[:64]
+    for rep in range(10):
+        for name, (method, batch, gen) in methods.items():
+            t0 = time.perf_counter()
+            method.update(batch)
+            _sync(device)
+            t1 = time.perf_counter()
+            method.act(obs, generator=gen)
+            _sync(device)
+            if rep >= 2:  # warm-up
+                steps[name].append(t1 - t0)
+                acts[name].append(time.perf_counter() - t1)
+    med = {k: (float(np.median(steps[k])), float(np.median(acts[k]))) for k in configs}
+    return [
+        {
+            "name": f"RADAC / IQN training step time, batch 256, interleaved [{device}]",
+            "value": round(med["radac"][0] / med["iqn"][0], 2),
+            "unit": "x",
+        },
+        {
+            "name": f"RADAC / IQN act time, 64 envs, interleaved [{device}]",
+            "value": round(med["radac"][1] / med["iqn"][1], 1),
+            "unit": "x",
+        },
+    ]
