@@ -214,3 +214,13 @@ def test_cross_task_iqm_uses_every_run_and_reference_scores() -> None:
     assert lb.reference_scores({"t1": {"ref_min_score": 0.0, "ref_max_score": 40.0}, "t2": {}}) == {
         "t1": (0.0, 40.0)
     }
+
+
+def test_a_distortion_column_shows_beside_cvar_with_its_interval() -> None:
+    table = _table({"radac cvar:0.1": [1.0, 2.0, 3.0], "iqn cvar:0.1": [0.0, 1.0, 2.0]})
+    table["wang:-0.7"] = table["mean_return"] - 0.5
+    board = lb.task_board(table, "pm", [0.1])
+    assert board.metrics.index("wang:-0.7") == board.metrics.index("cvar_0.1") + 1
+    row = next(r for r in board.rows if r["group"] == "radac cvar:0.1")
+    assert row["wang:-0.7"] == lb.cell(np.array([0.5, 1.5, 2.5]), None)
+    assert "wang:-0.7" not in lb.task_board(_table({"a neutral": [1.0, 2.0]}), "pm", [0.1]).metrics
