@@ -33,12 +33,20 @@ def _browser():
 
 
 def stored_run(
-    where: Path, *, seeds=(0, 1, 2), episodes: int = 40, shift: float = 0.0, eval_seed: int = 0
+    where: Path,
+    *,
+    seeds=(0, 1, 2),
+    episodes: int = 40,
+    shift: float = 0.0,
+    eval_seed: int = 0,
+    distortions: tuple[str, ...] = (),
 ) -> Path:
     """A run in the store's layout with the smoke suite's protocol and hand-made, seeded episodes."""
     suite = load_suite(REPO / "suites" / "smoke.yaml")
     data = suite.to_dict()
     data["eval"]["seed"] = eval_seed
+    if distortions:
+        data["eval"]["distortions"] = list(distortions)
     store = RunStore(where)
     store.root.mkdir()
     import yaml
@@ -165,6 +173,15 @@ def test_leaderboard_markdown_has_ranked_rows_findings_and_provenance(tmp_path: 
     # the smoke suite's budget deviations from Diffuser's reference defaults, in the provenance footer
     assert "deviations from the reference defaults: diffuser:" in md and "candidates 8 (reference 64)" in md
     assert "fewer than 5 seeds" in md
+
+
+def test_a_suites_distortion_is_a_leaderboard_column(tmp_path: Path) -> None:
+    run = stored_run(tmp_path / "results" / "r", distortions=("wang:-0.7",))
+    md = render_report([load_run(run)], tmp_path / "out").markdown.read_text()
+    header = next(line for line in md.splitlines() if "CVaR_0.1" in line and line.startswith("|"))
+    assert "wang:-0.7 risk" in header
+    plain = render_report([load_run(stored_run(tmp_path / "results" / "p"))], tmp_path / "o2")
+    assert "wang:-0.7" not in plain.markdown.read_text()
 
 
 def test_runs_merge_and_protocol_mismatch_is_one_line(tmp_path: Path) -> None:
