@@ -1,8 +1,8 @@
 """End to end: 8 seeds of the smoke suite's CQL as one ``pack: 8`` trial on both CPUs against 8 separate
 1-CPU trials two at a time, each a whole ``rsbench run`` (Ray start, training, evaluation, results written).
 
-Both run through ``rsbench.train.tune.run_tune`` on a fresh local Ray of 2 CPUs, exactly as ``rsbench run``
-does, on a 200-episode ``pointmass-mixed`` built in a temp dir. The two are run in alternation (separate,
+Both run through the suite job ``rsbench.train.job.execute`` on a fresh local Ray of 2 CPUs, the function
+``rsbench run`` calls, on a 200-episode ``pointmass-mixed`` built in a temp dir. The two are run in alternation (separate,
 packed, separate, packed, ...) so that a noisy shared machine slows both alike; the figure is the ratio of
 their median wall times. The issue's target: the packed run at least 1.5x faster.
 """
@@ -36,9 +36,7 @@ def _suite(folder: Path, resources: dict) -> Path:
 
 def packed_run(device: str = "cpu") -> list[dict]:
     """Wall time of ``rsbench run`` for 8 CQL seeds: ``pack: 8`` on 2 CPUs vs 8 separate 1-CPU trials."""
-    from rsbench.suite import load_suite
-    from rsbench.train.plan import new_run
-    from rsbench.train.tune import run_tune
+    from rsbench.train.job import execute, plan_suite
 
     with bench_folder() as folder:
         suites = {
@@ -48,18 +46,12 @@ def packed_run(device: str = "cpu") -> list[dict]:
         times: dict[str, list[float]] = {k: [] for k in suites}
         for r in range(ROUNDS):
             for kind, path in suites.items():
-                plan = new_run(
-                    load_suite(path),
-                    path,
-                    results=str(folder / "results"),
-                    name=f"{kind}-{r}",
-                    method_files=[],
-                )
+                plan = plan_suite(path, results=str(folder / "results"), name=f"{kind}-{r}")
                 t0 = time.perf_counter()
-                statuses = run_tune(plan, cpus=2)
+                outcome = execute(plan, cpus=2)  # the suite job `rsbench run` runs
                 times[kind].append(time.perf_counter() - t0)
-                if set(statuses.values()) != {"finished"}:
-                    raise RuntimeError(f"{kind} run did not finish: {statuses}")
+                if outcome.counts["finished"] != outcome.counts["trials"]:
+                    raise RuntimeError(f"{kind} run did not finish: {outcome.counts} {outcome.failures}")
     separate, packed = statistics.median(times["separate"]), statistics.median(times["packed"])
     ratio = separate / packed
     note = f"{ROUNDS} alternating rounds, runs (s): separate {times['separate']}, packed {times['packed']}"

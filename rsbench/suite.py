@@ -354,6 +354,15 @@ def validate_suite(suite: Suite, *, source: str | Path | None, overrides: Sequen
         check_suite_methods(suite, source=source)
 
 
+def open_suite(path: str | Path, overrides: Sequence[str] = ()) -> Suite:
+    """The suite file at ``path`` with its ``--set`` overrides, through every check (:func:`validate_suite`).
+
+    Method files must be loaded first (they register their methods)."""
+    suite = load_suite(path, overrides=overrides)
+    validate_suite(suite, source=path, overrides=overrides)
+    return suite
+
+
 def parse_set(text: str) -> tuple[str, Any]:
     """``"eval.episodes=20"`` -> ``("eval.episodes", 20)``: the value is parsed as YAML, as in the file."""
     import yaml

@@ -97,7 +97,7 @@ def test_version() -> None:
 
 
 def test_validate_smoke_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "out", Console(width=200))  # wide enough that no cell is cut
+    monkeypatch.setattr(cli.common, "out", Console(width=200))  # wide enough that no cell is cut
     result = runner.invoke(cli.app, ["validate", str(SMOKE)])
     assert result.exit_code == 0, result.output
     assert "suite 'smoke' is valid, 20 trials" in result.stdout  # 8 RS-Diffuser seeds + 4 x 3
@@ -358,7 +358,7 @@ def test_methods_defaults_paste_into_yaml(monkeypatch: pytest.MonkeyPatch) -> No
         block = "\n".join(f"{f['name']}: {cli.yaml_value(f['default'])}" for f in fields)
         expected = {f["name"]: json.loads(json.dumps(f["default"], default=str)) for f in fields}
         assert yaml.safe_load(block) == expected, name
-    monkeypatch.setattr(cli, "out", Console(width=250))
+    monkeypatch.setattr(cli.common, "out", Console(width=250))
     table = runner.invoke(cli.app, ["methods", "rs_diffuser"]).stdout
     assert "│ [1, 2, 4, 8] " in table  # dim_mults: a YAML list, not the Python tuple (1, 2, 4, 8)
     assert "[-1, 1]" in table  # cells are not read as rich markup
@@ -407,11 +407,13 @@ def test_run_dry_run_json_lists_trials_with_overrides() -> None:
 def test_run_json_summary_of_an_incomplete_run_exits_3(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from rsbench.train.plan import new_run
+    from rsbench.train.job import SuiteOutcome, failures
+    from rsbench.train.plan import finish_run, new_run
 
     plan = new_run(load_suite(SMOKE), SMOKE, results=str(tmp_path), name="r", method_files=[])
+    outcome = SuiteOutcome(plan, finish_run(plan), failures(plan), ["tensorboard"])
     with pytest.raises(typer.Exit) as info:
-        cli._finish(plan, ["tensorboard"], as_json=True)
+        cli.run.finish(outcome, as_json=True)
     assert info.value.exit_code == ExitCode.INCOMPLETE == 3
     data = json.loads(capsys.readouterr().out)
     assert data["run"] == "r" and data["run_dir"] == str(tmp_path / "r")
@@ -455,3 +457,81 @@ def test_bad_risk_flag_is_one_line_naming_the_setting(run_cli, setting: str) -> 
     line = _one_error_line(stderr)
     assert line.startswith(f"rsbench: error: --risk: risk setting {setting!r}: ")
     assert "ALPHA" in line or "(0, 1]" in line
+
+
+# -- the command tree as a whole --
+
+
+def _leaves(command, path=()):
+    """``(path, click command)`` of every runnable command under ``command``."""
+    import click
+
+    ctx = click.Context(command)
+    subs = getattr(command, "commands", None)
+    if not subs:
+        yield path, command
+        return
+    for name in subs:
+        yield from _leaves(command.get_command(ctx, name), (*path, name))
+
+
+def _tree():
+    return typer.main.get_command(cli.app)
+
+
+# Commands that print no table (they train or copy files and say where), so they have no --json.
+NO_TABLE = {("behaviour", "train"), ("behaviour", "select")}
+
+
+def test_every_table_printing_command_takes_json() -> None:
+    leaves = dict(_leaves(_tree()))
+    assert set(leaves) >= NO_TABLE
+    for path, command in leaves.items():
+        flags = {opt for param in command.params for opt in getattr(param, "opts", [])}
+        assert ("--json" in flags) != (path in NO_TABLE), path
+
+
+def test_exit_code_table_names_only_existing_commands() -> None:
+    import re
+
+    commands = {path[0] for path, _ in _leaves(_tree())}
+    named = set(re.findall(r"\((\w+)\)", exit_codes_help()))
+    assert named and named <= commands, named - commands
+    for path, _ in _leaves(_tree()):
+        text = runner.invoke(cli.app, [*path, "--help"], env={"COLUMNS": "200"}).stdout
+        assert exit_codes_help()[:40] in " ".join(text.split()), path
+
+
+def test_help_text_is_not_read_as_markup() -> None:
+    text = runner.invoke(cli.app, ["report", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "METHOD[@RISK][[KEY=VALUE,...]]" in text and "rs@cvar:0.1[candidates=1]" in text
+
+
+def test_importing_the_cli_imports_neither_torch_nor_ray() -> None:
+    code = (
+        "import sys, rsbench.cli; "
+        "print(sorted(m for m in ('torch', 'ray', 'pandas', 'scipy', 'seaborn', 'mujoco') if m in sys.modules))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout's rsbench, wherever it is installed from
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True, env=env
+    )
+    assert done.stdout.strip() == "[]"
+
+
+def _first_column(text: str) -> str:
+    """The first column of a rendered table, its folded pieces joined (rows in order)."""
+    body = [line for line in text.splitlines() if line.startswith("│")]
+    return "".join(line.split("│")[1].strip() for line in body)
+
+
+def test_tables_cut_nothing_at_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli.common, "out", Console(width=80))
+    text = runner.invoke(cli.app, ["validate", str(SMOKE)]).stdout
+    assert "…" not in text and max(map(len, text.splitlines())) <= 80
+    trials = load_suite(SMOKE).trials()
+    assert _first_column(text) == "".join(t.id for t in trials)
+    assert text.count("neutral,") == 8  # the last column is there too, not cropped at the edge
+    listing = runner.invoke(cli.app, ["data", "list"]).stdout
+    assert "…" not in listing and max(map(len, listing.splitlines())) <= 80
+    assert _first_column(listing).startswith("".join(r.name for r in RECIPES.values()))

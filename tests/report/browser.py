@@ -44,6 +44,7 @@ class PageCheck:
     broken_images: list[str]  # src (first 80 chars) of images not complete or with naturalWidth == 0
     table_rows: dict[str, int]  # table element id -> number of <tbody><tr> rows, for every <table id=...>
     title: str
+    probed: object = None  # what the ``probe`` script returned (JSON-like), None without one
 
 
 def _which(*names: str) -> str | None:
@@ -79,8 +80,11 @@ def _resize_viewport(driver, width: int, height: int) -> None:
         driver.set_window_size(2 * width - int(inner_w), 2 * height - int(inner_h))
 
 
-def check_page(html: Path, screenshot: Path, *, width: int = 1400, height: int = 2000) -> PageCheck:
+def check_page(
+    html: Path, screenshot: Path, *, width: int = 1400, height: int = 2000, probe: str | None = None
+) -> PageCheck:
     """Load ``html`` from disk, wait for it and its images (10 s at most), collect the checks, screenshot it.
+    ``probe``: a script body (``return ...;``) run on the loaded page at ``width``; its result is ``probed``.
 
     The screenshot (PNG) is ``width`` wide and as tall as the page: at least ``height``, at most 16384.
     """
@@ -114,6 +118,7 @@ def check_page(html: Path, screenshot: Path, *, width: int = 1400, height: int =
             while not driver.execute_script(_READY) and time.monotonic() < deadline:
                 time.sleep(0.1)
             found = driver.execute_script(_COLLECT)
+            probed = driver.execute_script(probe) if probe else None
             errors = [e["message"] for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
             _resize_viewport(
                 driver, width, min(max(height, int(driver.execute_script(_PAGE_HEIGHT))), _MAX_HEIGHT)
@@ -129,4 +134,5 @@ def check_page(html: Path, screenshot: Path, *, width: int = 1400, height: int =
         broken_images=list(found["broken"]),
         table_rows={k: int(v) for k, v in found["rows"].items()},
         title=str(found["title"]),
+        probed=probed,
     )

@@ -191,3 +191,28 @@ def test_hand_edited_baseline_errors_are_one_line_exit_2(run_cli, tmp_path: Path
     csv.write_text(csv.read_text().replace("cvar_0.1", "cvar_0.2"))
     code, err = run_cli(["regress", str(run), "--baseline", str(tmp_path / "b")])
     assert code == 2 and "per_seed.csv: missing column(s) cvar_0.1" in err
+
+
+def test_regress_and_pin_print_json(tmp_path: Path) -> None:
+    """``--json`` on ``baseline pin`` and ``regress``: the same data as the files, on stdout."""
+    from typer.testing import CliRunner
+
+    from rsbench import cli
+
+    stored_run = _stored_run()
+    base, worse = stored_run(tmp_path / "base"), stored_run(tmp_path / "worse", shift=-30.0)
+    runner = CliRunner()
+    pinned = runner.invoke(cli.app, ["baseline", "pin", str(base), "--to", str(tmp_path / "b"), "--json"])
+    assert pinned.exit_code == 0, pinned.output
+    data = json.loads(pinned.stdout)
+    assert data["baseline"] == str(tmp_path / "b") and data["run"] == "base"
+    assert {"baseline.json", "per_seed.csv", "suite.yaml"} <= set(data["files"])
+    judged = runner.invoke(cli.app, ["regress", str(worse), "--baseline", str(tmp_path / "b"), "--json"])
+    assert judged.exit_code == 1, judged.output
+    data = json.loads(judged.stdout)
+    assert data["exit_code"] == 1 and data["alpha"] == 0.05
+    [pinned_board] = data["baselines"]
+    assert pinned_board["name"] == "regression" and pinned_board["baseline"] == str(tmp_path / "b")
+    written = json.loads((tmp_path / "worse" / "regression.json").read_text())
+    assert json.dumps(pinned_board["verdicts"]) == json.dumps(written)  # as text: NaN != NaN
+    assert any(v["verdict"] == "REGRESSION" for v in pinned_board["verdicts"])

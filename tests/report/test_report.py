@@ -211,3 +211,40 @@ def test_report_cli_prints_where_it_wrote(tmp_path: Path, capsys, monkeypatch) -
         cli.main()
     assert info.value.code == 2 and "not an rsbench run" in capsys.readouterr().err
     assert json.loads((run / "manifest.json").read_text())["run_id"] == "r"
+
+
+_FIT = """
+const page = document.documentElement;
+return {
+  viewport: window.innerWidth,
+  page: page.scrollWidth,
+  boards: Array.from(document.querySelectorAll("table.leaderboard")).map(t => ({
+    box: t.parentElement.clientWidth,
+    inner: t.parentElement.scrollWidth,
+    table: t.scrollWidth,
+    overflow: getComputedStyle(t.parentElement).overflowX,
+  })),
+};
+"""
+
+
+@pytest.mark.browser
+def test_leaderboard_is_readable_at_any_width(tmp_path: Path, browser, monkeypatch) -> None:
+    """The page never gets wider than the window: at 1400 px the leaderboard fits its box; narrower, it scrolls
+    inside it with every column reachable (a laptop's 900 px, a phone's 480 px)."""
+    import rsbench.report.figures as figures
+
+    monkeypatch.setattr(figures, "render_figures", lambda *args, **kwargs: [])  # the tables are the point
+    run = stored_run(tmp_path / "results" / "wide")
+    report = render_report([load_run(run)], tmp_path / "reports" / "wide")
+    for width in (1400, 900, 480):
+        fit = browser.check_page(report.index, tmp_path / f"{width}.png", width=width, probe=_FIT).probed
+        assert fit["page"] <= fit["viewport"], (width, fit)  # no horizontal scroll of the whole page
+        assert fit["boards"], fit
+        for board in fit["boards"]:
+            assert board["box"] <= fit["viewport"]
+            assert board["inner"] >= board["table"]  # the whole table lies inside its box ...
+            if board["table"] > board["box"]:  # ... and what does not fit scrolls there
+                assert board["overflow"] in ("auto", "scroll"), (width, board)
+            if width == 1400:  # a desktop window shows every column at once (headers wrap, intervals too)
+                assert board["table"] <= board["box"], board

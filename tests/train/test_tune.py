@@ -18,7 +18,7 @@ from rsbench.methods import load_method_file
 from rsbench.results import RunStore, load_run
 from rsbench.results.tables import per_seed
 from rsbench.suite import load_suite
-from rsbench.train.plan import finish_run, new_run
+from rsbench.train.plan import new_run
 from rsbench.train.trial import find_checkpoint
 from rsbench.train.tune import run_tune
 
@@ -197,12 +197,21 @@ def test_e_same_suite_and_seeds_give_identical_metrics(tmp_path: Path) -> None:
         "cql": {"method": "cql", "config": {"hidden": [16], "cql_n_actions": 2}},
     }
     suite = _suite(tmp_path, methods, seeds=(0, 1), steps=20, checkpoint_every=10)
+    from rsbench.train.job import execute, run_suite
+
     tables = []
     for name in ("first", "second"):
-        plan = _plan(tmp_path, suite, name)
-        assert set(run_tune(plan, cpus=2).values()) == {"finished"}
-        assert finish_run(plan)["finished"] == 4
-        run = load_run(plan.store.root)
+        # The suite job as a Python user calls it, and as the CLI does (a plan, then execute).
+        if name == "first":
+            outcome = run_suite(
+                suite, results=str(tmp_path / "results"), name=name, method_files=[FAULTY], cpus=2
+            )
+        else:
+            outcome = execute(_plan(tmp_path, suite, name), cpus=2)
+        assert outcome.counts == {"trials": 4, "finished": 4, "failed": 0, "missing": 0}
+        assert outcome.exit_code == 0 and outcome.failures == {}
+        run = load_run(outcome.run_dir)
+        assert set(run.manifest["datasets"]) == {"pm"}  # the job recorded the dataset's tail coverage
         tables.append(per_seed(run.episodes, [0.1]).drop(columns="trial"))
         assert set(run.curves["name"]) >= {"bc_loss", "critic_loss"}
     assert tables[0].equals(tables[1])

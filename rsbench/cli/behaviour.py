@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from rsbench.cli.common import app
 from rsbench.errors import UserError
 from rsbench.errors import examples as _examples
 
@@ -17,6 +18,7 @@ behaviour_app = typer.Typer(
     ),
     no_args_is_help=True,
 )
+app.add_typer(behaviour_app, name="behaviour")
 
 
 @behaviour_app.command(
@@ -105,13 +107,13 @@ def eval_cmd(
                 if level == "random"
                 else stochastic(policy(task, level))
             )
-            r = PolicyReturns.measure(pi, task_id, episodes)
+            measured = PolicyReturns.measure(pi, task_id, episodes)
             rows.append(
                 {
                     "task": task,
                     "level": level,
-                    **asdict(r),
-                    "normalised": float(normalised_score(r.risky_mean, lo, hi)),
+                    **asdict(measured),
+                    "normalised": float(normalised_score(measured.risky_mean, lo, hi)),
                 }
             )
     if as_json:

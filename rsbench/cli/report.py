@@ -1,0 +1,178 @@
+"""``rsbench report`` (HTML + Markdown leaderboard), ``rsbench regress`` (nightly verdicts) and
+``rsbench baseline pin``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from rsbench.cli.common import JsonFlag, app, emit_json, examples, say
+from rsbench.errors import UserError
+
+baseline_app = typer.Typer(
+    help="Pinned baselines for nightly regression.",
+    epilog=examples("rsbench baseline pin results/RUN --to baselines/smoke"),
+    no_args_is_help=True,
+)
+app.add_typer(baseline_app, name="baseline")
+
+
+@app.command(
+    "report",
+    epilog=examples(
+        "rsbench report results/smoke-20250101-000000",
+        "rsbench report results/night-1 results/night-2 --out reports/both --json",
+        "rsbench report results/RUN --compare rs_diffuser@cvar:0.1,rs_diffuser@neutral",
+    ),
+)
+def report_cmd(
+    runs: Annotated[
+        list[str], typer.Argument(help="Run directories or URIs; several merge into one leaderboard.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Report directory (default <project>/reports/<run>).")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the report's paths as JSON on stdout.")
+    ] = False,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compare",
+            metavar="A,B",
+            help="A planned comparison, stated in the report whether significant or not (Holm over the planned "
+            "ones); A and B are METHOD[@RISK][[KEY=VALUE,...]], e.g. rs@cvar:0.1[candidates=1]. Repeatable.",
+        ),
+    ] = None,
+) -> None:
+    """Render index.html, leaderboard.md and PNG figures for one or more runs."""
+    from rsbench.paths import project_root
+    from rsbench.report.render import render_report
+    from rsbench.results.store import load_run
+
+    loaded = [load_run(r) for r in runs]
+    target = out or project_root() / "reports" / "+".join(r.run_id for r in loaded)
+    report = render_report(loaded, target, compare=compare or [])
+    if as_json:
+        emit_json(
+            {
+                "runs": [r.uri for r in loaded],
+                "report_dir": str(target),
+                "index": str(report.index),
+                "leaderboard": str(report.markdown),
+                "figures": [str(f) for f in report.figures],
+                "seconds": round(report.seconds, 3),
+            }
+        )
+    say(f"report written to {report.index} ({len(report.figures)} figures, {report.seconds:.1f} s)")
+    say(f"leaderboard: {report.markdown}")
+    for line in report.planned:
+        say(f"planned: {line}")
+
+
+@app.command(
+    "regress",
+    epilog=examples(
+        "rsbench regress results/nightly-20250102-030000 --baseline baselines/smoke",
+        "rsbench regress results/nightly-20250102-030000 --baseline baselines/smoke --alpha 0.01 --json",
+    ),
+)
+def regress_cmd(
+    run: Annotated[str, typer.Argument(help="The run to check (directory or URI).")],
+    baseline: Annotated[
+        Path | None, typer.Option(help="Pinned baseline directory, e.g. baselines/smoke.")
+    ] = None,
+    history: Annotated[
+        str | None,
+        typer.Option(help="A directory of earlier nights: adds a rolling baseline beside the pinned one."),
+    ] = None,
+    last: Annotated[
+        int, typer.Option(help="Nights in the rolling baseline (the last that passed).", min=1)
+    ] = 7,
+    alpha: Annotated[
+        float, typer.Option(help="Level of each test (BH over the family).", min=0.0001, max=0.49)
+    ] = 0.05,
+    out: Annotated[
+        Path | None, typer.Option(help="Where regression.md/json go (default: beside the run).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Nightly verdicts against a pinned baseline (and, with --history, a rolling one of the last nights that
+    passed): exit 1 on any REGRESSION, 0 otherwise."""
+    from rsbench.report.history import NoRollingBaseline, regress_rolling
+    from rsbench.report.regress import exit_code, markdown, regress
+    from rsbench.results.fs import locate
+    from rsbench.results.store import load_run
+
+    if baseline is None and history is None:
+        raise UserError("expected --baseline DIR, --history DIR or both", key="--baseline")
+    loaded = load_run(run)
+    target = locate(out or (loaded.uri if "://" not in loaded.uri else Path.cwd()))
+    tables = []
+    if baseline is not None:
+        tables.append(("regression", regress(loaded, baseline, alpha=alpha), str(baseline)))
+    if history is not None:
+        try:
+            rows, label = regress_rolling(loaded, history, last, pinned=baseline, alpha=alpha)
+            tables.append(("regression-rolling", rows, label))
+        except NoRollingBaseline as exc:
+            if baseline is None:
+                raise
+            say(f"note: no rolling baseline yet ({exc.detail}); the pinned one alone judges this night")
+    judged = []
+    for name, rows, label in tables:
+        text = markdown(rows, loaded, label)
+        verdicts = [r.to_dict() for r in rows]
+        (target / f"{name}.md").write_text(text)
+        (target / f"{name}.json").write_text(json.dumps(verdicts, indent=2, default=str))
+        if not as_json:
+            Console(width=200).print(text, markup=False, highlight=False)  # Markdown rows stay one line each
+        say(f"verdicts written to {(target / f'{name}.md').uri} and {name}.json")
+        judged.append(
+            {
+                "name": name,
+                "baseline": label,
+                "verdicts": verdicts,
+                "markdown": (target / f"{name}.md").uri,
+                "exit_code": int(exit_code(rows)),
+            }
+        )
+    code = max(j["exit_code"] for j in judged)
+    if as_json:
+        emit_json({"run": loaded.uri, "alpha": alpha, "baselines": judged, "exit_code": code})
+    raise typer.Exit(code)
+
+
+@baseline_app.command(
+    "pin",
+    epilog=examples(
+        "rsbench baseline pin results/smoke-20250101-000000 --to baselines/smoke",
+        "rsbench baseline pin results/smoke-20250101-000000 --to baselines/smoke --json",
+    ),
+)
+def baseline_pin(
+    run: Annotated[str, typer.Argument(help="The run whose per-seed metrics become the baseline.")],
+    to: Annotated[Path, typer.Option(help="Baseline directory, e.g. baselines/smoke.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Store a run's per-seed metrics and provenance as the baseline nightly runs are compared with."""
+    from rsbench.report.regress import pin
+    from rsbench.results.store import load_run
+
+    path = pin(load_run(run), to)
+    if as_json:
+        meta: dict[str, Any] = json.loads(path.read_text())
+        emit_json(
+            {
+                "baseline": str(path.parent),
+                "files": sorted(p.name for p in path.parent.iterdir() if not p.name.startswith(".")),
+                "run": meta.get("run_id"),
+                "metrics": meta.get("metrics"),
+                "pinned": meta.get("pinned"),
+            }
+        )
+    say(f"baseline pinned to {path.parent} (per_seed.csv, baseline.json)")
