@@ -123,7 +123,8 @@ def regress_cmd(
             if baseline is None:
                 raise
             say(f"note: no rolling baseline yet ({exc.detail}); the pinned one alone judges this night")
-    judged = []
+    judged: list[dict[str, Any]] = []
+    codes: list[int] = []
     for name, rows, label in tables:
         text = markdown(rows, loaded, label)
         verdicts = [r.to_dict() for r in rows]
@@ -141,7 +142,8 @@ def regress_cmd(
                 "exit_code": int(exit_code(rows)),
             }
         )
-    code = max(j["exit_code"] for j in judged)
+        codes.append(int(exit_code(rows)))
+    code = max(codes)
     if as_json:
         emit_json({"run": loaded.uri, "alpha": alpha, "baselines": judged, "exit_code": code})
     raise typer.Exit(code)
