@@ -479,8 +479,8 @@ def _tree():
     return typer.main.get_command(cli.app)
 
 
-# Commands that print no table (they train or copy files and say where), so they have no --json.
-NO_TABLE = {("behaviour", "train"), ("behaviour", "select")}
+# Commands that print no table (they train, fit or copy files and say where), so they have no --json.
+NO_TABLE = {("behaviour", "train"), ("behaviour", "select"), ("critic",)}
 
 
 def test_every_table_printing_command_takes_json() -> None:

@@ -78,7 +78,7 @@ def relabel(
 
     new_id = new_id or default_relabel_id(source_id)
     if new_id == source_id:
-        raise UserError("the relabelled dataset needs an id different from its source", key="--out")
+        raise UserError("the relabelled dataset needs an id different from its source", key="--id")
     source = store.load_minari(source_id, source="source")
     if store.exists(new_id) and not force:
         return new_id, False
