@@ -29,6 +29,7 @@ lists the actor's training risk as its risk label (docs/design.md §4).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -167,11 +168,7 @@ class RADAC(Method):
             self.critics = nn.ModuleList(
                 [QuantileCritic(d, a, c.critic_hidden, c.n_quantiles) for _ in range(2)]
             ).to(self.device)
-        self.critics_target = nn.ModuleList(
-            [QuantileCritic(d, a, c.critic_hidden, c.n_quantiles) for _ in range(2)]
-        )
-        self.critics_target.load_state_dict(self.critics.state_dict())
-        self.critics_target.to(self.device).requires_grad_(False)
+        self.critics_target = copy.deepcopy(self.critics).requires_grad_(False)
         self.ema = EMA(self.actor, c.ema_decay, c.ema_start, c.ema_every)
         self.schedule = NoiseSchedule.from_betas(vp_betas(c.diffusion_steps)).to(self.device)
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
@@ -201,16 +198,17 @@ class RADAC(Method):
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         obs = batch["observations"]
         actions = self.unit_actions(batch["actions"]).clamp(-1.0, 1.0)
-        critic_loss, q_mean = self._critic_step(batch, obs, actions)
-        out = self._actor_step(obs, actions)
+        eta = self.eta_now()
+        out = {**self._critic_step(batch, obs, actions), **self._actor_step(obs, actions, eta)}
         self.ema.update(self.steps)
         for target, online in zip(self.critics_target, self.critics, strict=True):
             soft_update(target, online, self.config.tau)
-        return {"critic_loss": critic_loss, "q_mean": q_mean, **out}
+        values = torch.stack(list(out.values())).tolist()  # one device sync for the step's scalars
+        return {**dict(zip(out, values, strict=True)), "eta": eta}
 
     def _critic_step(
         self, batch: dict[str, torch.Tensor], obs: torch.Tensor, actions: torch.Tensor
-    ) -> tuple[float, float]:
+    ) -> dict[str, torch.Tensor]:
         c, n = self.config, self.config.n_quantiles
         taus, target_taus = self._rand(obs.shape[0], n), self._rand(obs.shape[0], n)
         with torch.no_grad():
@@ -228,9 +226,9 @@ class RADAC(Method):
         for critic in self.critics:  # the reference clips each critic on its own
             _clip(critic, c.grad_norm)
         self.critic_optimizer.step()
-        return float(0.5 * (losses[0] + losses[1]).detach()), float(z_data[0].detach().mean())
+        return {"critic_loss": 0.5 * (losses[0] + losses[1]).detach(), "q_mean": z_data[0].detach().mean()}
 
-    def _actor_step(self, obs: torch.Tensor, actions: torch.Tensor) -> dict[str, float]:
+    def _actor_step(self, obs: torch.Tensor, actions: torch.Tensor, eta: float) -> dict[str, torch.Tensor]:
         c, b = self.config, obs.shape[0]
         t = torch.randint(0, c.diffusion_steps, (b,), generator=self.generator, device=self.device)
         eps = self._normal(actions.shape)
@@ -238,18 +236,12 @@ class RADAC(Method):
         pi = reverse_chain(self.actor, self.schedule, obs, self.space.act_dim, self._normal)
         taus = risk_taus(c.train_risk, (b, c.n_quantiles), generator=self.generator, device=self.device)
         rho = torch.minimum(*(z(obs, pi, taus) for z in self.critics)).mean()
-        eta = self.eta_now()
         actor_loss = c.lambda_bc * bc_loss - eta * rho
         self.actor_optimizer.zero_grad(set_to_none=True)
         actor_loss.backward(inputs=list(self.actor.parameters()))  # the critics keep their own step
         _clip(self.actor, c.grad_norm)
         self.actor_optimizer.step()
-        return {
-            "actor_loss": float(actor_loss.detach()),
-            "bc_loss": float(bc_loss.detach()),
-            "risk_value": float(rho.detach()),
-            "eta": eta,
-        }
+        return {"actor_loss": actor_loss.detach(), "bc_loss": bc_loss.detach(), "risk_value": rho.detach()}
 
     # -- acting ---------------------------------------------------------------------------------------
     @torch.no_grad()

@@ -64,18 +64,18 @@ def test_the_risk_term_moves_the_actor_through_its_chain() -> None:
 
     before = value()
     for _ in range(30):
-        method._actor_step(obs, torch.zeros(256, 2))
+        method._actor_step(obs, torch.zeros(256, 2), method.eta_now())
     assert value() > before + 0.3 * abs(before)
 
     frozen = _radac(lambda_bc=0.0, eta=0.0)
     before = [p.detach().clone() for p in frozen.actor.parameters()]
-    frozen._actor_step(obs, torch.zeros(256, 2))
+    frozen._actor_step(obs, torch.zeros(256, 2), 0.0)
     assert all(torch.equal(a, b) for a, b in zip(before, frozen.actor.parameters(), strict=True))
 
 
 def test_the_actor_step_leaves_the_critics_gradients_alone() -> None:
     method = _radac()
-    method._actor_step(torch.zeros(8, 2), torch.zeros(8, 2))
+    method._actor_step(torch.zeros(8, 2), torch.zeros(8, 2), 0.02)
     assert all(p.grad is None for p in method.critics.parameters())
 
 
@@ -111,3 +111,9 @@ def test_trains_at_each_of_ramacs_distortions(risk: str, pointmass_data) -> None
     method = create("radac", Space.from_data(pointmass_data), config, seed=0)
     result = fit(method, pointmass_data, 2, batch_size=8, log_every=1)
     assert all(np.isfinite(v) for v in result.curves[-1].values())
+
+
+def test_construction_leaves_the_global_rng_alone() -> None:
+    state = torch.random.get_rng_state()
+    _radac()
+    assert torch.equal(torch.random.get_rng_state(), state)
