@@ -34,7 +34,9 @@ class TaskEntry:
 
     env: str = doc("registered risky task id, e.g. rsbench/RiskyPointMass-v0")
     dataset: str = doc("catalogue name (`rsbench data build NAME`) or a local Minari dataset id")
-    risk: RiskSpec | None = doc("user-declared risk spec replacing the pinned one (when/penalty/prob)", None)
+    risk_spec: RiskSpec | None = doc(
+        "the task's own penalty spec replacing the pinned one (when/penalty/prob); `risk:` is a method's", None
+    )
     horizon: int | None = doc("evaluation horizon; default: the task's pinned horizon", None, ge=1)
 
 
@@ -205,7 +207,7 @@ class Suite:
             alphas=self.eval.alphas,
             eval_seed=self.eval.seed,
             horizon=task.horizon,
-            risk_spec=task.risk.to_dict() if task.risk else None,
+            risk_spec=task.risk_spec.to_dict() if task.risk_spec else None,
             **self.resources_of(label),
         )
 
@@ -258,12 +260,17 @@ class Suite:
         if not self.eval.distortions:  # unset, as before distortions: suites without them keep their digest
             del data["eval"]["distortions"]
         for t, task in zip(data["tasks"].values(), self.tasks.values(), strict=True):
-            t["risk"] = task.risk.to_dict() if task.risk else None
+            t["risk_spec"] = task.risk_spec.to_dict() if task.risk_spec else None
         return json.loads(json.dumps(data))  # plain lists and dicts: what `load` reads back into this suite
 
     def digest(self) -> str:
-        """Hash of the resolved suite: runs are comparable only with the same digest."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of the resolved suite: runs are comparable only with the same digest. A task's penalty spec is
+        hashed under its first key name, ``risk``, so the rename to ``risk_spec`` changed no suite's digest
+        (nightly series and pins go on)."""
+        data = self.to_dict()
+        for task in data["tasks"].values():
+            task["risk"] = task.pop("risk_spec")
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def trial_id(method: str, task: str, seed: int, sweep: dict[str, Any]) -> str:
@@ -331,12 +338,25 @@ def load_suite(
     """
     path = Path(path)
     data = schema.read_yaml(path)
+    _refuse_renamed_keys(data, path)
     with _blame_overrides(overrides):
         for key, value in (parse_set(text) for text in overrides):
             data = schema.set_key_path(Suite, data, key, value, source="--set")
         suite = schema.load(Suite, data, source=path)
         check_suite(suite, source=path, known_methods=known_methods)
     return suite
+
+
+def _refuse_renamed_keys(data: Any, source: Path) -> None:
+    """A suite file written before the rename: a task's ``risk:`` is now ``risk_spec:`` (one line, exit 2)."""
+    tasks = data.get("tasks") if isinstance(data, dict) else None
+    for name, task in (tasks or {}).items() if isinstance(tasks, dict) else ():
+        if isinstance(task, dict) and "risk" in task:
+            raise UserError(
+                "renamed risk_spec: a task's penalty spec is `risk_spec:`; `risk:` is only a method's risk settings",
+                source=source,
+                key=f"tasks.{name}.risk",
+            )
 
 
 def validate_suite(suite: Suite, *, source: str | Path | None, overrides: Sequence[str] = ()) -> None:

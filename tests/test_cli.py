@@ -135,7 +135,7 @@ def test_validate_json_of_sweep_suite() -> None:
     ("name", "key"),
     [
         ("wrong_type_episodes.yaml", "eval.episodes"),
-        ("task_risk_bad_obs.yaml", "tasks.pointmass.risk.when[0].obs"),
+        ("task_risk_bad_obs.yaml", "tasks.pointmass.risk_spec.when[0].obs"),
     ],
 )
 def test_validate_malformed_exits_2(run_cli, name: str, key: str) -> None:

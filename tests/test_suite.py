@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ from rsbench.data.catalog import RECIPES
 from rsbench.envs.spec import Compare, InDisc, RiskSpec
 from rsbench.errors import UserError
 from rsbench.risk import GRAMMAR, RiskSetting
-from rsbench.suite import load_suite
+from rsbench.schema import load
+from rsbench.suite import Suite, load_suite
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -63,9 +65,9 @@ MALFORMED: dict[str, str] = {
         "(below that the weighting is not monotone), got 0.1"
     ),
     "task_risk_bad_obs.yaml": (
-        "tasks.pointmass.risk.when[0].obs: expected a non-negative observation index, got -1"
+        "tasks.pointmass.risk_spec.when[0].obs: expected a non-negative observation index, got -1"
     ),
-    "task_risk_bad_prob.yaml": "tasks.pointmass.risk.prob: expected a probability in [0, 1], got 2.0",
+    "task_risk_bad_prob.yaml": "tasks.pointmass.risk_spec.prob: expected a probability in [0, 1], got 2.0",
     "sweep_bad_key.yaml": (
         "sweep.methods.nope.config.dim: expected a key path methods.LABEL.config.FIELD "
         "with LABEL one of rs_diffuser, cql"
@@ -100,8 +102,8 @@ KEY_AND_EXPECTED: dict[str, tuple[str | None, str]] = {
     "risk_distortion_not_a_number.yaml": ("methods.rs_diffuser.risk[1]", "wang:ETA"),
     "risk_cvar_zero.yaml": ("methods.rs_diffuser.risk[0]", "(0, 1]"),
     "eval_distortion_out_of_range.yaml": ("eval.distortions[0]", "[0.28, 1]"),
-    "task_risk_bad_obs.yaml": ("tasks.pointmass.risk.when[0].obs", "non-negative observation index"),
-    "task_risk_bad_prob.yaml": ("tasks.pointmass.risk.prob", "probability in [0, 1]"),
+    "task_risk_bad_obs.yaml": ("tasks.pointmass.risk_spec.when[0].obs", "non-negative observation index"),
+    "task_risk_bad_prob.yaml": ("tasks.pointmass.risk_spec.prob", "probability in [0, 1]"),
     "sweep_bad_key.yaml": ("sweep.methods.nope.config.dim", "methods.LABEL.config.FIELD"),
     "duplicate_seeds.yaml": ("seeds", "duplicate seeds"),
     "duplicate_method_seeds.yaml": ("methods.rs_diffuser.seeds", "duplicate seeds"),
@@ -172,13 +174,13 @@ def test_five_method_suite_validates() -> None:
 
 def test_user_risk_and_sweep_suite_validates() -> None:
     suite = load_suite(VALID)
-    spec = suite.tasks["pointmass"].risk
+    spec = suite.tasks["pointmass"].risk_spec
     assert isinstance(spec, RiskSpec)
     assert spec.name == "pointmass-edge"
     assert spec.penalty == -20.0 and spec.prob == 0.25
     assert spec.clauses == (Compare("obs", 0, ">", 0.8), InDisc((0, 1), (0.5, 0.5), 0.3))
     assert suite.tasks["pointmass"].horizon == 50
-    assert suite.tasks["local"].risk is None and suite.tasks["local"].dataset == "someone/pointmass-local-v0"
+    assert suite.tasks["local"].risk_spec is None and suite.tasks["local"].dataset == "someone/pointmass-local-v0"
     assert suite.resources.cpu == 0.5 and suite.resources.gpu == 0.25
 
     trials = suite.trials()
@@ -229,8 +231,8 @@ def test_method_batch_size_overrides_the_train_default() -> None:
 def test_to_dict_is_plain_data() -> None:
     data = load_suite(VALID).to_dict()
     assert data["methods"]["rs_diffuser"]["risk"] == ["neutral", "cvar:0.1", "seeking:0.9"]
-    assert data["tasks"]["pointmass"]["risk"]["name"] == "pointmass-edge"
-    assert data["tasks"]["local"]["risk"] is None
+    assert data["tasks"]["pointmass"]["risk_spec"]["name"] == "pointmass-edge"
+    assert data["tasks"]["local"]["risk_spec"] is None
 
 
 def test_digest_is_stable_and_tracks_values(tmp_path: Path) -> None:
@@ -354,10 +356,10 @@ def test_unhashable_risk_op_is_a_user_error(tmp_path: Path) -> None:
         FIVE.read_text().replace(
             "    dataset: pointmass-mixed\n",
             "    dataset: pointmass-mixed\n"
-            "    risk: {when: [{obs: 0, op: ['>'], value: 1}], penalty: -1, prob: 0.1}\n",
+            "    risk_spec: {when: [{obs: 0, op: ['>'], value: 1}], penalty: -1, prob: 0.1}\n",
         )
     )
-    assert "tasks.pointmass.risk.when[0].op" in _error(path)
+    assert "tasks.pointmass.risk_spec.when[0].op" in _error(path)
 
 
 def test_digest_of_config_with_a_date(tmp_path: Path) -> None:
@@ -409,8 +411,8 @@ def test_set_overrides_apply(sets: list[str], check) -> None:
         ("eval.alphas=[0.1, 2]", "--set: eval.alphas[1]: expected <= 1, got 2"),
         (
             # The file has no risk block, so --set made one without `when`; the parser names the gap.
-            "tasks.pointmass.risk.prob=0.5",
-            f"{FIVE}: tasks.pointmass.risk.when: missing required key",
+            "tasks.pointmass.risk_spec.prob=0.5",
+            f"{FIVE}: tasks.pointmass.risk_spec.when: missing required key",
         ),
         (
             "resources.gpu=1.5",
@@ -463,3 +465,56 @@ def test_ramac_suite_validates_with_its_own_tasks_and_labels() -> None:
     assert radac.risk == (RiskSetting.parse(radac.config["train_risk"]),)
     assert suite.eval.distortions == (RiskSetting("wang", eta=-0.7),)
     assert len(suite.trials()) == 6 * 3 * 5
+
+
+# -- a task's penalty spec is `risk_spec:`; `risk:` is only a method's risk settings --
+
+
+def test_a_task_risk_key_in_a_suite_file_names_the_rename(tmp_path: Path) -> None:
+    old = tmp_path / "old.yaml"
+    old.write_text(VALID.read_text().replace("    risk_spec:", "    risk:", 1))
+    with pytest.raises(UserError) as info:
+        load_suite(old)
+    assert str(info.value) == (
+        f"{old}: tasks.pointmass.risk: renamed risk_spec: a task's penalty spec is `risk_spec:`; "
+        "`risk:` is only a method's risk settings"
+    )
+
+
+def test_the_rename_keeps_every_digest(tmp_path: Path) -> None:
+    """A suite's digest hashes the task spec under its first key name: runs and pins made before the rename
+    (baselines/smoke among them) keep matching."""
+    import json
+
+    from rsbench.results.store import stored_suite
+
+    pinned = json.loads((REPO / "baselines" / "smoke" / "baseline.json").read_text())
+    assert "risk" in pinned["suite"]["tasks"]["pointmass"]  # pinned before the rename
+    again = load(Suite, stored_suite(pinned["suite"]), source="baselines/smoke")
+    assert again.digest() == pinned["manifest"]["suite_hash"]
+    suite = load_suite(VALID)
+    legacy = suite.to_dict()
+    for task in legacy["tasks"].values():
+        task["risk"] = task.pop("risk_spec")
+    assert suite.digest() == hashlib.sha256(json.dumps(legacy, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def test_runs_and_pins_stored_before_the_rename_load(tmp_path: Path) -> None:
+    import json
+
+    from rsbench.results import pins
+    from rsbench.results.store import RunStore
+
+    suite = load_suite(VALID)
+    store = RunStore(tmp_path / "run")
+    store.write_suite(suite)
+    text = (tmp_path / "run" / "suite.yaml").read_text()
+    (tmp_path / "run" / "suite.yaml").write_text(text.replace("risk_spec:", "risk:"))  # as written before
+    stored = store.read_suite_dict()
+    assert stored["tasks"]["pointmass"]["risk_spec"]["name"] == "pointmass-edge"
+    assert load(Suite, stored, source="stored") == suite
+    (tmp_path / "pin").mkdir()
+    meta = {"suite": json.loads(json.dumps(suite.to_dict()).replace('"risk_spec"', '"risk"'))}
+    (tmp_path / "pin" / "baseline.json").write_text(json.dumps(meta))
+    assert pins.read_meta(tmp_path / "pin")["suite"]["tasks"]["pointmass"]["risk_spec"]["prob"] == 0.25
+

@@ -40,7 +40,7 @@ from rsbench.errors import UserError
 from rsbench.results.fs import locate
 from rsbench.results.protocol import difference, protocol_of, suite_difference
 from rsbench.results.provenance import now
-from rsbench.results.store import Run, _parquet_bytes, _read_parquet, _sorted
+from rsbench.results.store import Run, _parquet_bytes, _read_parquet, _sorted, stored_suite
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -77,6 +77,7 @@ def read_meta(where: Path) -> dict[str, Any]:
         raise UserError(f"unreadable ({str(exc).splitlines()[0]})", source=path) from None
     if not isinstance(meta, dict):
         raise UserError("expected a JSON object", source=path)
+    stored_suite(meta.get("suite"))  # a pin made before the rename of a task's `risk` to `risk_spec`
     return meta
 
 

@@ -49,6 +49,16 @@ def _parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def stored_suite(data: Any) -> Any:
+    """A suite as stored by a run or a pin, read in today's key names: suites stored before the rename hold a
+    task's penalty spec under ``risk``, now ``risk_spec`` (their digest is unchanged: ``Suite.digest``)."""
+    tasks = data.get("tasks") if isinstance(data, dict) else None
+    for task in tasks.values() if isinstance(tasks, dict) else ():
+        if isinstance(task, dict) and "risk" in task and "risk_spec" not in task:
+            task["risk_spec"] = task.pop("risk")
+    return data
+
+
 class RunStore:
     """Reads and writes one run's directory; ``where`` is a local path or a URI (``s3://...``)."""
 
@@ -65,7 +75,7 @@ class RunStore:
         (self.root / "suite.yaml").write_text(yaml.safe_dump(suite.to_dict(), sort_keys=False))
 
     def read_suite_dict(self) -> dict[str, Any]:
-        return yaml.safe_load((self.root / "suite.yaml").read_text())
+        return stored_suite(yaml.safe_load((self.root / "suite.yaml").read_text()))
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         (self.root / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str))
