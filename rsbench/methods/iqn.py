@@ -12,11 +12,17 @@ critic steps, Polyak rate 0.005, learning rates 3e-4, ``alpha = 2.5``.
 With ``conservative`` the critics also carry CODAC's penalty (Ma et al. 2021, https://arxiv.org/abs/2107.06106,
 code https://github.com/JasonMa2016/CODAC, ``distributional/codac.py``): per critic, an importance-sampled
 ``logsumexp_a Z(s, a) - Z(s, a_data)`` over ``cql_samples`` uniform actions (weight ``1 / 2^-d``) and as many
-policy actions at ``s`` and at ``s'`` (all evaluated at ``s``), each weighted by its inverse sampling density.
-Deviation: CODAC's actor is a SAC Gaussian with a log-density; this actor is deterministic (TD3+BC), so its
-samples are ``clip(pi(x) + N(0, cql_policy_std^2), -1, 1)`` weighted by that Gaussian's density. CODAC
-evaluates the penalty at one random quantile level per batch; here ``Z(s, a)`` is the mean over
-``cql_taus`` levels (an estimate of Q, which is what CQL's log-sum-exp is of).
+policy actions at ``s`` and at ``s'`` (all evaluated at ``s``), each weighted by its inverse sampling density,
+times ``cql_alpha``; with ``cql_lagrange``, CODAC's ``alpha' * (cql_alpha * gap - cql_target_gap)`` with
+``alpha' = exp(log_alpha')`` (from 1, clamped to [0, 1e6]) stepped by Adam on ``-alpha' * (cql_alpha * gap -
+cql_target_gap)`` (averaged over the twins) on the same batch: ``alpha'`` grows while the weighted gap exceeds
+the threshold and shrinks below it. ``codac`` (:class:`CODAC`) is this at CODAC's settings.
+Deviations: CODAC's actor is a SAC Gaussian with a log-density; this actor is deterministic (TD3+BC, with
+its settings), so its samples are ``clip(pi(x) + N(0, cql_policy_std^2), -1, 1)`` weighted by that Gaussian's
+density. CODAC evaluates the penalty at one quantile level (one column of its taus per batch); here ``Z(s, a)``
+is the mean over the first ``cql_taus`` of each transition's taus (``codac``: 1, a uniform level per
+transition). CODAC's taus are one random partition of [0, 1] per transition, the targets weighted by its
+cell sizes; here the taus are i.i.d. uniform (IQN) and the targets weigh ``1/N'`` each.
 
 The risk level is a training setting (``train_risk``): the actor is fixed after training, so ``act``
 ignores its ``risk`` argument. Rewards are not scaled: quantiles (and ``kappa``) are in reward units.
@@ -28,7 +34,7 @@ import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -73,8 +79,20 @@ class IQNConfig(MethodConfig):
         "risk functional rho the actor maximises (neutral, cvar:ALPHA, seeking:ALPHA)",
         RiskSetting("cvar", 0.1),
     )
+    quantile_reduction: Literal["sum", "mean"] = doc(
+        "quantile-Huber loss over the N predicted quantiles: sum (IQN, Dabney et al. 2018 eq. 3) or mean (CODAC)",
+        "sum",
+    )
     conservative: bool = doc("add a CQL penalty to the critic loss (CODAC)", False)
-    cql_alpha: float = doc("weight of the CQL penalty when conservative", 1.0, ge=0)
+    cql_alpha: float = doc(
+        "weight of the CQL penalty when conservative (CODAC's min_z_weight: 10)", 1.0, ge=0
+    )
+    cql_lagrange: bool = doc(
+        "tune a multiplier alpha' on cql_alpha * gap - cql_target_gap (CODAC's with_lagrange)", False
+    )
+    cql_target_gap: float = doc(
+        "threshold of the weighted gap under cql_lagrange (CODAC's lagrange_thresh)", 10.0
+    )
     cql_samples: int = doc(
         "actions per source (uniform, policy at s, policy at s') in the logsumexp", 10, ge=1
     )
@@ -139,6 +157,7 @@ class IQN(PackableMethod):
     Config: ClassVar[type[IQNConfig]] = IQNConfig
     config: IQNConfig
     paper = "https://arxiv.org/abs/1806.06923"
+    train_risk_field = "train_risk"  # act ignores the inference risk: a suite lists this risk only
 
     def __init__(self, config: IQNConfig, space: Space, *, seed: int = 0, device: str | torch.device = "cpu"):
         super().__init__(config, space, seed=seed, device=device)
@@ -152,6 +171,10 @@ class IQN(PackableMethod):
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_optimizer = torch.optim.Adam(self.critics.parameters(), lr=c.critic_lr)
         self.actor_optimizer = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr)
+        # CODAC's Lagrange multiplier alpha' = exp(log_alpha'), from 0 (alpha' = 1), Adam at its lr 3e-4
+        self.lagrange = c.conservative and c.cql_lagrange
+        self.log_alpha_prime = nn.Parameter(torch.zeros((), device=self.device))
+        self.alpha_prime_optimizer = torch.optim.Adam([self.log_alpha_prime], lr=c.critic_lr)
 
     # -- training -------------------------------------------------------------------------------------
     def prepare(self, data: OfflineData) -> None:
@@ -235,7 +258,7 @@ class IQN(PackableMethod):
     # -- the stages of one update (packable) ----------------------------------------------------------
     def nets(self) -> dict[str, nn.Module | nn.Parameter]:
         # the twins as separate nets: a pack calls each one's forward (a ModuleList has none)
-        return {
+        nets: dict[str, nn.Module | nn.Parameter] = {
             "critic0": self.critics[0],
             "critic1": self.critics[1],
             "critic0_target": self.critics_target[0],
@@ -243,9 +266,11 @@ class IQN(PackableMethod):
             "actor": self.actor,
             "actor_target": self.actor_target,
         }
+        return {**nets, "log_alpha_prime": self.log_alpha_prime} if self.lagrange else nets
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"critic": self.critic_optimizer, "actor": self.actor_optimizer}
+        optimizers = {"critic": self.critic_optimizer, "actor": self.actor_optimizer}
+        return {**optimizers, "alpha_prime": self.alpha_prime_optimizer} if self.lagrange else optimizers
 
     def noise(self, batch_size: int) -> dict[str, torch.Tensor]:
         """Target smoothing, target and online taus, CODAC's candidates, the actor's tail taus: in this order."""
@@ -264,7 +289,8 @@ class IQN(PackableMethod):
         }
 
     def stages(self) -> tuple[Stage, ...]:
-        critic = Stage(self._critic_losses, {"critic": "critic_loss"})
+        minimise = {"critic": "critic_loss", **({"alpha_prime": "_lagrange_loss"} if self.lagrange else {})}
+        critic = Stage(self._critic_losses, minimise)
         if self.steps % self.config.policy_freq:  # TD3: the actor and the targets lag the critics
             return critic, Stage(self._actor_losses, {})  # still report the actor's loss every step
         tau = self.config.tau
@@ -284,17 +310,41 @@ class IQN(PackableMethod):
             target = batch["rewards"][:, None] + c.discount * (1 - batch["terminals"][:, None]) * z_next
         taus = noise["taus"]
         z_data = [z(obs, actions, taus) for z in critics]
-        critic_loss = sum(quantile_huber_loss(z, target, taus, c.kappa) for z in z_data)
+        td_loss = sum(quantile_huber_loss(z, target, taus, c.kappa, c.quantile_reduction) for z in z_data)
         out = {"q_mean": z_data[0].mean()}
-        if c.conservative:
-            candidates, log_density = self.penalty_actions(obs, next_obs, nets["actor"], noise)
-            penalty = sum(
+        if not c.conservative:
+            return {"critic_loss": td_loss, **out}  # type: ignore[dict-item]
+        candidates, log_density = self.penalty_actions(obs, next_obs, nets["actor"], noise)
+        gaps = torch.stack(
+            [
                 self._cql_penalty(z, obs, candidates, log_density, taus[:, : c.cql_taus], zd)
                 for z, zd in zip(critics, z_data, strict=True)
-            )
-            critic_loss = critic_loss + c.cql_alpha * penalty
-            out["cql_penalty"] = penalty
-        return {"critic_loss": critic_loss, **out}  # type: ignore[dict-item]
+            ]
+        )
+        penalty, lagrange = self.lagrange_terms(gaps, nets.get("log_alpha_prime"))
+        out.update({"td_loss": td_loss, "cql_penalty": gaps.sum(), **lagrange})  # type: ignore[dict-item]
+        return {"critic_loss": td_loss + penalty, **out}  # type: ignore[dict-item]
+
+    def lagrange_terms(
+        self, gaps: torch.Tensor, log_alpha_prime: torch.Tensor | None
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The critics' penalty for the twins' gaps ``(2,)``, and the multiplier's loss and value by name.
+
+        Without ``cql_lagrange``: ``cql_alpha * sum(gaps)``. With it, CODAC's ``sum alpha' * (cql_alpha * gap -
+        cql_target_gap)`` (``alpha'`` constant for the critics) and the dual loss ``-mean alpha' * (cql_alpha
+        * gap - cql_target_gap)`` (gaps constant): its gradient lowers ``alpha'`` while the weighted gaps lie
+        below the threshold and raises it above.
+        """
+        c = self.config
+        if log_alpha_prime is None:
+            return c.cql_alpha * gaps.sum(), {}
+        alpha_prime = log_alpha_prime.exp().clamp(0.0, 1e6)
+        excess = c.cql_alpha * gaps - c.cql_target_gap
+        dual = -(alpha_prime * excess.detach()).mean()
+        return (alpha_prime.detach() * excess).sum(), {
+            "alpha_prime": alpha_prime.detach(),
+            "_lagrange_loss": dual,
+        }
 
     def _actor_losses(self, nets: Nets, batch: Batch, noise: Batch) -> dict[str, torch.Tensor]:
         """TD3+BC with the risk functional of the first critic in place of Q."""
@@ -336,4 +386,36 @@ class IQN(PackableMethod):
             "actor_target": self.actor_target,
             "critic_optimizer": self.critic_optimizer,
             "actor_optimizer": self.actor_optimizer,
+            **(
+                {
+                    "lagrange": nn.ParameterList([self.log_alpha_prime]),
+                    "lagrange_optimizer": self.alpha_prime_optimizer,
+                }
+                if self.lagrange
+                else {}
+            ),
         }
+
+
+@dataclass(frozen=True)
+class CODACConfig(IQNConfig):
+    """IQN with CODAC's conservative penalty, at the values of CODAC's code (``distributional/codac.py``,
+    ``dsac.py``, ``train_offline.py``); its per-dataset ``configs/d4rl_configs.json`` sets ``min_z_weight`` 0.1-10
+    and turns the Lagrange form off (``lag: -1``) on halfcheetah-medium-expert only."""
+
+    quantile_reduction: Literal["sum", "mean"] = doc(
+        "quantile-Huber loss over the N predicted quantiles: mean, as CODAC's quantile_regression_loss",
+        "mean",
+    )
+    conservative: bool = doc("CODAC's penalty on (dist_penalty_type uniform)", True)
+    cql_alpha: float = doc("weight of each critic's gap (CODAC's min_z_weight, its default 10)", 10.0, ge=0)
+    cql_lagrange: bool = doc("tune alpha' on cql_alpha * gap - cql_target_gap (CODAC's with_lagrange)", True)
+    cql_taus: int = doc("quantile levels the penalty evaluates per candidate (CODAC: one)", 1, ge=1)
+
+
+@register("codac")
+class CODAC(IQN):
+    """CODAC (Ma et al. 2021): IQN with the conservative penalty at CODAC's settings, a TD3+BC actor."""
+
+    Config: ClassVar[type[IQNConfig]] = CODACConfig
+    paper = "https://arxiv.org/abs/2107.06106"

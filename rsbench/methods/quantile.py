@@ -7,6 +7,7 @@ A return distribution is represented by ``M`` quantiles at the midpoints ``tau_i
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 
@@ -19,14 +20,19 @@ def midpoint_taus(n: int, *, device: torch.device | str = "cpu") -> torch.Tensor
 
 
 def quantile_huber_loss(
-    pred: torch.Tensor, target: torch.Tensor, taus: torch.Tensor, kappa: float = 1.0
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    taus: torch.Tensor,
+    kappa: float = 1.0,
+    reduction: Literal["sum", "mean"] = "sum",
 ) -> torch.Tensor:
     """Quantile-Huber loss (Dabney et al. 2018), averaged over the batch.
 
     ``pred`` ``(B, M)`` quantile estimates at levels ``taus`` (``(M,)`` or ``(B, M)``); ``target``
     ``(B, M')`` samples of the target distribution (``(B,)`` for one Monte-Carlo return). Every pair
     ``(i, j)`` contributes ``|tau_i - 1{u_ij < 0}| * huber_kappa(u_ij) / kappa`` with ``u = target_j - pred_i``;
-    the loss sums over ``i`` and averages over ``j``.
+    the loss averages over ``j`` and, over ``i``, sums (``reduction="sum"``: IQN's eq. 3) or averages
+    (``"mean"``: CODAC's ``quantile_regression_loss``, ``M`` times smaller).
     """
     if target.dim() == 1:
         target = target[:, None]
@@ -35,7 +41,8 @@ def quantile_huber_loss(
     huber = torch.where(abs_u <= kappa, 0.5 * u.pow(2), kappa * (abs_u - 0.5 * kappa))
     taus = taus if taus.dim() == 2 else taus.expand(pred.shape[0], -1)
     weight = (taus[:, :, None] - (u.detach() < 0).float()).abs()
-    return (weight * huber / kappa).mean(dim=2).sum(dim=1).mean()
+    per_quantile = (weight * huber / kappa).mean(dim=2)  # (B, M)
+    return (per_quantile.sum(dim=1) if reduction == "sum" else per_quantile.mean(dim=1)).mean()
 
 
 def tail_weights(n: int, risk: RiskSetting, *, device: torch.device | str = "cpu") -> torch.Tensor:

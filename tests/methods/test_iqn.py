@@ -41,7 +41,9 @@ def test_update_gives_finite_losses_and_bounded_batched_actions(config, device, 
     method = create("iqn", Space.from_data(pointmass_data), config, device=device)
     result = fit(method, pointmass_data, 3, batch_size=8, log_every=1)
     losses = {k: v for k, v in result.curves[-1].items() if k not in ("step", "wall_time")}
-    expected = {"critic_loss", "actor_loss", "q_mean"} | ({"cql_penalty"} if config.conservative else set())
+    expected = {"critic_loss", "actor_loss", "q_mean"} | (
+        {"cql_penalty", "td_loss"} if config.conservative else set()
+    )
     assert set(losses) == expected and all(np.isfinite(v) for v in losses.values())
     assert method.steps == 3
     space = method.space
