@@ -362,16 +362,18 @@ def _refuse_renamed_keys(data: Any, source: Path) -> None:
 def validate_suite(suite: Suite, *, source: str | Path | None, overrides: Sequence[str] = ()) -> None:
     """Every check a suite passes before anything runs: ``validate``, ``run`` and ``run --resume`` all call
     this one function. On top of :func:`check_suite` (types, cross-field, resources) it asks the method
-    registry: method names, and each method's config parsed strictly at every sweep point.
+    registry: method names, each method's config parsed strictly at every sweep point, and its risk labels
+    (a method whose ``act`` ignores the inference risk lists only the risk it is trained for).
 
     Method files must be loaded first (they register their methods).
     """
     from rsbench.methods import available
-    from rsbench.methods.registry import check_suite_methods
+    from rsbench.methods.registry import check_risk_labels, check_suite_methods
 
     with _blame_overrides(overrides):
         check_suite(suite, source=source, known_methods=available())
         check_suite_methods(suite, source=source)
+        check_risk_labels(suite, source=source)
 
 
 def open_suite(path: str | Path, overrides: Sequence[str] = ()) -> Suite:

@@ -180,7 +180,10 @@ def test_user_risk_and_sweep_suite_validates() -> None:
     assert spec.penalty == -20.0 and spec.prob == 0.25
     assert spec.clauses == (Compare("obs", 0, ">", 0.8), InDisc((0, 1), (0.5, 0.5), 0.3))
     assert suite.tasks["pointmass"].horizon == 50
-    assert suite.tasks["local"].risk_spec is None and suite.tasks["local"].dataset == "someone/pointmass-local-v0"
+    assert (
+        suite.tasks["local"].risk_spec is None
+        and suite.tasks["local"].dataset == "someone/pointmass-local-v0"
+    )
     assert suite.resources.cpu == 0.5 and suite.resources.gpu == 0.25
 
     trials = suite.trials()
@@ -518,3 +521,101 @@ def test_runs_and_pins_stored_before_the_rename_load(tmp_path: Path) -> None:
     (tmp_path / "pin" / "baseline.json").write_text(json.dumps(meta))
     assert pins.read_meta(tmp_path / "pin")["suite"]["tasks"]["pointmass"]["risk_spec"]["prob"] == 0.25
 
+
+def _suite_with(tmp_path: Path, methods: dict, sweep: dict | None = None) -> Path:
+    import yaml
+
+    data = {
+        "name": "labels",
+        "tasks": {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed"}},
+        "methods": methods,
+        "seeds": [0],
+        **({"sweep": sweep} if sweep else {}),
+    }
+    path = tmp_path / "labels.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("methods", "sweep", "message"),
+    [
+        (
+            {"cql": {"method": "cql", "risk": ["neutral", "cvar:0.1"]}},
+            None,
+            "methods.cql.risk: cql ignores the inference risk; expected [neutral]",
+        ),
+        (
+            {"dd": {"method": "decision_diffuser", "risk": ["cvar:0.1"]}},
+            None,
+            "methods.dd.risk: decision_diffuser ignores the inference risk; expected [neutral]",
+        ),
+        (  # IQN's default train_risk is cvar:0.1: the default label neutral misnames it
+            {"iqn": {"method": "iqn"}},
+            None,
+            "methods.iqn.risk: iqn ignores the inference risk (its actor is trained for train_risk cvar:0.1); "
+            "expected [cvar:0.1]",
+        ),
+        (
+            {"codac": {"method": "codac", "config": {"train_risk": "neutral"}, "risk": ["cvar:0.1"]}},
+            None,
+            "methods.codac.risk: codac ignores the inference risk (its actor is trained for train_risk "
+            "neutral); expected [neutral]",
+        ),
+        (  # a swept training risk: every point but one disagrees with the label
+            {"iqn": {"method": "iqn", "risk": ["cvar:0.1"]}},
+            {"methods.iqn.config.train_risk": ["cvar:0.1", "cvar:0.25"]},
+            "methods.iqn.risk: methods.iqn.config.train_risk='cvar:0.25': iqn ignores the inference risk (its "
+            "actor is trained for train_risk cvar:0.25); expected [cvar:0.25]",
+        ),
+    ],
+)
+def test_a_method_that_ignores_the_inference_risk_lists_only_its_training_risk(
+    tmp_path: Path, methods: dict, sweep: dict | None, message: str
+) -> None:
+    from rsbench.suite import validate_suite
+
+    path = _suite_with(tmp_path, methods, sweep)
+    suite = load_suite(path)
+    with pytest.raises(UserError) as info:
+        validate_suite(suite, source=path)
+    assert str(info.value) == f"{path}: {message}"
+
+
+def test_risk_labels_that_follow_the_rule_validate(tmp_path: Path) -> None:
+    from rsbench.suite import validate_suite
+
+    methods = {
+        "rs": {"method": "rs_diffuser", "risk": ["neutral", "cvar:0.1", "seeking:0.9"]},
+        "cql": {"method": "cql"},
+        "iqn": {"method": "iqn", "config": {"train_risk": "cvar:0.25"}, "risk": ["cvar:0.25"]},
+        "iqn_neutral": {"method": "iqn", "config": {"train_risk": "neutral"}},
+        "codac": {"method": "codac", "risk": ["cvar:0.1"]},
+    }
+    path = _suite_with(tmp_path, methods)
+    validate_suite(load_suite(path), source=path)
+    for suite in sorted((REPO / "suites").glob("*.yaml")):  # the shipped suites keep the rule
+        validate_suite(load_suite(suite), source=suite)
+
+
+def test_validate_and_resume_refuse_a_wrong_risk_label(tmp_path: Path, run_cli) -> None:
+    import yaml
+
+    from rsbench.results.store import RunStore
+    from rsbench.train.plan import new_run, open_run
+
+    path = _suite_with(tmp_path, {"cql": {"method": "cql", "risk": ["cvar:0.1"]}})
+    code, err = run_cli(["validate", str(path)])
+    assert code == 2 and err.strip() == (
+        f"rsbench: error: {path}: methods.cql.risk: cql ignores the inference risk; expected [neutral]"
+    )
+    plan = new_run(load_suite(SMOKE), SMOKE, results=str(tmp_path), name="r", method_files=[])
+    data = RunStore(plan.store.root).read_suite_dict()
+    data["methods"]["cql"]["risk"] = ["neutral", "cvar:0.1"]  # a run stored before the rule
+    stored = tmp_path / "r" / "suite.yaml"
+    stored.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(UserError) as info:
+        open_run(str(tmp_path / "r"))
+    assert (
+        str(info.value) == f"{stored}: methods.cql.risk: cql ignores the inference risk; expected [neutral]"
+    )

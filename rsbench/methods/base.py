@@ -185,6 +185,8 @@ class Method(abc.ABC):
     name: ClassVar[str] = ""  # set by :func:`rsbench.methods.register`
     Config: ClassVar[type[MethodConfig]] = MethodConfig
     risk_aware: ClassVar[bool] = False  # whether ``act(risk=...)`` changes what the method does
+    # The config field naming the risk level the method is trained for (IQN's ``train_risk``); None: none.
+    train_risk_field: ClassVar[str | None] = None
     paper: ClassVar[str] = ""  # link to the paper the method follows
 
     def __init__(
@@ -202,6 +204,26 @@ class Method(abc.ABC):
         self.steps = 0
         self._low = torch.tensor(space.action_low, dtype=torch.float32, device=self.device)
         self._high = torch.tensor(space.action_high, dtype=torch.float32, device=self.device)
+
+    # -- risk labels (DESIGN.md §4) ---------------------------------------------------------------------
+    @classmethod
+    def training_risk(cls, config: MethodConfig) -> RiskSetting | None:
+        """The risk level ``config`` is trained for: its ``train_risk_field``; ``neutral`` for a method that
+        is not risk-aware and has none (it learns the mean return); None for a risk-aware one without one
+        (its risk is chosen at inference)."""
+        if cls.train_risk_field is not None:
+            return as_risk(getattr(config, cls.train_risk_field))
+        return None if cls.risk_aware else RiskSetting()
+
+    @classmethod
+    def accepted_risks(cls, config: MethodConfig) -> tuple[RiskSetting, ...] | None:
+        """The inference risk settings a suite may list for ``config``: any (None) when ``act`` uses its
+        ``risk``; otherwise only the one it is trained for, since every other label would name the same
+        policy under a risk it does not follow."""
+        if cls.risk_aware:
+            return None
+        trained = cls.training_risk(config)
+        return (trained if trained is not None else RiskSetting(),)
 
     # -- training -------------------------------------------------------------------------------------
     def prepare(self, data: OfflineData) -> None:  # noqa: B027 - optional hook

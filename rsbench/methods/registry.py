@@ -21,6 +21,7 @@ import torch
 
 from rsbench.errors import UserError
 from rsbench.methods.base import Method, MethodConfig, Space
+from rsbench.risk import RiskSetting
 
 M = TypeVar("M", bound=type[Method])
 
@@ -156,6 +157,31 @@ def check_suite_methods(suite: Any, *, source: str | Path | None) -> None:
             )
 
 
+def check_risk_labels(suite: Any, *, source: str | Path | None) -> None:
+    """A method whose ``act`` ignores the inference risk lists only the risk it is trained for
+    (:meth:`Method.accepted_risks`: ``neutral``, or IQN's ``train_risk``), at every sweep point."""
+    seen = set()
+    for trial in suite.trials():
+        point = tuple(sorted((k, repr(v)) for k, v in trial.sweep.items()))
+        if (trial.method_label, point) in seen:
+            continue
+        seen.add((trial.method_label, point))
+        cls = get(trial.method_name, source=source, key=f"methods.{trial.method_label}.method")
+        accepted = cls.accepted_risks(cls.Config.from_dict(trial.config, source=source))
+        if accepted is None or {RiskSetting.parse(r) for r in trial.risks} <= set(accepted):
+            continue
+        at = "".join(f"{k}={v!r}: " for k, v in trial.sweep.items())
+        why = f"{cls.name} ignores the inference risk" + (
+            f" (its actor is trained for {cls.train_risk_field} {accepted[0]})"
+            if cls.train_risk_field
+            else ""
+        )
+        expected = ", ".join(str(r) for r in accepted)
+        raise UserError(
+            f"{at}{why}; expected [{expected}]", source=source, key=f"methods.{trial.method_label}.risk"
+        )
+
+
 def describe(name: str) -> dict[str, Any]:
     """Name, class, paper, risk awareness, summary and config fields of a registered method."""
     from rsbench.schema import describe_fields
@@ -167,5 +193,6 @@ def describe(name: str) -> dict[str, Any]:
         "summary": (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "",
         "paper": cls.paper,
         "risk_aware": cls.risk_aware,
+        "train_risk_field": cls.train_risk_field,
         "config": describe_fields(cls.Config),
     }

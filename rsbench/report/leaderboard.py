@@ -240,6 +240,7 @@ def task_board(table: pd.DataFrame, task: str, alphas: list[float], *, alpha: fl
                 "group": g,
                 "method": rows["method"].iloc[0],
                 "risk": rows["risk"].iloc[0],
+                "train_risk": rows["train_risk"].iloc[0] if "train_risk" in rows else "?",
                 "sweep": sweep_suffix(rows["sweep"].iloc[0]) if "sweep" in rows else "",
                 "seeds": int(rows["seed"].nunique()),
                 "episodes": int(rows["episodes"].min()),

@@ -26,6 +26,11 @@ from rsbench.results.tables import COST_NOTE, COSTS, add_costs, add_normalised_s
 
 TEMPLATE = Path(__file__).with_name("templates") / "index.html.j2"
 
+RISKS = (
+    "Training risk: the risk level a method is trained for (IQN's train_risk; neutral for a method that "
+    "learns the mean; - for one whose risk is chosen at inference only). Inference risk: the risk setting "
+    "passed to act; a method whose act ignores it is listed only under its training risk."
+)
 TIERS = (
     "Tiers are monotone in rank: walking down the ranking, a new tier starts at the first group that a "
     "Holm-corrected Welch test (over every pair of the task's primary metric) separates from the first group "
@@ -73,6 +78,11 @@ def merge(runs: list[Run]) -> Merged:
     for run in runs:
         for label in run.suite["methods"]:
             labels.setdefault(label, []).append(run.run_id)
+    entries = {  # the label each group has in the merged table -> its suite entry
+        label + (f"@{run.run_id}" if len(labels[label]) > 1 else ""): entry
+        for run in runs
+        for label, entry in run.suite["methods"].items()
+    }
     parts: dict[str, list[pd.DataFrame]] = {"episodes": [], "curves": [], "calibration": [], "trials": []}
     datasets: dict[str, Any] = {}
     for run in runs:
@@ -89,10 +99,34 @@ def merge(runs: list[Run]) -> Merged:
         raise UserError("no evaluated episodes in these runs (did every trial fail?)", key="RUN")
     distortions = runs[0].suite["eval"].get("distortions", [])
     table = add_costs(lb.with_groups(per_seed(frames["episodes"], alphas, distortions)), frames["trials"])
+    table["train_risk"] = training_risks(table, entries)
     references = lb.reference_scores(datasets)
     if references:
         table = add_normalised_score(table, references)
     return Merged(runs, alphas, table, frames["episodes"], frames["curves"], frames["calibration"], datasets)
+
+
+def training_risks(table: pd.DataFrame, entries: dict[str, Any]) -> list[str]:
+    """Each row's training risk (:meth:`rsbench.methods.base.Method.training_risk`), from its label's suite
+    entry with the row's sweep point applied: ``-`` for a risk-aware method trained for no risk level, ``?``
+    for a method this process has not registered (its method file is not loaded)."""
+    from rsbench.methods.registry import get
+
+    out, cache = [], {}
+    sweeps = table["sweep"] if "sweep" in table else pd.Series([None] * len(table), index=table.index)
+    for label, algo, sweep in zip(table["method"], table["algo"], sweeps, strict=True):
+        point = json.loads(sweep) if isinstance(sweep, str) else {}
+        config = {**entries[label].get("config", {}), **{k.split(".")[3]: v for k, v in point.items()}}
+        key = (str(algo), json.dumps(config, sort_keys=True, default=str))
+        if key not in cache:
+            try:
+                cls = get(str(algo))
+                risk = cls.training_risk(cls.Config.from_dict(config))
+                cache[key] = "-" if risk is None else str(risk)
+            except UserError:
+                cache[key] = "?"
+        out.append(cache[key])
+    return out
 
 
 @dataclass(frozen=True)
@@ -127,21 +161,22 @@ def aggregate_note(m: Merged, metric: str) -> str:
 def _markdown(
     m: Merged, boards: list[lb.TaskBoard], found: list[lb.Findings], warnings: list[str], agg: pd.DataFrame
 ) -> str:
-    out = [f"# Leaderboard: {', '.join(r.run_id for r in m.runs)}", "", TIERS, ""]
+    out = [f"# Leaderboard: {', '.join(r.run_id for r in m.runs)}", "", TIERS, "", RISKS, ""]
     for board in boards:
         cols = board.metrics
         out += [
             f"## {board.task} (ranked by {metric_label(board.primary)}, mean over seeds [95% t-interval])",
             "",
-            "| rank | tier | method | risk | seeds | "
+            "| rank | tier | method | training risk | inference risk | seeds | "
             + " | ".join([*(metric_label(c) for c in cols), *COSTS.values()])
             + " |",
-            "|---|---|---|---|---|" + "---|" * (len(cols) + len(COSTS)),
+            "|---|---|---|---|---|---|" + "---|" * (len(cols) + len(COSTS)),
         ]
         for r in board.rows:
             digits = {c: 3 if "violation" in c else 2 for c in cols}
             out.append(
-                f"| {r['rank']} | {r['tier']} | {r['method']}{r.get('sweep', '')} | {r['risk']} | {r['seeds']} | "
+                f"| {r['rank']} | {r['tier']} | {r['method']}{r.get('sweep', '')} | {r['train_risk']} | {r['risk']} | "
+                f"{r['seeds']} | "
                 + " | ".join(
                     [*(r[c].text(digits[c]) for c in cols), *(lb.cost_text(r["cost"][c]) for c in COSTS)]
                 )
@@ -258,6 +293,7 @@ def render_report(runs: list[Run], out_dir: Path, *, compare: Sequence[str] = ()
         planned=planned,
         training=early,
         tiers=TIERS,
+        risks=RISKS,
         aggregate_note=aggregate_note(m, boards[0].primary) if boards else "",
         warnings=warnings,
         aggregate=agg.to_dict("records"),

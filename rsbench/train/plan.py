@@ -117,15 +117,22 @@ def finish_run(plan: RunPlan) -> dict[str, int]:
 
 def reevaluate(where: str, risks: list[str], *, device: str = "cpu") -> list[tuple[str, str]]:
     """Evaluate every finished trial of the run at ``where`` at ``risks`` from its final checkpoint, without
-    retraining; adds (or replaces) those episodes parts and the trial records' risk lists. Returns the
+    retraining; adds (or replaces) those episodes parts and the trial records' risk lists. A method whose
+    ``act`` ignores the inference risk is evaluated only at the risk it accepts (DESIGN.md §4). Returns the
     ``(trial, risk)`` pairs evaluated."""
     import torch
+
+    from rsbench.methods import get
+    from rsbench.risk import RiskSetting
 
     plan = open_run(where)
     status = plan.store.trial_status()
     done = []
     for trial in plan.trials:
-        if status.get(trial.id) != "finished":
+        cls = get(trial.method_name)
+        accepted = cls.accepted_risks(cls.Config.from_dict(trial.config))
+        mine = [r for r in risks if accepted is None or RiskSetting.parse(r) in accepted]
+        if status.get(trial.id) != "finished" or not mine:
             continue
         ckpt = find_checkpoint(plan.store, trial.id)
         if ckpt is None:
@@ -141,13 +148,19 @@ def reevaluate(where: str, risks: list[str], *, device: str = "cpu") -> list[tup
                 source=ckpt.uri,
             )
         latency: list[dict[str, Any]] = []
-        evaluate_risks(method, trial, risks, plan.store, latency)
+        evaluate_risks(method, trial, mine, plan.store, latency)
         rows = plan.store.trial_record(trial.id)
         stored = json.loads(rows["risk"])
-        rows["risk"] = json.dumps(stored + [r for r in risks if r not in stored])
+        rows["risk"] = json.dumps(stored + [r for r in mine if r not in stored])
         rows["decision_latency"] = json.dumps(_merge_latency(rows.get("decision_latency"), latency))
         plan.store.write_trial(rows)
-        done += [(trial.id, r) for r in risks]
+        done += [(trial.id, r) for r in mine]
+    if not done and any(s == "finished" for s in status.values()):
+        raise UserError(
+            f"no finished trial's method uses the inference risk {', '.join(risks)}: a method whose act "
+            "ignores it is evaluated only at the risk it is trained for",
+            key="--risk",
+        )
     return done
 
 

@@ -70,6 +70,23 @@ def test_act_is_batched_and_within_bounds(name: str, device: str, pointmass_data
 
 
 @pytest.mark.parametrize("name", METHODS)
+def test_a_method_that_is_not_risk_aware_ignores_the_inference_risk(name: str, pointmass_data) -> None:
+    """What suites rely on to accept only its training risk as a label (DESIGN.md §4 "Risk labels")."""
+    method = _trained(name, pointmass_data)
+    accepted = method.accepted_risks(method.config)
+    if method.risk_aware:  # any label: act follows it
+        assert accepted is None
+        return
+    assert accepted == (method.training_risk(method.config),)
+    obs = _obs(pointmass_data, 4)
+    actions = [
+        method.act(obs, risk=risk, generator=torch.Generator().manual_seed(1))
+        for risk in ("neutral", "cvar:0.1", "seeking:0.9")
+    ]
+    assert all(np.array_equal(a, actions[0]) for a in actions[1:])
+
+
+@pytest.mark.parametrize("name", METHODS)
 def test_save_load_round_trip_gives_identical_actions(name: str, pointmass_data, tmp_path: Path) -> None:
     method = _trained(name, pointmass_data)
     obs = _obs(pointmass_data)

@@ -168,6 +168,17 @@ def test_leaderboard_markdown_has_ranked_rows_findings_and_provenance(tmp_path: 
     rows = [line for line in md.splitlines() if line.startswith("| ") and "pointmass" not in line]
     ranked = [line for line in rows if line.split("|")[1].strip().isdigit()]
     assert len(ranked) == 4
+    header = next(line for line in rows if line.startswith("| rank"))
+    assert header.startswith("| rank | tier | method | training risk | inference risk | seeds |")
+    risks = {tuple(c.strip() for c in line.split("|")[3:6]) for line in ranked}
+    # smoke.yaml: IQN trained for cvar:0.1; RS-Diffuser's risk is chosen at inference; Diffuser learns the mean
+    assert risks == {
+        ("iqn", "cvar:0.1", "cvar:0.1"),
+        ("rs_diffuser", "-", "neutral"),
+        ("rs_diffuser", "-", "cvar:0.1"),
+        ("diffuser", "neutral", "neutral"),
+    }
+    assert "Training risk: the risk level a method is trained for" in md
     assert "has a higher CVaR_0.1 than" in md and "(Holm)" in md
     assert "## Provenance" in md and "suite smoke" in md
     # the smoke suite's budget deviations from Diffuser's reference defaults, in the provenance footer

@@ -46,9 +46,9 @@ def test_reference_scores_give_a_normalised_column_and_iqm(tmp_path: Path) -> No
     assert "not D4RL" in html and "Tiers are monotone in rank" in html
     # Each seed's mean return r scores 100 (r + 30) / 25; the table shows their mean over seeds.
     table = load_run(run).episodes
-    board_row = next(line for line in md.splitlines() if "| diffuser | neutral |" in line)
+    board_row = next(line for line in md.splitlines() if "| diffuser | neutral | neutral |" in line)
     means = table[table["method"] == "diffuser"].groupby("seed")["return"].mean()
-    assert board_row.split("|")[6].strip().startswith(f"{(100 * (means + 30) / 25).mean():.2f}")
+    assert board_row.split("|")[7].strip().startswith(f"{(100 * (means + 30) / 25).mean():.2f}")
 
 
 def test_without_references_there_is_no_normalised_column_and_the_reason_is_said(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from rsbench.methods import DataSpec, Method, MethodConfig, register
-from rsbench.methods.base import seeded
+from rsbench.methods.base import as_risk, seeded
 from rsbench.schema import doc
 
 
@@ -68,3 +68,15 @@ class FaultyBC(Method):
 
     def components(self) -> dict[str, Any]:
         return {"net": self.net, "optimizer": self.optimizer}
+
+
+@register("faulty_risky_bc")
+class FaultyRiskyBC(FaultyBC):
+    """``faulty_bc`` whose actions shrink with the inference risk's level: a method whose ``act`` uses it."""
+
+    risk_aware = True
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, *, risk=None, generator=None, **inference: Any) -> np.ndarray:
+        scale = as_risk(risk).alpha
+        return super().act(obs, risk=risk, generator=generator, **inference) * np.float32(scale)

@@ -312,7 +312,9 @@ def test_only_runs_some_method_labels_now_and_leaves_the_rest_for_resume(tmp_pat
 
 
 def test_eval_run_adds_risk_settings_without_retraining(tmp_path: Path) -> None:
-    suite = _suite(tmp_path, {"bc": {"method": "faulty_bc"}}, seeds=(0,))
+    suite = _suite(
+        tmp_path, {"bc": {"method": "faulty_risky_bc"}, "plain": {"method": "faulty_bc"}}, seeds=(0,)
+    )
     plan = _plan(tmp_path, suite)
     assert set(run_tune(plan, cpus=1).values()) == {"finished"}
     curves_before = (plan.store.root.local_path() / "curves" / "bc-pm-s0.parquet").stat().st_mtime_ns
@@ -323,11 +325,14 @@ def test_eval_run_adds_risk_settings_without_retraining(tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "evaluated 2 (trial, risk) pairs" in result.stderr
+    # faulty_bc ignores the inference risk: it is evaluated at neutral only, never labelled cvar:0.05
+    assert "evaluated 3 (trial, risk) pairs" in result.stderr
     run = load_run(plan.store.root)
-    assert sorted(run.episodes["risk"].unique()) == ["cvar:0.05", "neutral"]
+    risks = run.episodes.groupby("method")["risk"].unique().map(sorted).to_dict()
+    assert risks == {"bc": ["cvar:0.05", "neutral"], "plain": ["neutral"]}
     _one_result_per_trial(plan.store.root.local_path(), 4)
-    assert json.loads(run.trials["risk"][0]) == ["neutral", "cvar:0.05"]
+    records = dict(zip(run.trials["trial"], run.trials["risk"].map(json.loads), strict=True))
+    assert records == {"bc-pm-s0": ["neutral", "cvar:0.05"], "plain-pm-s0": ["neutral"]}
     assert (plan.store.root.local_path() / "curves" / "bc-pm-s0.parquet").stat().st_mtime_ns == curves_before
     bad = subprocess.run(
         [str(RSBENCH), "eval", str(plan.store.root.uri), "--risk", "cvar:2"],
