@@ -205,7 +205,7 @@ class Method(abc.ABC):
         self._low = torch.tensor(space.action_low, dtype=torch.float32, device=self.device)
         self._high = torch.tensor(space.action_high, dtype=torch.float32, device=self.device)
 
-    # -- risk labels (DESIGN.md §4) ---------------------------------------------------------------------
+    # -- risk labels (docs/design.md §4) -------------------------------------------------------------------
     @classmethod
     def training_risk(cls, config: MethodConfig) -> RiskSetting | None:
         """The risk level ``config`` is trained for: its ``train_risk_field``; ``neutral`` for a method that

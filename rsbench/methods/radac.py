@@ -157,6 +157,7 @@ class RADAC(Method):
     Config: ClassVar[type[RADACConfig]] = RADACConfig
     config: RADACConfig
     paper = "https://arxiv.org/abs/2510.02695"
+    train_risk_field = "train_risk"  # act ignores the inference risk: a suite lists this risk only
 
     def __init__(
         self, config: RADACConfig, space: Space, *, seed: int = 0, device: str | torch.device = "cpu"

@@ -118,7 +118,7 @@ def finish_run(plan: RunPlan) -> dict[str, int]:
 def reevaluate(where: str, risks: list[str], *, device: str = "cpu") -> list[tuple[str, str]]:
     """Evaluate every finished trial of the run at ``where`` at ``risks`` from its final checkpoint, without
     retraining; adds (or replaces) those episodes parts and the trial records' risk lists. A method whose
-    ``act`` ignores the inference risk is evaluated only at the risk it accepts (DESIGN.md §4). Returns the
+    ``act`` ignores the inference risk is evaluated only at the risk it accepts (docs/design.md §4). Returns the
     ``(trial, risk)`` pairs evaluated."""
     import torch
 

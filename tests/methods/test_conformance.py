@@ -71,7 +71,7 @@ def test_act_is_batched_and_within_bounds(name: str, device: str, pointmass_data
 
 @pytest.mark.parametrize("name", METHODS)
 def test_a_method_that_is_not_risk_aware_ignores_the_inference_risk(name: str, pointmass_data) -> None:
-    """What suites rely on to accept only its training risk as a label (DESIGN.md §4 "Risk labels")."""
+    """What suites rely on to accept only its training risk as a label (docs/design.md §4 "Risk labels")."""
     method = _trained(name, pointmass_data)
     accepted = method.accepted_risks(method.config)
     if method.risk_aware:  # any label: act follows it
