@@ -154,6 +154,7 @@ def add_chunk(existing: Pin | None, run: Run, source: Path) -> Pin:
         trials = [t for t in c["trials"] if t not in finished]
         if trials:
             kept.append({**c, "trials": trials})
+    chunk["replaced"] = sorted(t for c in meta["chunks"] for t in c["trials"] if t in finished)
     meta.update(
         pinned=chunk["pinned"],
         suite_hash=run.manifest.get("suite_hash"),
@@ -289,3 +290,22 @@ def check_against(suite: dict[str, Any], where: Path, *, source: str | Path) -> 
         "protocol": protocol_of(meta["suite"], pinned),
         "methods": sorted(meta["suite"].get("methods") or {}),
     }
+
+
+def describe(where: Path) -> str:
+    """One line on the pin's newest chunk and what the pin holds, e.g. ``chunk 2 (run again): 1 trial,
+    replacing 1 pinned trial; the pin holds 4 trials of 2 method labels on 1 task, from 2 chunks``."""
+    pin = read_pin(where)
+    chunks = pin.meta["chunks"]
+    new = chunks[-1]
+    replaced = new.get("replaced") or []
+    replacing = f", replacing {_count(len(replaced), 'pinned trial')}" if replaced else ""
+    return (
+        f"chunk {len(chunks)} (run {new['run_id']}): {_count(len(new['trials']), 'trial')}{replacing}; the pin "
+        f"holds {_count(len(pin.trials), 'trial')} of {_count(pin.trials['method'].nunique(), 'method label')} "
+        f"on {_count(pin.trials['task'].nunique(), 'task')}, from {_count(len(chunks), 'chunk')}"
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

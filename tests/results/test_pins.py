@@ -92,6 +92,10 @@ def test_a_re_run_trial_replaces_the_pinned_one(tmp_path: Path) -> None:
         ("again", ["diffuser-pointmass-s1"]),
     ]
     assert len(pinned.trials) == 3 and pinned.trials["trial"].is_unique
+    assert pins.describe(to) == (
+        "chunk 2 (run again): 1 trial, replacing 1 pinned trial; the pin holds 3 trials of 1 method label on "
+        "1 task, from 2 chunks"
+    )
 
 
 def test_a_chunk_of_another_suite_or_protocol_is_refused_in_one_line(tmp_path: Path) -> None:
