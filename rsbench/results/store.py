@@ -191,6 +191,10 @@ def load_run(where: str | Location) -> Run:
         if (store.root / "baseline.json").exists():
             from rsbench.results.pins import load_pin
 
+            if not store.root.is_local:
+                raise UserError(
+                    "a pinned baseline is read from a local directory (a git checkout)", source=store.root.uri
+                )
             return load_pin(store.root.local_path())
         raise UserError(
             "not an rsbench run (no manifest.json) nor a pinned baseline (no baseline.json)",

@@ -109,3 +109,29 @@ def test_a_method_file_joins_a_pinned_leaderboard_and_a_pinned_trial_reproduces(
         cells = [c.strip() for c in rows[label].strip(" |").split("|")][-3:]
         assert all(float(c) > 0 for c in cells), rows[label]
     assert "ms/act/env" in report.index.read_text()
+
+
+def test_the_commands_of_benchmark_your_method(tmp_path: Path, run_cli) -> None:
+    """What docs/benchmark-your-method.md shows, through the CLI: pin, validate --against, report RUN PIN;
+    each mismatch one line, exit 2."""
+    results, to = tmp_path / "results", tmp_path / "baselines" / "tiny"
+    base = _run(tiny_suite(tmp_path / "tiny.yaml", "tiny", CQL), results, "base")
+    code, err = run_cli(["baseline", "pin", str(base), "--to", str(to)])
+    assert code == 0 and f"pinned run base into {to}: chunk 1 (run base): 2 trials;" in err, err
+    mine = tiny_suite(tmp_path / "mine.yaml", "mine", MINE)
+    code, err = run_cli(["validate", str(mine), "--method-file", str(BC), "--against", str(to)])
+    assert code == 0 and f"protocol matches {to}" in " ".join(err.split()), err
+    other = tiny_suite(tmp_path / "other.yaml", "mine", MINE, seed=3)
+    code, err = run_cli(["validate", str(other), "--method-file", str(BC), "--against", str(to)])
+    assert code == 2 and err.count("\n") == 1 and f"{other}: eval.seed: does not match the protocol of" in err
+    code, err = run_cli(["validate", str(mine), "--method-file", str(BC), "--against", str(tmp_path)])
+    assert code == 2 and err.count("\n") == 1 and "--against: not a pinned baseline" in err
+    run = _run(mine, results, "mine", files=[str(BC)])
+    code, err = run_cli(["report", str(run), str(to), "--out", str(tmp_path / "rep")])
+    assert code == 0 and "report written to" in err, err
+    md = (tmp_path / "rep" / "leaderboard.md").read_text()
+    assert "| bc |" in md and "| cql |" in md and "(pinned): chunk base" in md
+    stray = _run(other, results, "stray", files=[str(BC)])
+    code, err = run_cli(["report", str(stray), str(to), "--out", str(tmp_path / "bad")])
+    assert code == 2 and err.count("\n") == 1 and "eval.seed: cannot merge runs stray and tiny" in err
+    assert not (tmp_path / "bad").exists()
