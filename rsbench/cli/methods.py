@@ -17,6 +17,7 @@ from rsbench.cli.common import (
     examples,
     load_method_files,
     open_suite,
+    say,
     table,
     yaml_value,
 )
@@ -29,24 +30,44 @@ if TYPE_CHECKING:
     epilog=examples(
         "rsbench validate suites/smoke.yaml",
         "rsbench validate suites/smoke.yaml --set eval.episodes=20 --set seeds=[0,1,2] --json",
+        "rsbench validate my_suite.yaml --method-file my_method.py --against baselines/smoke",
     )
 )
 def validate(
     suite: Annotated[Path, typer.Argument(help="Suite YAML file.")],
     overrides: SetFlags = None,
     method_file: MethodFiles = None,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            help="A pinned baseline (e.g. baselines/smoke): check, before any training, that a run of this suite "
+            "will be ranked with it (same protocol, its tasks pinned)."
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Check a suite file strictly (method names and configs included) and print its trials."""
+    """Check a suite file strictly (method names and configs included) and print its trials; with --against,
+    that its runs compare with a pinned baseline."""
+    from rsbench.results.pins import check_against
+
     load_method_files(method_file)
     s = open_suite(suite, overrides or [])
+    matched = check_against(s.to_dict(), against, source=suite) if against is not None else None
     trials = s.trials()
     if as_json:
         emit_json(
-            {"suite": s.name, "file": str(suite), "digest": s.digest(), "trials": [t.to_dict() for t in trials]}
+            {
+                "suite": s.name,
+                "file": str(suite),
+                "digest": s.digest(),
+                "trials": [t.to_dict() for t in trials],
+                **({"against": {"baseline": str(against), **matched}} if matched else {}),
+            }
         )
         return
     trial_table(f"{suite}: suite '{s.name}' is valid, {len(trials)} trials", trials)
+    if matched:
+        say(matched["summary"])
 
 
 def sweep_cell(trial: Trial) -> str:

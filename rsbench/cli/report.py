@@ -27,11 +27,15 @@ app.add_typer(baseline_app, name="baseline")
         "rsbench report results/smoke-20250101-000000",
         "rsbench report results/night-1 results/night-2 --out reports/both --json",
         "rsbench report results/RUN --compare rs_diffuser@cvar:0.1,rs_diffuser@neutral",
+        "rsbench report results/MY_RUN baselines/smoke   # a new method among the pinned ones",
     ),
 )
 def report_cmd(
     runs: Annotated[
-        list[str], typer.Argument(help="Run directories or URIs; several merge into one leaderboard.")
+        list[str],
+        typer.Argument(
+            help="Run directories or URIs, or pinned baselines (baselines/X); several merge into one leaderboard."
+        ),
     ],
     out: Annotated[
         Path | None, typer.Option(help="Report directory (default <project>/reports/<run>).")
@@ -154,18 +158,23 @@ def regress_cmd(
     epilog=examples(
         "rsbench baseline pin results/smoke-20250101-000000 --to baselines/smoke",
         "rsbench baseline pin results/smoke-20250101-000000 --to baselines/smoke --json",
+        "rsbench baseline pin results/locomotion-hopper-q --to baselines/locomotion   # one chunk of a pin",
     ),
 )
 def baseline_pin(
-    run: Annotated[str, typer.Argument(help="The run whose per-seed metrics become the baseline.")],
+    run: Annotated[str, typer.Argument(help="The run whose finished trials are pinned.")],
     to: Annotated[Path, typer.Option(help="Baseline directory, e.g. baselines/smoke.")],
     as_json: JsonFlag = False,
 ) -> None:
-    """Store a run's per-seed metrics and provenance as the baseline nightly runs are compared with."""
+    """Pin a run's finished trials (suite, per-episode records, trial records, provenance) as a baseline that
+    report ranks with and regress compares against; a run of the same suite and protocol adds a chunk to an
+    existing pin, replacing the trials it re-ran."""
     from rsbench.report.regress import pin
+    from rsbench.results.pins import describe
     from rsbench.results.store import load_run
 
-    path = pin(load_run(run), to)
+    loaded = load_run(run)
+    path = pin(loaded, to)
     if as_json:
         meta: dict[str, Any] = json.loads(path.read_text())
         emit_json(
@@ -175,6 +184,7 @@ def baseline_pin(
                 "run": meta.get("run_id"),
                 "metrics": meta.get("metrics"),
                 "pinned": meta.get("pinned"),
+                "chunks": [{"run": c["run_id"], "trials": c["trials"]} for c in meta.get("chunks", [])],
             }
         )
-    say(f"baseline pinned to {path.parent} (per_seed.csv, baseline.json)")
+    say(f"pinned run {loaded.run_id} into {path.parent}: {describe(path.parent)}")

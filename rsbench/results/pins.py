@@ -265,8 +265,9 @@ def _empty() -> pd.DataFrame:
 def check_against(suite: dict[str, Any], where: Path, *, source: str | Path) -> dict[str, Any]:
     """Before any training: does a run of ``suite`` (a resolved suite as data) compare with the pin at
     ``where``? Its protocol must be the pin's and each of its tasks pinned with the same definition; one line
-    naming the first key that differs otherwise (``source`` names the suite file). Returns the pinned protocol
-    (:func:`~rsbench.results.protocol.protocol_of`) and the pinned method labels, for the caller to show."""
+    naming the first key that differs otherwise (``source`` names the suite file). Returns the pinned
+    ``protocol`` (:func:`~rsbench.results.protocol.protocol_of`), the pinned method labels (``methods``) and
+    a one-line ``summary`` of both, for the caller to show."""
     if not is_pin(where):
         raise UserError(
             "not a pinned baseline (no baseline.json; pin one with `rsbench baseline pin RUN --to DIR`)",
@@ -286,10 +287,11 @@ def check_against(suite: dict[str, Any], where: Path, *, source: str | Path) -> 
             source=source,
             key=found.key,
         )
-    return {
-        "protocol": protocol_of(meta["suite"], pinned),
-        "methods": sorted(meta["suite"].get("methods") or {}),
-    }
+    protocol = protocol_of(meta["suite"], pinned)
+    methods = sorted(meta["suite"].get("methods") or {})
+    keys = ", ".join(f"{k} {v}" for k, v in protocol.items())
+    summary = f"protocol matches {where} ({keys}); pinned method labels: {', '.join(methods)}"
+    return {"protocol": protocol, "methods": methods, "summary": summary}
 
 
 def describe(where: Path) -> str:
