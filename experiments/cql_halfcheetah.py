@@ -31,10 +31,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from rich.console import Console
 
+    from rsbench.behaviour.named import scripted_policy
     from rsbench.data.build import build
     from rsbench.data.offline import load
     from rsbench.eval import stats
-    from rsbench.eval.policies import scripted_policy
     from rsbench.eval.rollout import evaluate
     from rsbench.methods import Space, create
     from rsbench.suite import load_suite, validate_suite

@@ -5,6 +5,17 @@ Risk-unaware PPO policies trained online on the base MuJoCo tasks (stable-baseli
 runs with torch alone. The committed files live in ``rsbench/behaviour/policies/``.
 """
 
-from rsbench.behaviour.policy import BehaviourPolicy, load_policy
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["BehaviourPolicy", "load_policy"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the policies need torch, the scripted and user policies of rsbench.behaviour.named do not.
+    if name in __all__:
+        from rsbench.behaviour import policy
+
+        return getattr(policy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -65,8 +65,8 @@ def eval_cmd(
         )
 
     from rsbench.behaviour.committed import task_reference_scores
+    from rsbench.behaviour.named import load_policy_file, scripted_policy
     from rsbench.envs import TASKS
-    from rsbench.eval.policies import load_policy_file, scripted_policy
     from rsbench.eval.rollout import evaluate
     from rsbench.eval.summary import summarize
     from rsbench.risk import RiskSetting

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rsbench.behaviour.named import scripted_policy
 from rsbench.envs import make
 from rsbench.envs.policies import detour, shortcut
-from rsbench.eval.policies import scripted_policy
 from rsbench.eval.rollout import eval_seeds, evaluate
 from rsbench.eval.summary import summarize
 from rsbench.risk import RiskSetting

@@ -1,4 +1,6 @@
-"""Policies the evaluator can run without a trained method: scripted ones and a user's function."""
+"""Policies by name, which the evaluator runs without a trained method: the scripted point-mass ones, uniform
+random, the committed behaviour policies, and a user's function from a file. They live here, not in ``eval/``,
+because the committed ones are behaviour policies: ``eval/`` stays pure (it imports no ``behaviour/``)."""
 
 from __future__ import annotations
 
@@ -38,7 +40,7 @@ def _behaviour_policy(level: str, task_id: str, seed: int) -> Policy:
     """A committed D4RL-style behaviour policy (locomotion tasks), actions sampled per episode and step."""
     from rsbench.behaviour.committed import TASKS as LOCOMOTION
     from rsbench.behaviour.committed import policy
-    from rsbench.behaviour.evaluate import stochastic
+    from rsbench.behaviour.evaluate import stochastic  # torch: only when a committed policy is asked for
 
     short = next((k for k, (_, risky) in LOCOMOTION.items() if risky == task_id), None)
     if short is None:
