@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from datetime import UTC, datetime
@@ -26,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
+import records  # noqa: E402
 from rsbench.eval import changepoint as cp  # noqa: E402
 from rsbench.eval.stats import wilson_interval  # noqa: E402
 
@@ -106,7 +106,7 @@ def main() -> None:
         "benchmark": "changepoint",
         "command": " ".join([".venv/bin/python", "benchmarks/changepoint.py", *sys.argv[1:]]),
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"platform": platform.platform(), "python": platform.python_version()},
+        "machine": records.machine({"numpy": np.__version__}),
         "detector": {"alpha": 0.05, "max_permutations": cp.N_PERM, "stop_after": cp.STOP_AFTER},
         "null": [null_scenario(name, args.reps, 100 + i, **shape) for i, (name, shape) in enumerate(nulls)],
         "power": [
@@ -122,12 +122,18 @@ def main() -> None:
     print(markdown(results))
 
 
+def _machine(m: dict) -> str:
+    if m.get("cpu_model"):
+        return f"{records.describe(m)}, load average {m['load_average']} at the start"
+    return f"CPU {records.UNKNOWN_CPU}, {m.get('platform', 'platform not recorded')}"
+
+
 def _pct(r: dict) -> str:
     return f"{100 * r['rate']:.1f}% [{100 * r['low']:.1f}, {100 * r['high']:.1f}]"
 
 
 def markdown(results: dict) -> str:
-    lines = [f"Command: `{results['command']}` ({results['when']}).", "",
+    lines = [f"Command: `{results['command']}` ({results['when']}), on {_machine(results['machine'])}.", "",
              "| change-free histories | replications | false change anywhere | false alarm on the newest night | s per history |",
              "|---|---|---|---|---|"]  # fmt: skip
     for r in results["null"]:

@@ -6,7 +6,17 @@ import tempfile
 import time
 from pathlib import Path
 
+from planners import REFERENCE_MACHINE
+
+import records
+
 ROOT = Path(__file__).resolve().parents[1]
+# A goal for the user's wait, stated for 2 cores when `rsbench report` was written, not timed
+RENDER_GOAL = {
+    "machine": REFERENCE_MACHINE,
+    "when": "2026-11-24",
+    "source": "goal for 2 cores (commit f167e1d), not timed",
+}
 
 
 def report_render(device: str = "cpu") -> list[dict]:
@@ -26,7 +36,6 @@ def report_render(device: str = "cpu") -> list[dict]:
             "name": f"report of a smoke run ({len(report.figures)} figures), load + render",
             "value": round(seconds, 2),
             "unit": "s",
-            "target": "<= 30",
-            "met": seconds <= 30,
+            "target": records.constant("<=", 30, RENDER_GOAL),
         }
     ]
