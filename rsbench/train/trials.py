@@ -10,6 +10,7 @@ directories), :mod:`~rsbench.train.tune` (the Ray Tune layer) and :mod:`~rsbench
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -75,11 +76,12 @@ def run_trials(suite: Suite, run_uri: str, method_files: list[str]) -> list[Tria
 
 def only_methods(trials: list[Trial], names: list[str], suite: Suite, *, listing: str = "") -> list[Trial]:
     """The trials named by ``names`` (all of them when empty): each name is a method label of the suite (all
-    its trials) or a trial id (``rsbench validate SUITE`` lists them). ``rsbench run --only`` trains part of a
-    suite now (a chunk, or one pinned trial to reproduce) and leaves the rest for a later ``--resume``.
+    its trials), a trial id (``rsbench validate SUITE`` lists them) or a shell-style pattern over both, e.g.
+    ``cql-hopper-*`` for one task's CQL seeds. ``rsbench run --only`` trains part of a suite now (a chunk, or
+    one pinned trial to reproduce) and leaves the rest for a later ``--resume``.
     ``listing``: the command that lists the trial ids, named in the error for an unknown name."""
-    ids = {t.id for t in suite.trials()}
-    unknown = [n for n in names if n not in suite.methods and n not in ids]
+    known = [*suite.methods, *(t.id for t in suite.trials())]
+    unknown = [n for n in names if not fnmatch.filter(known, n)]
     if unknown:
         hint = f"; list its trial ids with `{listing}`" if listing else ""
         raise UserError(
@@ -87,7 +89,11 @@ def only_methods(trials: list[Trial], names: list[str], suite: Suite, *, listing
             f"(its methods: {', '.join(suite.methods)}{hint})",
             key="--only",
         )
-    return [t for t in trials if not names or t.method_label in names or t.id in names]
+    return [t for t in trials if not names or any(_named(t, n) for n in names)]
+
+
+def _named(trial: Trial, name: str) -> bool:
+    return fnmatch.fnmatchcase(trial.method_label, name) or fnmatch.fnmatchcase(trial.id, name)
 
 
 def tune_units(pending: list[Trial]) -> tuple[list[Trial | Pack], list[str]]:

@@ -105,3 +105,21 @@ def test_tune_units_pack_seeds_in_chunks_and_say_when_a_method_cannot_pack() -> 
     assert tune_units(alone) == (alone, [])
     with pytest.raises(ValueError, match="at least 2"):
         Pack((cql[0],))
+
+
+def test_only_takes_patterns_over_labels_and_trial_ids():
+    """A chunk of a long suite is one `--only`: a shell-style pattern selects one task's seeds of a method."""
+    from rsbench.errors import UserError
+    from rsbench.suite import load_suite
+    from rsbench.train.trials import only_methods
+
+    suite = load_suite(Path(__file__).resolve().parents[2] / "suites" / "smoke.yaml")
+    trials = suite.trials()
+    chosen = only_methods(trials, ["diffuser-pointmass-*", "cql"], suite)
+    assert sorted({t.method_label for t in chosen}) == ["cql", "diffuser"]  # not decision_diffuser
+    assert {t.id for t in chosen} >= {"diffuser-pointmass-s0", "diffuser-pointmass-s2"}
+    assert only_methods(trials, ["rs_diffuser-*-s[01]"], suite) == [
+        t for t in trials if t.id in ("rs_diffuser-pointmass-s0", "rs_diffuser-pointmass-s1")
+    ]
+    with pytest.raises(UserError, match="no method label or trial id 'hopper-\\*'"):
+        only_methods(trials, ["hopper-*"], suite)
