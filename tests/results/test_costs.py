@@ -42,3 +42,39 @@ def test_costs_per_seed_from_records() -> None:
     assert list(out["steps_per_second"].fillna(-1)) == [10.0, 10.0, 10.0, -1, -1]
     assert list(out["act_ms_per_env"].fillna(-1)) == [2.0, 6.0, -1, -1, -1]  # per risk setting
     assert np.isnan(add_costs(table, pd.DataFrame())["act_ms_per_env"]).all()
+
+
+def test_a_packed_trial_records_its_pack_and_costs_per_seed(pointmass_root, tmp_path, monkeypatch) -> None:
+    import yaml
+
+    from rsbench.results import load_run
+    from rsbench.results.tables import per_seed
+    from rsbench.suite import load_suite
+    from rsbench.train.plan import new_run
+    from rsbench.train.trial import run_pack
+    from rsbench.train.trials import Pack, tune_units
+
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(pointmass_root))
+    path = tmp_path / "suite.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "packed",
+                "tasks": {"pm": {"env": "rsbench/RiskyPointMass-v0", "dataset": "pointmass-mixed"}},
+                "methods": {"cql": {"method": "cql", "config": {"hidden": [16], "cql_n_actions": 2}}},
+                "seeds": [0, 1],
+                "train": {"steps": 10, "batch_size": 16, "checkpoint_every": 10, "log_every": 5},
+                "eval": {"episodes": 4, "alphas": [0.25]},
+                "resources": {"pack": 2},
+            }
+        )
+    )
+    plan = new_run(load_suite(path), path, results=str(tmp_path / "results"), name="p", method_files=[])
+    (unit,), _ = tune_units(plan.pending)
+    assert isinstance(unit, Pack)
+    records = run_pack(unit, report=lambda metrics, checkpoint: None)
+    assert [r["packed"] for r in records] == [2, 2]
+    run = load_run(plan.store.root)
+    costs = add_costs(per_seed(run.episodes, [0.25]), infer_packed(run.trials, run.suite))
+    np.testing.assert_allclose(costs["train_seconds_per_seed"], run.trials["train_seconds"] / 2)
+    assert (costs["act_ms_per_env"] > 0).all()

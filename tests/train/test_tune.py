@@ -333,6 +333,11 @@ def test_eval_run_adds_risk_settings_without_retraining(tmp_path: Path) -> None:
     _one_result_per_trial(plan.store.root.local_path(), 4)
     records = dict(zip(run.trials["trial"], run.trials["risk"].map(json.loads), strict=True))
     assert records == {"bc-pm-s0": ["neutral", "cvar:0.05"], "plain-pm-s0": ["neutral"]}
+    latency = {  # decision latency per evaluated risk setting, the re-evaluated one replaced
+        t: sorted(e["risk"] for e in json.loads(v))
+        for t, v in zip(run.trials["trial"], run.trials["decision_latency"], strict=True)
+    }
+    assert latency == {"bc-pm-s0": ["cvar:0.05", "neutral"], "plain-pm-s0": ["neutral"]}
     assert (plan.store.root.local_path() / "curves" / "bc-pm-s0.parquet").stat().st_mtime_ns == curves_before
     bad = subprocess.run(
         [str(RSBENCH), "eval", str(plan.store.root.uri), "--risk", "cvar:2"],
