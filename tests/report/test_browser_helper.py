@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import struct
-import sys
 import zlib
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 pytestmark = pytest.mark.browser
-
-
-def _load_helper() -> ModuleType:
-    # Test dirs have no __init__.py and pytest imports with importlib, so load the helper by its path.
-    path = Path(__file__).with_name("browser.py")
-    spec = importlib.util.spec_from_file_location("rsbench_tests_report_browser", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-browser = _load_helper()
 
 
 def _png(width: int = 2, height: int = 2, rgb: tuple[int, int, int] = (200, 30, 30)) -> bytes:
@@ -51,12 +35,7 @@ def _page(body: str, title: str = "helper test") -> str:
     )
 
 
-@pytest.fixture
-def chromium() -> tuple[str, str]:
-    return browser.require_chromium()
-
-
-def test_clean_page(tmp_path: Path, chromium: tuple[str, str]) -> None:
+def test_clean_page(tmp_path: Path, browser) -> None:
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "dot.png").write_bytes(_png())
     data_uri = "data:image/png;base64," + base64.b64encode(_png(rgb=(30, 30, 200))).decode()
@@ -84,7 +63,7 @@ def test_clean_page(tmp_path: Path, chromium: tuple[str, str]) -> None:
     assert struct.unpack(">II", png[16:24]) == (1400, 2000)  # IHDR: the viewport, the page being short
 
 
-def test_broken_image_and_console_error(tmp_path: Path, chromium: tuple[str, str]) -> None:
+def test_broken_image_and_console_error(tmp_path: Path, browser) -> None:
     html = tmp_path / "index.html"
     html.write_text(
         _page(
@@ -105,7 +84,7 @@ def test_broken_image_and_console_error(tmp_path: Path, chromium: tuple[str, str
     assert shot.is_file()
 
 
-def test_skip_reason_without_chromium(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(browser, "chromium_paths", lambda: None)
+def test_skip_reason_without_chromium(monkeypatch: pytest.MonkeyPatch, browser_helper) -> None:
+    monkeypatch.setattr(browser_helper, "chromium_paths", lambda: None)
     with pytest.raises(pytest.skip.Exception, match="apt-get install chromium chromium-driver"):
-        browser.require_chromium()
+        browser_helper.require_chromium()

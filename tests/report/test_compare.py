@@ -102,20 +102,14 @@ def test_a_loss_that_crosses_zero_is_not_called_sparsely_logged() -> None:
     assert training_warnings(pd.concat([actor, critic])) == []
 
 
-def test_report_cli_states_planned_comparisons_and_rejects_unknown_groups(tmp_path) -> None:
-    import importlib.util
+def test_report_cli_states_planned_comparisons_and_rejects_unknown_groups(tmp_path, stored_run) -> None:
     from pathlib import Path
 
     from typer.testing import CliRunner
 
     from rsbench import cli
 
-    spec = importlib.util.spec_from_file_location(
-        "rsbench_tests_report_runs", Path(__file__).with_name("test_report.py")
-    )
-    helpers = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(helpers)  # stored_run: a run in the store's layout with hand-made episodes
-    run = helpers.stored_run(tmp_path / "results" / "run-a")
+    run = stored_run(tmp_path / "results" / "run-a")
     runner = CliRunner()
     ok = runner.invoke(
         cli.app,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -19,18 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 RSBENCH = Path(sys.executable).with_name("rsbench")
 
 
-def _stored_run():
-    spec = importlib.util.spec_from_file_location(
-        "rsbench_tests_report_run", Path(__file__).with_name("test_report.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.stored_run
-
-
-def test_pin_then_regress_same_run_is_never_a_regression(tmp_path: Path) -> None:
-    stored_run = _stored_run()
+def test_pin_then_regress_same_run_is_never_a_regression(tmp_path: Path, stored_run) -> None:
     run = load_run(stored_run(tmp_path / "base"))
     meta = pin(run, tmp_path / "baselines" / "smoke")
     info = json.loads(meta.read_text())
@@ -45,8 +33,7 @@ def test_pin_then_regress_same_run_is_never_a_regression(tmp_path: Path) -> None
     assert all(r.result.p_adjusted is not None for r in rows)  # BH over the family
 
 
-def test_regress_refuses_other_eval_seeds_and_non_baselines(tmp_path: Path) -> None:
-    stored_run = _stored_run()
+def test_regress_refuses_other_eval_seeds_and_non_baselines(tmp_path: Path, stored_run) -> None:
     pin(load_run(stored_run(tmp_path / "base")), tmp_path / "b")
     other = load_run(stored_run(tmp_path / "other", eval_seed=3))
     with pytest.raises(
@@ -121,8 +108,7 @@ def _poison(run_dir: Path, trial: str = "diffuser-pointmass-s1", risk: str = "ne
     RunStore(run_dir).write_episodes(trial, risk, frame)
 
 
-def test_nan_episode_return_is_dropped_and_named_not_a_crash(tmp_path: Path) -> None:
-    stored_run = _stored_run()
+def test_nan_episode_return_is_dropped_and_named_not_a_crash(tmp_path: Path, stored_run) -> None:
     pin(load_run(stored_run(tmp_path / "base")), tmp_path / "b")
     _poison(stored_run(tmp_path / "nan"))
     rows = regress(load_run(tmp_path / "nan"), tmp_path / "b")
@@ -132,14 +118,13 @@ def test_nan_episode_return_is_dropped_and_named_not_a_crash(tmp_path: Path) -> 
     assert exit_code(rows) == 0  # exit code 1 means REGRESSION only
 
 
-def test_nan_baseline_gives_a_finite_margin_and_margin_zero_works(tmp_path: Path) -> None:
+def test_nan_baseline_gives_a_finite_margin_and_margin_zero_works(tmp_path: Path, stored_run) -> None:
     import numpy as np
 
     from rsbench.report.regress import default_margin
 
     assert default_margin("mean_return", np.array([np.nan, -20.0, np.nan])) == 2.0
     assert default_margin("mean_return", np.array([np.nan, np.nan])) == 0.1
-    stored_run = _stored_run()
     run = load_run(stored_run(tmp_path / "base"))
     meta_path = pin(run, tmp_path / "b")
     meta = json.loads(meta_path.read_text())
@@ -157,10 +142,9 @@ def test_nan_baseline_gives_a_finite_margin_and_margin_zero_works(tmp_path: Path
         regress(run, tmp_path / "b")
 
 
-def test_markdown_states_the_ci_level_of_alpha_and_the_family_mde(tmp_path: Path) -> None:
+def test_markdown_states_the_ci_level_of_alpha_and_the_family_mde(tmp_path: Path, stored_run) -> None:
     from rsbench.report.regress import markdown
 
-    stored_run = _stored_run()
     run = load_run(stored_run(tmp_path / "base"))
     pin(run, tmp_path / "b")
     text = markdown(regress(run, tmp_path / "b", alpha=0.1), run, tmp_path / "b")
@@ -168,8 +152,7 @@ def test_markdown_states_the_ci_level_of_alpha_and_the_family_mde(tmp_path: Path
     assert "BH over 12 tests" in text and f"level {0.1 / 12:.3g} = alpha / 12" in text
 
 
-def test_corrupted_results_part_is_one_line_naming_the_file(run_cli, tmp_path: Path) -> None:
-    stored_run = _stored_run()
+def test_corrupted_results_part_is_one_line_naming_the_file(run_cli, tmp_path: Path, stored_run) -> None:
     pin(load_run(stored_run(tmp_path / "base")), tmp_path / "b")
     part = tmp_path / "base" / "episodes" / "iqn-pointmass-s0" / "cvar-0.1.parquet"
     part.write_bytes(part.read_bytes()[: len(part.read_bytes()) // 2])  # a truncated write
@@ -178,8 +161,7 @@ def test_corrupted_results_part_is_one_line_naming_the_file(run_cli, tmp_path: P
     assert err.count("\n") == 1 and str(part) in err and "not a valid parquet file" in err
 
 
-def test_hand_edited_baseline_errors_are_one_line_exit_2(run_cli, tmp_path: Path) -> None:
-    stored_run = _stored_run()
+def test_hand_edited_baseline_errors_are_one_line_exit_2(run_cli, tmp_path: Path, stored_run) -> None:
     run = stored_run(tmp_path / "base")
     meta_path = pin(load_run(run), tmp_path / "b")
     meta = json.loads(meta_path.read_text())
@@ -193,13 +175,12 @@ def test_hand_edited_baseline_errors_are_one_line_exit_2(run_cli, tmp_path: Path
     assert code == 2 and "per_seed.csv: missing column(s) cvar_0.1" in err
 
 
-def test_regress_and_pin_print_json(tmp_path: Path) -> None:
+def test_regress_and_pin_print_json(tmp_path: Path, stored_run) -> None:
     """``--json`` on ``baseline pin`` and ``regress``: the same data as the files, on stdout."""
     from typer.testing import CliRunner
 
     from rsbench import cli
 
-    stored_run = _stored_run()
     base, worse = stored_run(tmp_path / "base"), stored_run(tmp_path / "worse", shift=-30.0)
     runner = CliRunner()
     pinned = runner.invoke(cli.app, ["baseline", "pin", str(base), "--to", str(tmp_path / "b"), "--json"])

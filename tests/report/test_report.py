@@ -2,142 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from rsbench.errors import UserError
 from rsbench.report.render import render_report
-from rsbench.results import RunStore, load_run
-from rsbench.results.provenance import manifest
-from rsbench.suite import load_suite
+from rsbench.results import load_run
 
 REPO = Path(__file__).resolve().parents[2]
 GROUPS = {"rs_diffuser": ["neutral", "cvar:0.1"], "diffuser": ["neutral"], "iqn": ["cvar:0.1"]}
 
 
-def _browser():
-    spec = importlib.util.spec_from_file_location(
-        "rsbench_tests_report_browser", Path(__file__).with_name("browser.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def stored_run(
-    where: Path,
-    *,
-    seeds=(0, 1, 2),
-    episodes: int = 40,
-    shift: float = 0.0,
-    eval_seed: int = 0,
-    distortions: tuple[str, ...] = (),
-) -> Path:
-    """A run in the store's layout with the smoke suite's protocol and hand-made, seeded episodes."""
-    suite = load_suite(REPO / "suites" / "smoke.yaml")
-    data = suite.to_dict()
-    data["eval"]["seed"] = eval_seed
-    if distortions:
-        data["eval"]["distortions"] = list(distortions)
-    store = RunStore(where)
-    store.root.mkdir()
-    import yaml
-
-    (where / "suite.yaml").write_text(yaml.safe_dump(data))
-    store.write_manifest(
-        {
-            **manifest(run_id=where.name, suite_name=suite.name, suite_hash=suite.digest(), command=["test"]),
-            "finished": "now",
-            "cluster": {"nodes": 1},
-            "deviations": suite.deviations(),
-            "datasets": {
-                "pointmass": {
-                    "dataset": "rsbench/pointmass-mixed-v1",
-                    "warnings": [],
-                    "penalty_episode_fraction": 0.3,
-                }
-            },
-        }
-    )
-    rng = np.random.default_rng(0)
-    for method, risks in GROUPS.items():
-        for seed in seeds:
-            trial = f"{method}-pointmass-s{seed}"
-            ident = {
-                "trial": trial,
-                "method": method,
-                "algo": method,
-                "task": "pointmass",
-                "env": "rsbench/RiskyPointMass-v0",
-                "dataset": "pointmass-mixed",
-                "seed": seed,
-                "sweep": "{}",
-            }
-            store.write_trial({**ident, "status": "finished", "steps": 300})
-            for risk in risks:
-                safe = risk != "neutral"
-                returns = rng.normal(-10 if safe else -8, 1, episodes) + shift
-                hits = rng.random(episodes) < (0.0 if safe else 0.3)
-                returns[hits] -= 15
-                store.write_episodes(
-                    trial,
-                    risk,
-                    pd.DataFrame(
-                        {
-                            **ident,
-                            "risk": risk,
-                            "episode": range(episodes),
-                            "episode_seed": range(episodes),
-                            "return": returns,
-                            "length": 15 if safe else 8,
-                            "violation_steps": hits.astype(int) * 2,
-                            "penalty_events": hits.astype(int),
-                            "terminated": True,
-                            "truncated": False,
-                        }
-                    ),
-                )
-                if method != "diffuser":
-                    taus = (2 * np.arange(8) + 1) / 16
-                    store.write_calibration(
-                        trial,
-                        risk,
-                        pd.DataFrame(
-                            {
-                                **ident,
-                                "risk": risk,
-                                "tau": taus,
-                                "predicted": np.quantile(returns, taus) + 1,
-                                "realised": np.quantile(returns, taus),
-                            }
-                        ),
-                    )
-            store.write_curves(
-                trial,
-                pd.DataFrame(
-                    {
-                        **ident,
-                        "step": np.repeat([100, 200, 300], 2),
-                        "wall_time": 1.0,
-                        "name": ["loss_a", "loss_b"] * 3,
-                        "value": rng.random(6),
-                    }
-                ),
-            )
-    return where
-
-
-def test_report_renders_and_opens_cleanly_in_chromium(tmp_path: Path) -> None:
-    browser = _browser()
-    browser.require_chromium()
+def test_report_renders_and_opens_cleanly_in_chromium(tmp_path: Path, browser, stored_run) -> None:
     run = stored_run(tmp_path / "results" / "smoke-test")
     report = render_report([load_run(run)], tmp_path / "reports" / "smoke-test")
     assert report.index.is_file() and report.markdown.is_file()
@@ -161,7 +41,7 @@ def test_report_renders_and_opens_cleanly_in_chromium(tmp_path: Path) -> None:
     assert "smoke-test" in page.title
 
 
-def test_leaderboard_markdown_has_ranked_rows_findings_and_provenance(tmp_path: Path) -> None:
+def test_leaderboard_markdown_has_ranked_rows_findings_and_provenance(tmp_path: Path, stored_run) -> None:
     run = stored_run(tmp_path / "results" / "r")
     report = render_report([load_run(run)], tmp_path / "out")
     md = report.markdown.read_text()
@@ -186,7 +66,7 @@ def test_leaderboard_markdown_has_ranked_rows_findings_and_provenance(tmp_path: 
     assert "fewer than 5 seeds" in md
 
 
-def test_a_suites_distortion_is_a_leaderboard_column(tmp_path: Path) -> None:
+def test_a_suites_distortion_is_a_leaderboard_column(tmp_path: Path, stored_run) -> None:
     run = stored_run(tmp_path / "results" / "r", distortions=("wang:-0.7",))
     md = render_report([load_run(run)], tmp_path / "out").markdown.read_text()
     header = next(line for line in md.splitlines() if "CVaR_0.1" in line and line.startswith("|"))
@@ -195,7 +75,7 @@ def test_a_suites_distortion_is_a_leaderboard_column(tmp_path: Path) -> None:
     assert "wang:-0.7" not in plain.markdown.read_text()
 
 
-def test_runs_merge_and_protocol_mismatch_is_one_line(tmp_path: Path) -> None:
+def test_runs_merge_and_protocol_mismatch_is_one_line(tmp_path: Path, stored_run) -> None:
     a = load_run(stored_run(tmp_path / "a"))
     b = load_run(stored_run(tmp_path / "b", shift=-5.0))
     report = render_report([a, b], tmp_path / "merged")
@@ -207,7 +87,7 @@ def test_runs_merge_and_protocol_mismatch_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "bad").exists()
 
 
-def test_report_cli_prints_where_it_wrote(tmp_path: Path, capsys, monkeypatch) -> None:
+def test_report_cli_prints_where_it_wrote(tmp_path: Path, capsys, monkeypatch, stored_run) -> None:
     from rsbench import cli
 
     run = stored_run(tmp_path / "r")
@@ -240,7 +120,7 @@ return {
 
 
 @pytest.mark.browser
-def test_leaderboard_is_readable_at_any_width(tmp_path: Path, browser, monkeypatch) -> None:
+def test_leaderboard_is_readable_at_any_width(tmp_path: Path, browser, monkeypatch, stored_run) -> None:
     """The page never gets wider than the window: at 1400 px the leaderboard fits its box; narrower, it scrolls
     inside it with every column reachable (a laptop's 900 px, a phone's 480 px)."""
     import rsbench.report.figures as figures

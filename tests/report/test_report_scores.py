@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,16 +10,6 @@ import pytest
 from rsbench.report import figures
 from rsbench.report.render import render_report
 from rsbench.results import load_run
-
-
-def _stored_run():
-    spec = importlib.util.spec_from_file_location(
-        "rsbench_tests_report_run_scores", Path(__file__).with_name("test_report.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.stored_run
 
 
 @pytest.fixture(autouse=True)
@@ -36,8 +24,8 @@ def _with_references(run: Path, lo: float, hi: float) -> Path:
     return run
 
 
-def test_reference_scores_give_a_normalised_column_and_iqm(tmp_path: Path) -> None:
-    run = _with_references(_stored_run()(tmp_path / "r"), -30.0, -5.0)
+def test_reference_scores_give_a_normalised_column_and_iqm(tmp_path: Path, stored_run) -> None:
+    run = _with_references(stored_run(tmp_path / "r"), -30.0, -5.0)
     report = render_report([load_run(run)], tmp_path / "out")
     md, html = report.markdown.read_text(), report.index.read_text()
     header = next(line for line in md.splitlines() if line.startswith("| rank"))
@@ -51,8 +39,8 @@ def test_reference_scores_give_a_normalised_column_and_iqm(tmp_path: Path) -> No
     assert board_row.split("|")[7].strip().startswith(f"{(100 * (means + 30) / 25).mean():.2f}")
 
 
-def test_without_references_there_is_no_normalised_column_and_the_reason_is_said(tmp_path: Path) -> None:
-    run = _stored_run()(tmp_path / "r")
+def test_without_references_there_is_no_normalised_column_and_the_reason_is_said(tmp_path: Path, stored_run) -> None:
+    run = stored_run(tmp_path / "r")
     md = render_report([load_run(run)], tmp_path / "out").markdown.read_text()
     assert "normalised score" not in md.split("## Across tasks")[0]
     assert "IQM over the seeds of the single task, in raw units" in md

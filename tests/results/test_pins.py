@@ -3,10 +3,8 @@ written whole or not at all, format-1 pins still read by regress."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -23,30 +21,25 @@ from rsbench.results.tables import per_seed
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _stored_run():
-    spec = importlib.util.spec_from_file_location(
-        "rsbench_tests_pins_run", REPO / "tests/report/test_report.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module.stored_run
+@pytest.fixture
+def chunk(stored_run):
+    """``chunk(where, keep, **stored_run_options)``: a stored run of the smoke suite holding only the trials
+    whose id starts with ``keep`` (a chunk run with ``--only``), its other parts removed."""
+
+    def make(where: Path, keep: str, **kwargs) -> Path:
+        run = stored_run(where, **kwargs)
+        for part in (run / "trials").iterdir():
+            if not part.name.startswith(keep):
+                part.unlink()
+        for part in (run / "episodes").iterdir():
+            if not part.name.startswith(keep):
+                shutil.rmtree(part)
+        return run
+
+    return make
 
 
-def chunk(where: Path, keep: str, **kwargs) -> Path:
-    """A stored run of the smoke suite holding only the trials whose id starts with ``keep`` (a chunk run
-    with ``--only``), its other parts removed."""
-    run = _stored_run()(where, **kwargs)
-    for part in (run / "trials").iterdir():
-        if not part.name.startswith(keep):
-            part.unlink()
-    for part in (run / "episodes").iterdir():
-        if not part.name.startswith(keep):
-            shutil.rmtree(part)
-    return run
-
-
-def test_chunks_add_up_to_one_pin_that_report_and_regress_read(tmp_path: Path) -> None:
+def test_chunks_add_up_to_one_pin_that_report_and_regress_read(tmp_path: Path, stored_run, chunk) -> None:
     to = tmp_path / "baselines" / "smoke"
     pin(load_run(chunk(tmp_path / "c1", "rs_diffuser")), to)
     pin(load_run(chunk(tmp_path / "c2", "diffuser", shift=-1.0)), to)
@@ -61,7 +54,7 @@ def test_chunks_add_up_to_one_pin_that_report_and_regress_read(tmp_path: Path) -
     assert pinned.run_id == "smoke" and set(pinned.episodes["method"]) == {"rs_diffuser", "diffuser"}
     assert [c["run_id"] for c in pinned.manifest["chunks"]] == ["c1", "c2"]
     whole = load_run(tmp_path / "c1")
-    mine = load_run(_stored_run()(tmp_path / "mine"))
+    mine = load_run(stored_run(tmp_path / "mine"))
     # The pinned per-seed table is the chunks' own (to the CSV's 10 significant digits).
     table = pd.read_csv(to / "per_seed.csv", dtype={"sweep": str})
     expected = per_seed(whole.episodes, [0.05, 0.1, 0.25])
@@ -77,7 +70,7 @@ def test_chunks_add_up_to_one_pin_that_report_and_regress_read(tmp_path: Path) -
     assert "smoke (pinned): chunk c1" in md and "chunk c2" in md
 
 
-def test_a_re_run_trial_replaces_the_pinned_one(tmp_path: Path) -> None:
+def test_a_re_run_trial_replaces_the_pinned_one(tmp_path: Path, chunk) -> None:
     to = tmp_path / "b"
     pin(load_run(chunk(tmp_path / "c1", "diffuser")), to)
     pin(load_run(chunk(tmp_path / "again", "diffuser-pointmass-s1", shift=100.0)), to)
@@ -98,7 +91,7 @@ def test_a_re_run_trial_replaces_the_pinned_one(tmp_path: Path) -> None:
     )
 
 
-def test_a_chunk_of_another_suite_or_protocol_is_refused_in_one_line(tmp_path: Path) -> None:
+def test_a_chunk_of_another_suite_or_protocol_is_refused_in_one_line(tmp_path: Path, chunk) -> None:
     to = tmp_path / "b"
     pin(load_run(chunk(tmp_path / "c1", "diffuser")), to)
     before = {p.name: p.read_bytes() for p in to.iterdir()}
@@ -119,7 +112,7 @@ def test_a_chunk_of_another_suite_or_protocol_is_refused_in_one_line(tmp_path: P
     assert not list(to.parent.glob(".*"))
 
 
-def test_a_failed_write_leaves_the_pin_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_leaves_the_pin_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk) -> None:
     to = tmp_path / "b"
     pin(load_run(chunk(tmp_path / "c1", "diffuser")), to)
     before = {p.name: p.read_bytes() for p in to.iterdir()}
@@ -134,16 +127,16 @@ def test_a_failed_write_leaves_the_pin_as_it_was(tmp_path: Path, monkeypatch: py
     assert not list(tmp_path.glob(".b*"))  # staged copy and lock removed
 
 
-def test_a_second_pinner_is_refused_while_one_writes(tmp_path: Path) -> None:
+def test_a_second_pinner_is_refused_while_one_writes(tmp_path: Path, chunk) -> None:
     to = tmp_path / "b"
     with pins.locked(to), pytest.raises(UserError, match="another `rsbench baseline pin` is writing"):
         pin(load_run(chunk(tmp_path / "c1", "diffuser")), to)
     assert not to.exists()
 
 
-def test_a_format_1_pin_still_serves_regress_and_asks_report_for_a_re_pin(tmp_path: Path) -> None:
+def test_a_format_1_pin_still_serves_regress_and_asks_report_for_a_re_pin(tmp_path: Path, stored_run) -> None:
     old = tmp_path / "old"  # as pinned before chunks: baseline.json (no format, no chunks) and per_seed.csv
-    mine = load_run(_stored_run()(tmp_path / "mine"))
+    mine = load_run(stored_run(tmp_path / "mine"))
     pin(mine, old)
     meta = json.loads((old / "baseline.json").read_text())
     for key in ("format", "chunks", "suite_hash", "pinned"):
