@@ -70,6 +70,12 @@ class PlannerConfig(MethodConfig):
     replan_every: int = doc(
         "execute this many steps of a plan before planning again (< horizon)", 1, ge=1, inference=True
     )
+    temperature: float = doc(
+        "multiplies the sampler's Gaussian draws, the start and each step's (1: the plain sampler)",
+        1.0,
+        gt=0,
+        inference=True,
+    )
 
     @classmethod
     def tiny(cls) -> Self:
@@ -141,7 +147,7 @@ class DiffusionPlanner(PackableMethod):
         self.aux.to(self.device)
         self.ema = EMA(self.model, c.ema_decay, c.ema_start, c.ema_every)
         self.schedule = NoiseSchedule.create(c.schedule, c.diffusion_steps).to(self.device)
-        self._samplers: dict[tuple[str, int], DDPMSampler | DDIMSampler] = {}
+        self._samplers: dict[tuple[str, int, float], DDPMSampler | DDIMSampler] = {}
         self.optimizer = torch.optim.Adam([*self.model.parameters(), *self.aux.parameters()], lr=c.lr)
 
     # -- what a subclass defines ---------------------------------------------------------------------
@@ -282,7 +288,7 @@ class DiffusionPlanner(PackableMethod):
         s0 = self.obs_tensor(obs)
         b, n = s0.shape[0], c.candidates
         shape = (b * n, c.horizon, self.transition_dim)
-        plans = self._sampler(c.sampler, c.sampling_steps).sample(
+        plans = self._sampler(c.sampler, c.sampling_steps, c.temperature).sample(
             self.denoiser(self.ema.model, c, None, b * n),
             shape,
             generator=generator,
@@ -294,12 +300,18 @@ class DiffusionPlanner(PackableMethod):
             plans, _ = select_best(plans.view(b, n, *shape[1:]), scores)
         return s0, plans
 
-    def _sampler(self, kind: str, steps: int) -> DDPMSampler | DDIMSampler:
-        """Samplers are stateless; one per (kind, steps) is built once, not at every environment step."""
-        key = (kind, steps)
+    def _sampler(self, kind: str, steps: int, temperature: float = 1.0) -> DDPMSampler | DDIMSampler:
+        """Samplers are stateless; one per (kind, steps, temperature) is built once, not at every step."""
+        key = (kind, steps, temperature)
         if key not in self._samplers:
             cls = DDIMSampler if kind == "ddim" else DDPMSampler
-            self._samplers[key] = cls(self.schedule, steps, predict=self.config.predict, clip_x0=self.clip_x0)
+            self._samplers[key] = cls(
+                self.schedule,
+                steps,
+                predict=self.config.predict,
+                clip_x0=self.clip_x0,
+                temperature=temperature,
+            )
         return self._samplers[key]
 
     @property

@@ -107,12 +107,22 @@ class _Sampler(abc.ABC):
     """
 
     def __init__(
-        self, schedule: NoiseSchedule, steps: int, clip_x0: float | None, predict: Prediction
+        self,
+        schedule: NoiseSchedule,
+        steps: int,
+        clip_x0: float | None,
+        predict: Prediction,
+        temperature: float = 1.0,
     ) -> None:
         if predict not in ("epsilon", "x0"):
             raise ValueError(f"predict must be 'epsilon' or 'x0', got {predict!r}")
         if clip_x0 is not None and not clip_x0 > 0:
             raise ValueError(f"clip_x0 must be positive, got {clip_x0}")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        # Decision Diffuser's sampling temperature: every Gaussian draw (the start and each step's noise)
+        # is multiplied by it (its p_sample_loop and p_sample draw 0.5 * randn).
+        self.temperature = temperature
         self.schedule, timesteps = schedule.respaced(steps)
         # Python ints: building each step's (B,) timestep tensor then needs no device sync.
         self.timesteps: tuple[int, ...] = tuple(timesteps.tolist())
@@ -170,7 +180,7 @@ class _Sampler(abc.ABC):
         """
         device = generator.device
         schedule = self.schedule.to(device)
-        x = randn(generator, shape, dtype)
+        x = self.temperature * randn(generator, shape, dtype)
         x = _inpaint(x, inpainting)
         chain = [x] if return_chain else None
         for i in reversed(range(self.steps)):
@@ -240,8 +250,10 @@ class DDPMSampler(_Sampler):
         steps: int | None = None,
         clip_x0: float | None = None,
         predict: Prediction = "epsilon",
+        temperature: float = 1.0,
     ) -> None:
-        super().__init__(schedule, schedule.n_steps if steps is None else steps, clip_x0, predict)
+        steps = schedule.n_steps if steps is None else steps
+        super().__init__(schedule, steps, clip_x0, predict, temperature)
 
     def _step(
         self,
@@ -261,7 +273,7 @@ class DDPMSampler(_Sampler):
         mean, _, log_variance = schedule.q_posterior(self._clip(x0), x, index)
         if i == 0:
             return mean
-        noise = randn(generator, x.shape, x.dtype)
+        noise = self.temperature * randn(generator, x.shape, x.dtype)
         return mean + (0.5 * log_variance).exp() * noise
 
 
@@ -278,10 +290,11 @@ class DDIMSampler(_Sampler):
         eta: float = 0.0,
         clip_x0: float | None = None,
         predict: Prediction = "epsilon",
+        temperature: float = 1.0,
     ) -> None:
         if eta < 0:
             raise ValueError(f"eta must be >= 0, got {eta}")
-        super().__init__(schedule, steps, clip_x0, predict)
+        super().__init__(schedule, steps, clip_x0, predict, temperature)
         self.eta = eta
         # Per-step scalars, in float64 from the precise 1 - alphā: x_{i-1} = a x0 + b eps + sigma z.
         s = self.schedule
@@ -319,5 +332,5 @@ class DDIMSampler(_Sampler):
 
         x = self._coef_x0[i] * x0 + self._coef_eps[i] * eps
         if self._sigma[i] > 0:
-            x = x + self._sigma[i] * randn(generator, x.shape, x.dtype)
+            x = x + self._sigma[i] * self.temperature * randn(generator, x.shape, x.dtype)
         return x
