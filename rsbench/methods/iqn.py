@@ -412,6 +412,13 @@ class CODACConfig(IQNConfig):
     cql_lagrange: bool = doc("tune alpha' on cql_alpha * gap - cql_target_gap (CODAC's with_lagrange)", True)
     cql_taus: int = doc("quantile levels the penalty evaluates per candidate (CODAC: one)", 1, ge=1)
 
+    reference: ClassVar[str] = "JasonMa2016/CODAC distributional/codac.py, dsac.py, networks.py"
+    reference_fields: ClassVar[tuple[str, ...]] = (
+        "hidden", "embedding_dim", "n_taus", "n_target_taus", "kappa", "discount", "tau", "critic_lr",
+        "quantile_reduction", "conservative", "cql_alpha", "cql_lagrange", "cql_target_gap", "cql_samples",
+        "cql_taus",
+    )  # fmt: skip
+
 
 @register("codac")
 class CODAC(IQN):

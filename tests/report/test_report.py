@@ -62,7 +62,9 @@ def test_leaderboard_markdown_has_ranked_rows_findings_and_provenance(tmp_path: 
     assert "has a higher CVaR_0.1 than" in md and "(Holm)" in md
     assert "## Provenance" in md and "suite smoke" in md
     # the smoke suite's budget deviations from Diffuser's reference defaults, in the provenance footer
-    assert "deviations from the reference defaults: diffuser:" in md and "candidates 8 (reference 64)" in md
+    assert "deviations from the reference defaults: " in md and "; diffuser: " in md
+    assert "candidates 8 (reference 64)" in md
+    assert "decision_diffuser: inv_hidden [64, 64] (reference [256, 256]), lr 0.001 (reference 0.0002)" in md
     assert "fewer than 5 seeds" in md
 
 
