@@ -71,7 +71,12 @@ class EvalSpec:
 
     episodes: int = doc("evaluation episodes per (trial, risk setting)", 100, ge=1)
     alphas: tuple[float, ...] = doc("CVaR levels reported", (0.05, 0.1, 0.25), gt=0.0, le=1.0)
-    seed: int = doc("base of the evaluation seeds shared by all methods (common random numbers)", 0, ge=0)
+    seed: int = doc(
+        "base of the evaluation seeds: training seed s of every method is evaluated on the episodes of "
+        "(seed, task, s), shared by all methods (common random numbers), independent across seeds",
+        0,
+        ge=0,
+    )
     distortions: tuple[RiskSetting, ...] = doc(
         "distortion risk measures of the episode returns reported beside CVaR, e.g. wang:-0.7 (none: left out)",
         (),
@@ -124,7 +129,7 @@ class Trial:
     log_every: int = doc("steps between logged losses")
     episodes: int = doc("evaluation episodes per (risk setting, inference point)")
     alphas: tuple[float, ...] = doc("CVaR levels reported")
-    eval_seed: int = doc("base of the evaluation seeds shared by all methods")
+    eval_seed: int = doc("base of the evaluation seeds (with the task and training seed: its episode set)")
     horizon: int | None = doc("evaluation horizon; None: the task's pinned horizon")
     risk_spec: dict[str, Any] | None = doc("the task's user-declared risk spec as data; None: the pinned one")
     cpu: float = doc("CPUs of the trial, or of its whole pack when packed")

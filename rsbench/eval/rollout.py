@@ -1,9 +1,10 @@
 """Batched, seeded evaluation rollouts (docs/design.md §6).
 
 All episodes of one evaluation run in lock-step: one policy call per step for every live episode,
-finished episodes drop out. Evaluation seeds are fixed per (task, episode index) and shared by every
-method, and the penalty draws are keyed by those seeds, so two methods meet the same start states and the
-same penalty draws (common random numbers).
+finished episodes drop out. Evaluation seeds are fixed per (eval seed, task, training seed, episode index)
+(protocol 2, :func:`eval_seeds`): training seed s of every method meets the same start states and the same
+penalty draws, which are keyed by those seeds (common random numbers), and different training seeds meet
+independent episodes, so seed-level intervals carry the episode noise.
 
 Risky PointMass steps as one numpy batch (no per-env Python objects); other tasks step a list of
 unwrapped gymnasium envs in a plain loop (on few cores that beats subprocess vector envs) and the risk
@@ -62,11 +63,24 @@ class Episodes:
         return asdict(self)
 
 
-def eval_seeds(task_id: str, episodes: int, base_seed: int = 0) -> np.ndarray:
-    """Reset seeds ``(episodes,)``: fixed per (task, base seed, episode index), whatever ``episodes`` is."""
-    key = (zlib.crc32(task_id.encode()) << 32) | (base_seed & 0xFFFFFFFF)
+_TRAIN_SALT = np.uint64(0xBB67AE8584CAA73B)  # separates a training seed's key from the protocol-1 key
+
+
+def eval_seeds(task_id: str, episodes: int, base_seed: int = 0, train_seed: int | None = None) -> np.ndarray:
+    """Reset seeds ``(episodes,)``: fixed per (task, base seed, training seed, episode index), whatever
+    ``episodes`` is (the first k of n equal a k-episode evaluation).
+
+    ``train_seed`` (protocol 2, docs/design.md §6): training seed s of every method gets the episode set of
+    (``base_seed``, task, s); two training seeds get independent sets (counter-based splitmix64 keys, so
+    they collide only by chance: 31-bit seeds, about n^2 / 2^32 expected repeats in n episodes).
+    ``None``: the set of (``base_seed``, task) alone, which protocol 1 gave every seed of every method and
+    which a policy evaluated on its own (``rsbench eval --policy``, reference scores) still uses.
+    """
+    key = np.asarray((zlib.crc32(task_id.encode()) << 32) | (base_seed & 0xFFFFFFFF), dtype=np.uint64)
     with np.errstate(over="ignore"):
-        mixed = mix64(np.uint64(key) ^ mix64(np.arange(episodes, dtype=np.uint64) + np.uint64(1)))
+        if train_seed is not None:
+            key = mix64(key ^ mix64(as_seed_array(train_seed) + _TRAIN_SALT))[0]
+        mixed = mix64(key ^ mix64(np.arange(episodes, dtype=np.uint64) + np.uint64(1)))
     return (mixed >> np.uint64(33)).astype(np.int64)  # 31-bit: valid for every env's seeding
 
 
@@ -79,10 +93,12 @@ def evaluate(
     horizon: int | None = None,
     spec: RiskSpec | None = None,
     risk: RiskSetting | None = None,
+    train_seed: int | None = None,
 ) -> Episodes:
     """Run ``episodes`` evaluation episodes of ``policy`` on ``task_id`` in lock-step.
 
-    ``seed`` is the evaluation base seed (the suite's ``eval.seed``), ``horizon`` overrides the task's,
+    ``seed`` is the evaluation base seed (the suite's ``eval.seed``), ``train_seed`` the training seed of
+    the policy under protocol 2 (None: the base seed's set alone, see :func:`eval_seeds`), ``horizon`` overrides the task's,
     ``spec`` a user risk spec, and ``risk`` is passed to the policy as ``risk=`` when given (and recorded
     by the caller); ``env_ids``, ``step`` and ``episode_seeds`` are passed to policies that name them
     (planners replan every few steps, keep a plan per episode and key their noise by episode and step).
@@ -91,7 +107,7 @@ def evaluate(
         raise KeyError(f"unknown task {task_id!r}; expected one of {', '.join(TASKS)}")
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    seeds = eval_seeds(task_id, episodes, seed)
+    seeds = eval_seeds(task_id, episodes, seed, train_seed)
     horizon = horizon or TASKS[task_id].horizon
     spec = spec or SPECS[task_id]
     base = TASKS[task_id].base

@@ -8,6 +8,11 @@ have the baseline's protocol (:func:`rsbench.results.protocol.difference`). ``re
 Benjamini-Hochberg over the whole family of comparisons deciding the REGRESSION verdicts and the minimum
 detectable effect stated at that family's level. Non-finite per-seed values (a NaN episode return) are
 dropped from the test and named in the row's reason; margins may be edited in ``baseline.json`` (>= 0).
+
+What the comparison includes (protocol 2, docs/design.md §6): each training seed of the run and of the
+baseline is evaluated on its own episode set (eval.seed, task, seed), so the per-seed values, and the Welch
+test over them, carry episode-sampling noise as well as training noise; seed s of the run meets the same
+episodes as seed s of the baseline. A run and a baseline of different ``eval_protocol`` are refused (exit 2).
 """
 
 from __future__ import annotations

@@ -38,6 +38,12 @@ def _show(value: Any) -> str:
     return "absent" if value is None else repr(value) if isinstance(value, str) else str(value)
 
 
+def eval_protocol(manifest: Mapping[str, Any] | None) -> int:
+    """The evaluation protocol of a run's (or pin's) manifest: its ``eval_protocol``, 1 without the key;
+    ``None`` (a run not started yet): this code's protocol."""
+    return EVAL_PROTOCOL if manifest is None else int(manifest.get("eval_protocol", 1))
+
+
 def protocol_of(suite: Mapping[str, Any], manifest: Mapping[str, Any] | None) -> dict[str, Any]:
     """The protocol keys of a resolved suite (a dict) and its run's manifest, in the order they are checked;
     ``manifest=None``: a run not started yet, measured under this code's protocol."""
@@ -46,7 +52,7 @@ def protocol_of(suite: Mapping[str, Any], manifest: Mapping[str, Any] | None) ->
         versions = {"eval_protocol": EVAL_PROTOCOL, "risk_spec_version": RISK_SPEC_VERSION}
     else:
         versions = {
-            "eval_protocol": manifest.get("eval_protocol", 1),
+            "eval_protocol": eval_protocol(manifest),
             "risk_spec_version": manifest.get("risk_spec_version"),
         }
     evaluation = suite.get("eval") or {}

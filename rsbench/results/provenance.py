@@ -14,7 +14,10 @@ from rsbench.envs.spec import RISK_SPEC_VERSION
 from rsbench.paths import PACKAGE_DIR
 
 # The evaluation protocol a run's episodes follow (docs/design.md §6); a manifest without the key is protocol 1.
-EVAL_PROTOCOL = 1
+# 1: one episode set per (eval.seed, task), shared by every training seed; 2: training seed s is evaluated on
+# the set of (eval.seed, task, s). Results of different protocols are never merged or compared
+# (rsbench.results.protocol.difference).
+EVAL_PROTOCOL = 2
 PACKAGES = ("rsbench", "torch", "ray", "numpy", "scipy", "pandas", "pyarrow", "gymnasium", "mujoco", "minari")
 
 
@@ -58,6 +61,7 @@ def manifest(
         "suite": suite_name,
         "suite_hash": suite_hash,
         "risk_spec_version": RISK_SPEC_VERSION,
+        "eval_protocol": EVAL_PROTOCOL,
         "git": git_state(),
         "versions": versions(),
         "python": sys.version.split()[0],
@@ -67,3 +71,4 @@ def manifest(
         "started": now(),
         **extra,
     }
+

@@ -96,7 +96,9 @@ def evaluate_risks(
     time (:class:`~rsbench.eval.rollout.ActTimer`), for the trial's record.
 
     Episodes carry the full sweep point (training and inference parts), so each point is its own group in
-    the tables; a point's parts are stored under ``RISK@<hash of the point>``.
+    the tables; a point's parts are stored under ``RISK@<hash of the point>``. The episode set follows the
+    run's ``eval_protocol`` (:func:`episode_set_seed`), so re-evaluating or resuming a protocol-1 run stays
+    on protocol 1.
     """
     import hashlib
 
@@ -108,6 +110,7 @@ def evaluate_risks(
 
     start = time.perf_counter()
     user_spec = RiskSpec.from_dict(trial.risk_spec) if trial.risk_spec else None
+    train_seed = episode_set_seed(trial, store)
     for point, risk in ((p, r) for p in trial.evals or ({},) for r in risks):
         setting = RiskSetting.parse(risk)
         identity = {**trial_row(trial), "sweep": json.dumps({**trial.sweep, **point}, sort_keys=True)}
@@ -123,6 +126,7 @@ def evaluate_risks(
             horizon=trial.horizon,
             spec=user_spec,
             risk=setting,
+            train_seed=train_seed,
         )
         cols = eps.columns()
         frame = pd.DataFrame(
@@ -146,6 +150,14 @@ def evaluate_risks(
             quantiles = calibration(method, trial, setting, eps).assign(sweep=identity["sweep"])
             store.write_calibration(trial.id, part, quantiles)
     return time.perf_counter() - start
+
+
+def episode_set_seed(trial: Trial, store: RunStore) -> int | None:
+    """The ``train_seed`` keying the trial's evaluation episodes: its training seed under protocol 2 (the
+    store's manifest, or the current protocol for a store without one), None under protocol 1."""
+    from rsbench.results.protocol import eval_protocol
+
+    return trial.seed if eval_protocol(store.read_manifest() if store.exists() else None) >= 2 else None
 
 
 def calibration(method: Any, trial: Trial, setting: Any, eps: Any, starts: int = 16) -> Any:

@@ -56,7 +56,17 @@ def _smoke_subset(tmp_path: Path, name: str, **overrides) -> Path:
     return path
 
 
+def _pinned_protocol() -> int:
+    from rsbench.results.protocol import eval_protocol
+
+    return eval_protocol(json.loads((REPO / "baselines" / "smoke" / "baseline.json").read_text())["manifest"])
+
+
 @pytest.mark.slow
+@pytest.mark.skipif(
+    _pinned_protocol() != 2,
+    reason="baselines/smoke predates eval_protocol 2: re-pin it from a clean smoke run",
+)
 def test_crippled_method_is_a_regression_against_the_pinned_smoke_baseline(tmp_path: Path) -> None:
     """The pinned `baselines/smoke` came from a real smoke run on the default `pointmass-mixed`; the same
     data is built here, Decision Diffuser is rerun unchanged (exit 0) and with its training cut to one step
