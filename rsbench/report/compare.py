@@ -6,6 +6,12 @@ hypothesis names its few comparisons in advance, which keeps their power. A grou
 ``METHOD[@RISK][[KEY=VALUE,...]]``, e.g. ``rs_diffuser@cvar:0.1[candidates=1,guidance_scale=1.0]``: the method
 label, optionally its risk setting and sweep values (short field names, as in the group labels); the name must
 match exactly one group of the report.
+
+Pairing: where the two groups share every seed's evaluation episodes (protocol 2: the same training seed of
+two methods, or two risk settings of one model; the per-seed table's ``episode_set``), the test is a paired
+t-test on the per-seed differences, which removes the episode noise the two share; otherwise Welch's test.
+Both hold their level at 5 seeds x 100 episodes and the paired one has more power (docs/statistics.md,
+``benchmarks/coverage.py``).
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class Planned:
     p: float
     p_holm: float
     family: int
+    test: str = "welch-t"  # "paired-t" where the groups share every seed's episodes
 
     def sentence(self) -> str:
         """E.g. ``rs cvar:0.1 vs rs neutral on pm: CVaR_0.1 +3.1 [1.2, 5.0] (5 vs 5 seeds), Welch p = 0.004,
@@ -50,9 +57,10 @@ class Planned:
         if math.isnan(self.p):
             return f"{head} {self.difference:+.3g} ({self.n_a} vs {self.n_b} seeds): untestable (needs 2 seeds with spread)"
         verdict = "significant" if self.p_holm < 0.05 else "not significant"
+        test = "paired t (shared episodes)" if self.test == "paired-t" else "Welch"
         return (
             f"{head} {self.difference:+.3g} [{self.low:+.3g}, {self.high:+.3g}] ({self.n_a} vs {self.n_b} seeds), "
-            f"Welch p = {self.p:.2g}, Holm over {self.family} planned: {self.p_holm:.2g} ({verdict} at 0.05)"
+            f"{test} p = {self.p:.2g}, Holm over {self.family} planned: {self.p_holm:.2g} ({verdict} at 0.05)"
         )
 
 
@@ -103,8 +111,9 @@ def resolve(name: str, table: pd.DataFrame) -> str:
 
 
 def planned_comparisons(table: pd.DataFrame, pairs: list[str], alphas: list[float]) -> list[Planned]:
-    """Welch's test of each ``A,B`` of ``pairs`` per task on CVaR at the level nearest 0.1, violation rate and
-    mean return; Holm over the planned pairs within each (task, metric). ``table`` is the report's per-seed
+    """A test of each ``A,B`` of ``pairs`` per task on CVaR at the level nearest 0.1, violation rate and
+    mean return (paired where the groups share episodes, else Welch: module docstring); Holm over the planned
+    pairs within each (task, metric). ``table`` is the report's per-seed
     table with groups."""
     if not pairs:
         return []
@@ -124,14 +133,30 @@ def planned_comparisons(table: pd.DataFrame, pairs: list[str], alphas: list[floa
     return out
 
 
+def shared_episodes(rows_a: pd.DataFrame, rows_b: pd.DataFrame) -> bool:
+    """Whether two groups' per-seed rows (finite values) have the same seeds, each on the same episode set."""
+    if "episode_set" not in rows_a or "episode_set" not in rows_b or len(rows_a) != len(rows_b):
+        return False
+    a, b = rows_a.sort_values("seed"), rows_b.sort_values("seed")
+    return bool(
+        np.array_equal(a["seed"].to_numpy(), b["seed"].to_numpy())
+        and np.array_equal(a["episode_set"].to_numpy(), b["episode_set"].to_numpy())
+        and a["episode_set"].notna().all()
+    )
+
+
 def _test(sub: pd.DataFrame, metric: str, a: str, b: str) -> dict | None:
-    x = sub[sub["group"] == a].sort_values("seed")[metric].to_numpy(dtype=float)
-    y = sub[sub["group"] == b].sort_values("seed")[metric].to_numpy(dtype=float)
-    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    rows_a, rows_b = (sub[(sub["group"] == g) & np.isfinite(sub[metric].astype(float))] for g in (a, b))
+    x = rows_a.sort_values("seed")[metric].to_numpy(dtype=float)
+    y = rows_b.sort_values("seed")[metric].to_numpy(dtype=float)
     if x.size == 0 or y.size == 0:
         return None  # a group absent from this task
     diff = float(x.mean() - y.mean())
     base = {"metric": metric, "a": a, "b": b, "n_a": int(x.size), "n_b": int(y.size), "difference": diff}
+    if shared_episodes(rows_a, rows_b) and x.size >= 2:
+        ci = stats.paired_interval(x, y)
+        p = stats.paired_t_test(x, y).p_value
+        return {**base, "low": ci.low, "high": ci.high, "p": p, "test": "paired-t"}
     if x.size < 2 or y.size < 2 or (np.ptp(x) == 0 and np.ptp(y) == 0):
         return {**base, "low": math.nan, "high": math.nan, "p": math.nan}
     ci = stats.welch_interval(x, y)

@@ -337,7 +337,7 @@ def _cvar_alpha(cv: _Canvas, task: str, episodes: pd.DataFrame, palette: Palette
         file,
         f"{task}: CVaR against its level alpha",
         "CVaR_alpha (mean of the worst alpha-fraction of a seed's episode returns) against alpha, averaged "
-        "over seeds (n in the legend); bands are 95% t-intervals across seeds (as in the tables), drawn for groups "
+        "over seeds (n in the legend); bands are 95% t-intervals across seeds (the tables' CVaR columns show the hull with a two-level bootstrap), drawn for groups "
         "with two or more seeds, and alpha = 1 is the mean return.",
         task,
     )
@@ -414,7 +414,7 @@ def _frontier(
         file,
         f"{task}: risk-return frontier",
         f"Mean return against CVaR_{alpha:g}, one point per method and risk setting (mean over seeds) with "
-        "error bars of 95% t-intervals across seeds (as in the tables); dashed lines join one trained model's risk "
+        "error bars of 95% t-intervals across seeds (the tables' CVaR columns show the hull with a two-level bootstrap); dashed lines join one trained model's risk "
         "settings (neutral, then CVaR from mild to strict, then risk-seeking), and up-right is better.",
         task,
     )

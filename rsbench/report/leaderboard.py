@@ -14,19 +14,25 @@ first group of the current tier; every group up to it shares that tier. So a low
 in a better tier than a higher-ranked one (A = 10, B = 9 tight, C = 8 wide: tiers 1, 2, 2 -- C is not
 separated from B, so it cannot sit above it), and a tier is "not separated from its top group".
 Untested groups get no tier and do not break the walk.
+
+Intervals (:data:`INTERVALS`): mean return and violation rates show the seed-level 95% t-interval; CVaR
+columns show the hull of that t-interval and the two-level bootstrap over seeds and their episodes
+(:func:`rsbench.eval.stats.two_level_bootstrap_ci`), whose reflected quantiles correct the plug-in CVaR's
+optimistic bias at 100 episodes. Coverage of both, measured by ``benchmarks/coverage.py``: docs/statistics.md.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import combinations
 
 import numpy as np
 import pandas as pd
 
 from rsbench.eval import stats
-from rsbench.eval.metrics import higher_is_better, metric_info, metric_label, normalised_score
+from rsbench.eval.metrics import cvar, higher_is_better, metric_info, metric_label, normalised_score
 from rsbench.results.tables import (
     COSTS,
     NORMALISED,
@@ -38,6 +44,14 @@ from rsbench.results.tables import (
 )
 
 LEVEL = 0.95
+BOOT_SEED = 0  # the two-level bootstrap's Generator seed: the same report twice gives the same intervals
+N_BOOT = 1000  # resamples: 25 beyond each 2.5% quantile
+INTERVALS = (
+    "95% intervals over training seeds (the unit; each seed has its own evaluation episodes): seed-level "
+    "t-intervals for mean return and violation rates; for CVaR the hull of the t-interval and a two-level "
+    "bootstrap over seeds and their episodes (basic interval, which corrects the plug-in CVaR's optimistic "
+    "bias at ~100 episodes). Figures' bands are the t-intervals."
+)
 UNTESTED = "untested"
 ZERO_VARIANCE = "zero variance: was the seed applied?"
 
@@ -49,6 +63,7 @@ __all__ = [
     "aggregate",
     "cell",
     "cost_text",
+    "cvar_bootstrap",
     "findings",
     "group_label",
     "reference_scores",
@@ -85,13 +100,18 @@ class Cell:
         return f"{core} ({self.note})" if self.note else core
 
 
-def cell(values: np.ndarray, bounds: tuple[float, float] | None = None) -> Cell:
-    """``values``: finite per-seed values. ``bounds`` clip the interval to the metric's range."""
+def cell(
+    values: np.ndarray, bounds: tuple[float, float] | None = None, boot: stats.Interval | None = None
+) -> Cell:
+    """``values``: finite per-seed values. ``bounds`` clip the interval to the metric's range. ``boot``: a
+    two-level bootstrap interval of the same estimate; the cell then shows its hull with the t-interval."""
     if values.size == 0:
         return Cell(math.nan, None, None)
     mean = float(values.mean())
     if values.size >= 2 and np.ptp(values) > 0:
         ci = stats.t_interval(values, LEVEL)
+        if boot is not None:
+            ci = stats.hull(ci, boot)
         low, high = (ci.low, ci.high) if bounds is None else (max(ci.low, bounds[0]), min(ci.high, bounds[1]))
         return Cell(mean, low, high)
     if _flat(values, bounds):
@@ -198,8 +218,42 @@ def _rank_key(mean: float) -> tuple[bool, float]:
     return (math.isnan(mean), -mean if not math.isnan(mean) else 0.0)
 
 
-def task_board(table: pd.DataFrame, task: str, alphas: list[float], *, alpha: float = 0.05) -> TaskBoard:
+def _episode_sets(
+    episodes: pd.DataFrame | None, task: str, group: str, seeds: pd.Series
+) -> np.ndarray | None:
+    """``(n_seeds, n_episodes)`` returns of ``group`` on ``task`` for the seeds whose per-seed values are
+    finite (``seeds``), or None without episodes or when the seeds' episode counts differ."""
+    if episodes is None or episodes.empty:
+        return None
+    rows = episodes[(episodes["task"] == task) & (episodes["group"] == group) & episodes["seed"].isin(seeds)]
+    per_seed = [g.sort_values("episode")["return"].to_numpy(dtype=float) for _, g in rows.groupby("seed")]
+    if len(per_seed) < 2 or len({len(x) for x in per_seed}) != 1 or not np.isfinite(per_seed).all():
+        return None
+    return np.stack(per_seed)
+
+
+def cvar_bootstrap(sets: np.ndarray | None, alpha: float) -> stats.Interval | None:
+    """The two-level bootstrap interval a CVaR cell shows (hulled with the t-interval) for one group's
+    ``(n_seeds, n_episodes)`` returns (None: none); the Generator is seeded with :data:`BOOT_SEED`."""
+    if sets is None:
+        return None
+    rng = np.random.default_rng(BOOT_SEED)
+    return stats.two_level_bootstrap_ci(
+        list(sets), partial(cvar, alpha=alpha), rng=rng, n_boot=N_BOOT, level=LEVEL
+    )
+
+
+def task_board(
+    table: pd.DataFrame,
+    task: str,
+    alphas: list[float],
+    *,
+    alpha: float = 0.05,
+    episodes: pd.DataFrame | None = None,
+) -> TaskBoard:
     """The leaderboard of ``task`` from a per-seed table (with a ``group`` column, see :func:`with_groups`).
+    ``episodes`` (the run's episodes with a ``group`` column): CVaR cells then show the hull of the t-interval
+    and the two-level bootstrap (module docstring); without them, t-intervals only.
 
     Ranked by the primary metric (the CVaR level closest to 0.1; NaN means rank last), with monotone tiers
     from Holm-corrected Welch tests at ``alpha`` (module docstring). The normalised-score column is shown
@@ -233,6 +287,9 @@ def task_board(table: pd.DataFrame, task: str, alphas: list[float], *, alpha: fl
     )
     for rank, g in enumerate(order, 1):
         rows = sub[sub["group"] == g]
+        seeds = rows["seed"][np.isfinite(rows[primary].to_numpy(dtype=float))]
+        sets = _episode_sets(episodes, task, g, seeds)
+        boots = {cvar_column(a): cvar_bootstrap(sets, a) for a in alphas}
         board.rows.append(
             {
                 "rank": rank,
@@ -244,7 +301,7 @@ def task_board(table: pd.DataFrame, task: str, alphas: list[float], *, alpha: fl
                 "sweep": sweep_suffix(rows["sweep"].iloc[0]) if "sweep" in rows else "",
                 "seeds": int(rows["seed"].nunique()),
                 "episodes": int(rows["episodes"].min()),
-                **{m: cell(_values(sub, g, m), metric_info(m).bounds) for m in metrics},
+                **{m: cell(_values(sub, g, m), metric_info(m).bounds, boots.get(m)) for m in metrics},
                 "cost": {c: _finite_mean(rows[c]) for c in COSTS if c in rows},
             }
         )

@@ -161,11 +161,12 @@ def aggregate_note(m: Merged, metric: str) -> str:
 def _markdown(
     m: Merged, boards: list[lb.TaskBoard], found: list[lb.Findings], warnings: list[str], agg: pd.DataFrame
 ) -> str:
-    out = [f"# Leaderboard: {', '.join(r.run_id for r in m.runs)}", "", TIERS, "", RISKS, ""]
+    out = [f"# Leaderboard: {', '.join(r.run_id for r in m.runs)}", "", lb.INTERVALS, "", TIERS, "", RISKS, ""]
     for board in boards:
         cols = board.metrics
         out += [
-            f"## {board.task} (ranked by {metric_label(board.primary)}, mean over seeds [95% t-interval])",
+            f"## {board.task} (ranked by {metric_label(board.primary)}, mean over seeds [95% interval: t; "
+            "CVaR: hull of t and two-level bootstrap])",
             "",
             "| rank | tier | method | training risk | inference risk | seeds | "
             + " | ".join([*(metric_label(c) for c in cols), *COSTS.values()])
@@ -252,7 +253,8 @@ def _planned_sections(text: str, planned: list[str], training: list[str]) -> str
         extra += ["## Training warnings", "", *(f"- {w}" for w in training), ""]
     if planned:
         extra += [
-            "## Planned comparisons (`--compare`; Welch across seeds, Holm over the planned family)",
+            "## Planned comparisons (`--compare`; paired t over seeds where the groups share episodes, else "
+            "Welch; Holm over the planned family)",
             "",
             *(f"- {line}" for line in planned),
             "",
@@ -274,7 +276,8 @@ def render_report(runs: list[Run], out_dir: Path, *, compare: Sequence[str] = ()
     planned = [p.sentence() for p in planned_comparisons(m.table, list(compare), m.alphas)]
     early = training_warnings(m.curves)
     tasks = sorted(m.table["task"].unique())
-    boards = [lb.task_board(m.table, task, m.alphas) for task in tasks]
+    episodes = lb.with_groups(m.episodes)
+    boards = [lb.task_board(m.table, task, m.alphas, episodes=episodes) for task in tasks]
     found = lb.findings(boards)
     warnings = lb.warnings_for(m.table, m.alphas, m.datasets)
     refs = lb.reference_scores(m.datasets)
@@ -294,6 +297,7 @@ def render_report(runs: list[Run], out_dir: Path, *, compare: Sequence[str] = ()
         training=early,
         tiers=TIERS,
         risks=RISKS,
+        intervals=lb.INTERVALS,
         aggregate_note=aggregate_note(m, boards[0].primary) if boards else "",
         warnings=warnings,
         aggregate=agg.to_dict("records"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -61,7 +62,9 @@ def per_seed(
     """One row per (trial, risk setting): ``mean_return``, ``cvar_<alpha>`` for each alpha, the
     distortion risk of the returns for each of ``distortions`` (column ``wang:-0.7``, ...),
     ``violation_rate`` (violating steps / steps), ``episode_violation_rate`` and ``episodes``, next to the
-    trial's ``trial, method, algo, task, seed, sweep, risk`` columns. The seed is the statistical unit."""
+    trial's ``trial, method, algo, task, seed, sweep, risk`` columns. The seed is the statistical unit.
+    ``episode_set`` (where episodes record ``episode_seed``) fingerprints the seed's evaluation episodes:
+    two rows with the same one met the same episodes (paired comparisons, rsbench.report.compare)."""
     rows = []
     settings = [d if isinstance(d, RiskSetting) else RiskSetting.parse(d) for d in distortions]
     keys = ["trial", *GROUP, "seed"]
@@ -69,6 +72,10 @@ def per_seed(
         returns = group["return"].to_numpy(dtype=float)
         row = dict(zip(keys, key, strict=True))
         row["episodes"] = len(group)
+        if "episode_seed" in group:
+            ordered = group.sort_values("episode") if "episode" in group else group
+            seeds = np.ascontiguousarray(ordered["episode_seed"].to_numpy(dtype=np.int64))
+            row["episode_set"] = zlib.crc32(seeds.tobytes())
         row["mean_return"] = float(returns.mean())
         for a in alphas:
             row[cvar_column(a)] = float(metrics.cvar(returns, a))
