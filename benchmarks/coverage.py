@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/coverage.py                 # the full measurement (about 20 min of one core)
     .venv/bin/python benchmarks/coverage.py --reps 20 --truth 20000 --pool 200   # a quick look
+    .venv/bin/python benchmarks/coverage.py --pool 0 & .venv/bin/python benchmarks/coverage.py --truth 0  # in two
 
 Scripted policies whose true metrics are fixed by many episodes are put through the leaderboard pipeline as
 a run would be: 5 training seeds of 100 episodes each (protocol 2: seed s on the episode set of
@@ -22,7 +23,7 @@ functions ``rsbench report`` calls. Nothing here re-implements a metric or a tes
 Policies: ``shortcut``, ``detour`` and ``mixture`` (50/50 per episode) on RiskyPointMass, the real
 evaluator for every replication (truth from ``--truth`` episodes, default 20,000); the committed ``medium``
 behaviour policy on RiskyHalfCheetah from a pool of ``--pool`` episodes evaluated once (each replication draws
-its 500 episodes from the pool without replacement, so the truth is the pool's own value, exactly). Writes
+its 500 episodes from the pool with replacement, so the truth is the pool's own value, exactly: :class:`Pool`). Writes
 ``benchmarks/results/coverage.json`` and ``coverage.md``.
 """
 
@@ -117,22 +118,29 @@ class Evaluator:
 
 
 class Pool:
-    """Episodes drawn from a pool evaluated once (every label on the same pool episodes): replication ``r``
-    draws ``SEEDS * EPISODES`` pool episodes with replacement with ``default_rng(r)`` (i.i.d. from the
-    pool's distribution, whose metrics are then the truth exactly); seed s takes its 100, every label the same
-    ones (shared episode sets)."""
+    """Episodes drawn from pools evaluated once: ``pools`` holds two labels' episodes on the same episode
+    seeds (one policy, two action-noise seeds). Replication ``r`` draws ``SEEDS * EPISODES`` indices with
+    replacement and a fair coin per index (``default_rng(r)``): where it lands, the two labels swap pools. So
+    each label's episodes are i.i.d. from the two pools together (whose metrics are the truth, exactly), the
+    two labels are exchangeable (an exact null, which two finite pools alone would not be), and they share
+    every seed's episode seeds, as protocol 2 has it; seed s takes its 100."""
 
     def __init__(self, pools: dict[str, Episodes]):
+        self.labels = list(pools)
         self.pools = pools
-        self.size = len(next(iter(pools.values()))["return"])
+        self.size = len(pools[self.labels[0]]["return"])
 
     def episodes(self, label: str, rep: int, seed: int) -> Episodes:
-        take = np.random.default_rng(rep).integers(0, self.size, SEEDS * EPISODES)
-        rows = take[seed * EPISODES : (seed + 1) * EPISODES]
-        return {k: v[rows] for k, v in self.pools[label].items()}
+        rng = np.random.default_rng(rep)
+        take = rng.integers(0, self.size, SEEDS * EPISODES)
+        swap = rng.random(SEEDS * EPISODES) < 0.5
+        rows = slice(seed * EPISODES, (seed + 1) * EPISODES)
+        first = swap[rows] if label == self.labels[0] else ~swap[rows]
+        own, other = self.pools[self.labels[0]], self.pools[self.labels[1]]
+        return {k: np.where(first, other[k][take[rows]], own[k][take[rows]]) for k in own}
 
     def truth(self, label: str, n: int) -> Episodes:
-        return self.pools[label]
+        return {k: np.concatenate([p[k] for p in self.pools.values()]) for k in self.pools[label]}
 
 
 def cheetah_pool(n: int) -> Pool:
@@ -285,11 +293,12 @@ def two_labels(source, a: str, b: str, reps: int, first_rep: int = 0) -> dict:
 
 
 def measure(reps: int, truth_n: int, pool_n: int, log=print) -> dict:
-    """Every figure of the module docstring; ``log`` gets one line per finished part."""
+    """Every figure of the module docstring (``pool_n`` 0: RiskyPointMass only; ``truth_n`` 0: RiskyHalfCheetah
+    only); ``log`` gets one line per finished part."""
     start = time.perf_counter()
     pm = Evaluator(POINTMASS, pointmass_policies())
     results: dict = {"reps": reps, "seeds": SEEDS, "episodes": EPISODES, "coverage": [], "two_labels": []}
-    for label in ("shortcut", "detour", "mixture"):
+    for label in ("shortcut", "detour", "mixture") if truth_n else ():
         truth = truth_metrics(pm.truth(label, truth_n))
         results["coverage"].append(
             {"task": POINTMASS, "truth_episodes": truth_n, **coverage(pm, label, truth, reps)}
@@ -299,7 +308,7 @@ def measure(reps: int, truth_n: int, pool_n: int, log=print) -> dict:
         ("shortcut", "shortcut_copy", "null: one deterministic policy under two labels", max(reps // 4, 2)),
         ("mixture", "mixture_copy", "null: equal in distribution, own coins", reps),
         ("mixture", f"mixture_{POWER_P:g}", f"power: shortcut share 0.5 vs {POWER_P:g}, shared coins", reps),
-    ):
+    )[: 3 if truth_n else 0]:
         results["two_labels"].append({"task": POINTMASS, "what": what, **two_labels(pm, a, b, n)})
         log(f"two labels {a} / {b}: {time.perf_counter() - start:.0f} s")
     if pool_n:
@@ -307,7 +316,7 @@ def measure(reps: int, truth_n: int, pool_n: int, log=print) -> dict:
         log(f"HalfCheetah pool of {pool_n} episodes x 2: {time.perf_counter() - start:.0f} s")
         truth = truth_metrics(pool.truth("medium", pool_n))
         results["coverage"].append(
-            {"task": CHEETAH, "truth_episodes": pool_n, **coverage(pool, "medium", truth, reps)}
+            {"task": CHEETAH, "truth_episodes": 2 * pool_n, **coverage(pool, "medium", truth, reps)}
         )
         what = "null: one behaviour policy, two action-noise seeds"
         results["two_labels"].append(
@@ -316,6 +325,19 @@ def measure(reps: int, truth_n: int, pool_n: int, log=print) -> dict:
         log(f"HalfCheetah: {time.perf_counter() - start:.0f} s")
     results["seconds"] = round(time.perf_counter() - start, 1)
     return results
+
+
+def merged(previous: dict, fresh: dict) -> dict:
+    """``fresh`` with the entries of tasks it did not measure kept from ``previous`` (the same replication
+    count only): the two tasks may run as two processes (``--truth 0`` / ``--pool 0``)."""
+    measured = {e["task"] for e in fresh["coverage"] + fresh["two_labels"]}
+    if previous.get("reps") != fresh["reps"]:
+        return fresh
+    out = dict(fresh)
+    for key in ("coverage", "two_labels"):
+        out[key] = [e for e in previous.get(key, []) if e["task"] not in measured] + fresh[key]
+    out["seconds"] = round(fresh["seconds"] + previous.get("seconds", 0.0), 1)
+    return out
 
 
 def binomial_se(p: float, n: int) -> float:
@@ -364,7 +386,9 @@ def markdown(r: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=300, help="replications (default 300)")
-    parser.add_argument("--truth", type=int, default=1_000_000, help="PointMass truth episodes (>= 20,000)")
+    parser.add_argument(
+        "--truth", type=int, default=1_000_000, help="PointMass truth episodes (>= 20,000; 0: skip PointMass)"
+    )
     parser.add_argument(
         "--pool", type=int, default=10_000, help="HalfCheetah pool episodes per label (0: skip)"
     )
@@ -378,7 +402,9 @@ def main(argv: list[str] | None = None) -> int:
         **measure(args.reps, args.truth, args.pool, log=lambda t: print(t, flush=True)),
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "coverage.json").write_text(json.dumps(results, indent=2))
+    path = args.out / "coverage.json"
+    results = merged(json.loads(path.read_text()) if path.is_file() else {}, results)
+    path.write_text(json.dumps(results, indent=2))
     (args.out / "coverage.md").write_text(markdown(results))
     print(markdown(results))
     return 0
