@@ -292,38 +292,46 @@ def two_labels(source, a: str, b: str, reps: int, first_rep: int = 0) -> dict:
 # ------------------------------------------------------------------------------------------------ the run
 
 
-def measure(reps: int, truth_n: int, pool_n: int, log=print) -> dict:
+def measure(reps: int, truth_n: int, pool_n: int, log=print, save=lambda results: None) -> dict:
     """Every figure of the module docstring (``pool_n`` 0: RiskyPointMass only; ``truth_n`` 0: RiskyHalfCheetah
-    only); ``log`` gets one line per finished part."""
+    only), the hardest cases first; ``log`` gets a line and ``save`` the results so far after each part."""
     start = time.perf_counter()
     pm = Evaluator(POINTMASS, pointmass_policies())
     results: dict = {"reps": reps, "seeds": SEEDS, "episodes": EPISODES, "coverage": [], "two_labels": []}
-    for label in ("shortcut", "detour", "mixture") if truth_n else ():
-        truth = truth_metrics(pm.truth(label, truth_n))
-        results["coverage"].append(
-            {"task": POINTMASS, "truth_episodes": truth_n, **coverage(pm, label, truth, reps)}
-        )
-        log(f"coverage {label}: {time.perf_counter() - start:.0f} s")
-    for a, b, what, n in (
-        ("shortcut", "shortcut_copy", "null: one deterministic policy under two labels", max(reps // 4, 2)),
-        ("mixture", "mixture_copy", "null: equal in distribution, own coins", reps),
-        ("mixture", f"mixture_{POWER_P:g}", f"power: shortcut share 0.5 vs {POWER_P:g}, shared coins", reps),
-    )[: 3 if truth_n else 0]:
-        results["two_labels"].append({"task": POINTMASS, "what": what, **two_labels(pm, a, b, n)})
-        log(f"two labels {a} / {b}: {time.perf_counter() - start:.0f} s")
+
+    def done(what: str) -> None:
+        results["seconds"] = round(time.perf_counter() - start, 1)
+        log(f"{what}: {results['seconds']:.0f} s")
+        save(results)
+
+    pairs = {
+        "mixture_copy": ("mixture", "mixture_copy", "null: equal in distribution, own coins", reps),
+        "power": ("mixture", f"mixture_{POWER_P:g}", f"power: shortcut share 0.5 vs {POWER_P:g}, shared coins", reps),
+        "shortcut_copy": ("shortcut", "shortcut_copy", "null: one deterministic policy under two labels", max(reps // 4, 2)),
+    }  # fmt: skip
+    for part in (
+        ("mixture", "mixture_copy", "power", "shortcut", "detour", "shortcut_copy") if truth_n else ()
+    ):
+        if part in pairs:
+            a, b, what, n = pairs[part]
+            results["two_labels"].append({"task": POINTMASS, "what": what, **two_labels(pm, a, b, n)})
+        else:
+            truth = truth_metrics(pm.truth(part, truth_n))
+            entry = {"task": POINTMASS, "truth_episodes": truth_n, **coverage(pm, part, truth, reps)}
+            results["coverage"].append(entry)
+        done(part)
     if pool_n:
         pool = cheetah_pool(pool_n)
-        log(f"HalfCheetah pool of {pool_n} episodes x 2: {time.perf_counter() - start:.0f} s")
+        done(f"HalfCheetah pool of {pool_n} episodes x 2")
         truth = truth_metrics(pool.truth("medium", pool_n))
-        results["coverage"].append(
-            {"task": CHEETAH, "truth_episodes": 2 * pool_n, **coverage(pool, "medium", truth, reps)}
-        )
+        entry = {"task": CHEETAH, "truth_episodes": 2 * pool_n, **coverage(pool, "medium", truth, reps)}
+        results["coverage"].append(entry)
+        done("HalfCheetah coverage")
         what = "null: one behaviour policy, two action-noise seeds"
         results["two_labels"].append(
             {"task": CHEETAH, "what": what, **two_labels(pool, "medium", "medium_copy", reps)}
         )
-        log(f"HalfCheetah: {time.perf_counter() - start:.0f} s")
-    results["seconds"] = round(time.perf_counter() - start, 1)
+        done("HalfCheetah two labels")
     return results
 
 
@@ -397,16 +405,21 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp())
     os.chdir(tempfile.mkdtemp())  # MuJoCo may log into the working directory
     started = {"when": datetime.now(UTC).isoformat(timespec="minutes"), "load": round(os.getloadavg()[0], 1)}
-    results = {
-        "measured": started,
-        **measure(args.reps, args.truth, args.pool, log=lambda t: print(t, flush=True)),
-    }
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "coverage.json"
-    results = merged(json.loads(path.read_text()) if path.is_file() else {}, results)
-    path.write_text(json.dumps(results, indent=2))
-    (args.out / "coverage.md").write_text(markdown(results))
-    print(markdown(results))
+    previous = json.loads(path.read_text()) if path.is_file() else {}
+
+    def save(
+        results: dict,
+    ) -> None:  # after every part, atomically: an interrupted run keeps what it measured
+        both = {"measured": started, **merged(previous, results)}
+        for name, text in (("coverage.json", json.dumps(both, indent=2)), ("coverage.md", markdown(both))):
+            tmp = args.out / f".{name}.tmp"
+            tmp.write_text(text)
+            tmp.replace(args.out / name)
+
+    measure(args.reps, args.truth, args.pool, log=lambda t: print(t, flush=True), save=save)
+    print((args.out / "coverage.md").read_text())
     return 0
 
 
