@@ -71,4 +71,3 @@ def manifest(
         "started": now(),
         **extra,
     }
-
