@@ -440,7 +440,8 @@ def warnings_for(table: pd.DataFrame, alphas: list[float], datasets: dict | None
     for a in alphas:
         if episodes * a < 10:
             out.append(
-                f"CVaR_{a:g} rests on n*alpha = {episodes * a:g} < 10 episodes per seed: treat it as unreliable"
+                f"CVaR_{a:g} rests on n*alpha = {episodes * a:g} < 10 episodes per seed: treat it as unreliable "
+                "(biased upwards, and its 95% interval covers less than 95%: measured in docs/statistics.md)"
             )
     seeds = table.groupby("group")["seed"].nunique() if len(table) else pd.Series(dtype=int)
     few = sorted(seeds[seeds < 5].index)

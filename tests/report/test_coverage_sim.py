@@ -45,6 +45,11 @@ def test_the_benchmark_measures_the_intervals_the_board_shows(cov, pointmass) ->
             assert row[m].low <= t[1] and row[m].high >= t[2] and (row[m].low, row[m].high) != t[1:]
         else:
             assert (row[m].low, row[m].high) == pytest.approx(t[1:])
+    warned = [w for w in lb.warnings_for(lb.with_groups(table), list(cov.ALPHAS)) if "n*alpha" in w]
+    assert len(warned) == 1 and warned[0].startswith("CVaR_0.05 rests on n*alpha = 5 < 10")
+    assert (
+        "covers less than 95%: measured in docs/statistics.md" in warned[0]
+    )  # where the benchmark misses 93%
     plain = lb.task_board(lb.with_groups(table), "task", list(cov.ALPHAS))  # no episodes: t-intervals only
     assert (plain.rows[0]["cvar_0.1"].low, plain.rows[0]["cvar_0.1"].high) == pytest.approx(
         shown["t"]["cvar_0.1"][1:]
