@@ -146,7 +146,7 @@ class Pool:
 def cheetah_pool(n: int) -> Pool:
     """The committed ``medium`` behaviour policy on RiskyHalfCheetah, two action-noise seeds (two labels of
     one policy), ``n`` episodes each on the same episode seeds."""
-    from rsbench.eval.policies import scripted_policy
+    from rsbench.behaviour.named import scripted_policy
     from rsbench.eval.rollout import evaluate
 
     pools = {}

@@ -161,7 +161,16 @@ def aggregate_note(m: Merged, metric: str) -> str:
 def _markdown(
     m: Merged, boards: list[lb.TaskBoard], found: list[lb.Findings], warnings: list[str], agg: pd.DataFrame
 ) -> str:
-    out = [f"# Leaderboard: {', '.join(r.run_id for r in m.runs)}", "", lb.INTERVALS, "", TIERS, "", RISKS, ""]
+    out = [
+        f"# Leaderboard: {', '.join(r.run_id for r in m.runs)}",
+        "",
+        lb.INTERVALS,
+        "",
+        TIERS,
+        "",
+        RISKS,
+        "",
+    ]
     for board in boards:
         cols = board.metrics
         out += [
