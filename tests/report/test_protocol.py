@@ -3,7 +3,6 @@ and the key, exit 2, nothing written (docs/design.md §6)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -15,15 +14,6 @@ from rsbench.results.protocol import eval_protocol
 from rsbench.results.provenance import EVAL_PROTOCOL
 
 RSBENCH = Path(sys.executable).with_name("rsbench")
-
-
-def _stored_run():
-    spec = importlib.util.spec_from_file_location(
-        "rsbench_tests_report_protocol", Path(__file__).with_name("test_report.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.stored_run
 
 
 def _protocol_1(run_dir: Path) -> Path:
@@ -39,15 +29,13 @@ def _rsbench(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(RSBENCH), *args], capture_output=True, text=True, timeout=300, check=False)
 
 
-def test_new_runs_record_the_protocol_and_old_ones_read_as_1(tmp_path: Path) -> None:
-    stored_run = _stored_run()
+def test_new_runs_record_the_protocol_and_old_ones_read_as_1(tmp_path: Path, stored_run) -> None:
     new = load_run(stored_run(tmp_path / "new"))
     assert new.manifest["eval_protocol"] == EVAL_PROTOCOL == 2
     assert eval_protocol(load_run(_protocol_1(stored_run(tmp_path / "old"))).manifest) == 1
 
 
-def test_report_refuses_to_merge_protocol_1_and_2_runs(tmp_path: Path) -> None:
-    stored_run = _stored_run()
+def test_report_refuses_to_merge_protocol_1_and_2_runs(tmp_path: Path, stored_run) -> None:
     old, new = _protocol_1(stored_run(tmp_path / "old")), stored_run(tmp_path / "new")
     out = tmp_path / "rep"
     proc = _rsbench("report", str(old), str(new), "--out", str(out))
@@ -59,8 +47,7 @@ def test_report_refuses_to_merge_protocol_1_and_2_runs(tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def test_regress_refuses_a_baseline_of_the_other_protocol(tmp_path: Path) -> None:
-    stored_run = _stored_run()
+def test_regress_refuses_a_baseline_of_the_other_protocol(tmp_path: Path, stored_run) -> None:
     pin(load_run(_protocol_1(stored_run(tmp_path / "old"))), tmp_path / "baseline")
     new = stored_run(tmp_path / "new")
     out = tmp_path / "out"
