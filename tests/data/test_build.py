@@ -85,9 +85,9 @@ def test_a_suite_names_a_sized_dataset_and_the_run_records_it(tmp_path: Path):
     ``datasets`` entry) carries the sized id, the size and the content hash."""
     from types import SimpleNamespace
 
-    from rsbench.cli import _prepare_datasets
     from rsbench.data.build import ensure_dataset
     from rsbench.data.offline import load
+    from rsbench.train.job import prepare_datasets
 
     dataset_id = ensure_dataset("pointmass-mixed-3ep")
     assert dataset_id == "rsbench/pointmass-mixed-3ep-v1"
@@ -95,7 +95,7 @@ def test_a_suite_names_a_sized_dataset_and_the_run_records_it(tmp_path: Path):
     assert report["dataset"] == dataset_id and report["size"] == {"episodes": 3} and report["episodes"] == 3
     assert report["content_hash"] == store.read_metadata(dataset_id)[store.METADATA_KEY]["content_hash"]
     # What `rsbench run` writes into the manifest's `datasets` block, per task.
-    entry = _prepare_datasets([SimpleNamespace(task="pm", dataset="pointmass-mixed-4ep")])["pm"]  # type: ignore[list-item]
+    entry = prepare_datasets([SimpleNamespace(task="pm", dataset="pointmass-mixed-4ep")])["pm"]  # type: ignore[list-item]
     assert entry["dataset"] == "rsbench/pointmass-mixed-4ep-v1" and entry["size"] == {"episodes": 4}
 
 
