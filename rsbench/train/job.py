@@ -66,12 +66,10 @@ def plan_suite(
 ) -> RunPlan:
     """A new run of the suite file ``suite`` (with its ``--set`` overrides) under ``results`` (default
     ``<project>/results``), named ``name`` (default ``<suite>-<UTC time>``); nothing runs yet."""
-    from rsbench.methods import load_method_file
     from rsbench.paths import project_root
     from rsbench.train.plan import new_run
 
-    files = _load(method_files, load_method_file)
-    checked = open_suite(Path(suite), list(overrides))
+    files, checked = _open(suite, overrides, method_files)
     root = results or str(project_root() / "results")
     return new_run(checked, Path(suite), results=root, name=name, method_files=files, only=list(only))
 
@@ -84,11 +82,9 @@ def dry_run(
     only: Sequence[str] = (),
 ) -> list[Trial]:
     """The trials a new run of ``suite`` would run; creates nothing."""
-    from rsbench.methods import load_method_file
     from rsbench.train.trials import only_methods, run_trials
 
-    files = _load(method_files, load_method_file)
-    checked: Suite = open_suite(Path(suite), list(overrides))
+    files, checked = _open(suite, overrides, method_files)
     return only_methods(run_trials(checked, "", files), list(only), checked, listing=f"rsbench validate {suite}")
 
 
@@ -213,6 +209,16 @@ def _run_on_ray(
     finally:
         if table is not None:
             table.stop()
+
+
+def _open(
+    suite: str | Path, overrides: Sequence[str], method_files: Sequence[str | Path]
+) -> tuple[list[str], Suite]:
+    """Register the method files, then read and check the suite file with its ``--set`` overrides (the
+    suite may name the files' methods); returns the files' absolute paths and the checked suite."""
+    from rsbench.methods import load_method_file
+
+    return _load(method_files, load_method_file), open_suite(Path(suite), list(overrides))
 
 
 def _load(files: Sequence[str | Path], load_method_file: Callable[[Any], Any]) -> list[str]:
