@@ -86,6 +86,8 @@ def browser(browser_helper):
 # -- a stored run: the store's layout with hand-made, seeded episodes (report, regress and pin tests) --
 
 GROUPS = {"rs_diffuser": ["neutral", "cvar:0.1"], "diffuser": ["neutral"], "iqn": ["cvar:0.1"]}
+# What rsbench.train.trial.training_risk writes into their records for smoke.yaml's configs.
+TRAIN_RISK = {"rs_diffuser": "-", "diffuser": "neutral", "iqn": "cvar:0.1"}
 
 
 def _stored_run(
@@ -144,7 +146,7 @@ def _stored_run(
                 "seed": seed,
                 "sweep": "{}",
             }
-            store.write_trial({**ident, "status": "finished", "steps": 300})
+            store.write_trial({**ident, "status": "finished", "steps": 300, "train_risk": TRAIN_RISK[method]})
             for risk in risks:
                 safe = risk != "neutral"
                 returns = rng.normal(-10 if safe else -8, 1, episodes) + shift

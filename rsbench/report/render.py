@@ -22,7 +22,15 @@ from rsbench.report import leaderboard as lb
 from rsbench.results.fs import locate
 from rsbench.results.protocol import difference
 from rsbench.results.store import Run
-from rsbench.results.tables import COST_NOTE, COSTS, add_costs, add_normalised_score, infer_packed, per_seed
+from rsbench.results.tables import (
+    COST_NOTE,
+    COSTS,
+    add_costs,
+    add_normalised_score,
+    infer_packed,
+    per_seed,
+    training_risks,
+)
 
 TEMPLATE = Path(__file__).with_name("templates") / "index.html.j2"
 
@@ -78,11 +86,6 @@ def merge(runs: list[Run]) -> Merged:
     for run in runs:
         for label in run.suite["methods"]:
             labels.setdefault(label, []).append(run.run_id)
-    entries = {  # the label each group has in the merged table -> its suite entry
-        label + (f"@{run.run_id}" if len(labels[label]) > 1 else ""): entry
-        for run in runs
-        for label, entry in run.suite["methods"].items()
-    }
     parts: dict[str, list[pd.DataFrame]] = {"episodes": [], "curves": [], "calibration": [], "trials": []}
     datasets: dict[str, Any] = {}
     for run in runs:
@@ -99,34 +102,11 @@ def merge(runs: list[Run]) -> Merged:
         raise UserError("no evaluated episodes in these runs (did every trial fail?)", key="RUN")
     distortions = runs[0].suite["eval"].get("distortions", [])
     table = add_costs(lb.with_groups(per_seed(frames["episodes"], alphas, distortions)), frames["trials"])
-    table["train_risk"] = training_risks(table, entries)
+    table["train_risk"] = training_risks(table, frames["trials"])
     references = lb.reference_scores(datasets)
     if references:
         table = add_normalised_score(table, references)
     return Merged(runs, alphas, table, frames["episodes"], frames["curves"], frames["calibration"], datasets)
-
-
-def training_risks(table: pd.DataFrame, entries: dict[str, Any]) -> list[str]:
-    """Each row's training risk (:meth:`rsbench.methods.base.Method.training_risk`), from its label's suite
-    entry with the row's sweep point applied: ``-`` for a risk-aware method trained for no risk level, ``?``
-    for a method this process has not registered (its method file is not loaded)."""
-    from rsbench.methods.registry import get
-
-    out, cache = [], {}
-    sweeps = table["sweep"] if "sweep" in table else pd.Series([None] * len(table), index=table.index)
-    for label, algo, sweep in zip(table["method"], table["algo"], sweeps, strict=True):
-        point = json.loads(sweep) if isinstance(sweep, str) else {}
-        config = {**entries[label].get("config", {}), **{k.split(".")[3]: v for k, v in point.items()}}
-        key = (str(algo), json.dumps(config, sort_keys=True, default=str))
-        if key not in cache:
-            try:
-                cls = get(str(algo))
-                risk = cls.training_risk(cls.Config.from_dict(config))
-                cache[key] = "-" if risk is None else str(risk)
-            except UserError:
-                cache[key] = "?"
-        out.append(cache[key])
-    return out
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,16 @@ def add_costs(table: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def training_risks(table: pd.DataFrame, trials: pd.DataFrame) -> list[str]:
+    """Each row's training risk as its trial's record states it (``-``: a risk-aware method trained for no
+    risk level); ``?`` where the record lacks it (runs from before it was recorded)."""
+    if trials.empty or "train_risk" not in trials:
+        return ["?"] * len(table)
+    known = trials.dropna(subset=["train_risk"]).drop_duplicates(["trial", "method"])
+    risk = dict(zip(zip(known["trial"], known["method"], strict=True), known["train_risk"], strict=True))
+    return [str(risk.get(k, "?")) for k in zip(table["trial"], table["method"], strict=True)]
+
+
 def _latency(trials: pd.DataFrame) -> dict[tuple[str, str, str, str], float]:
     """``(trial, method, risk, sweep) -> ms per act call per environment`` from the records' JSON lists."""
     if "decision_latency" not in trials:

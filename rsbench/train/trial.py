@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rsbench.methods import Space, create, load_method_file
+from rsbench.errors import UserError
+from rsbench.methods import Space, create, get, load_method_file
 from rsbench.results.fs import Location
 from rsbench.results.store import RunStore
 from rsbench.suite import Trial, inference_overrides
@@ -191,13 +192,26 @@ def calibration(method: Any, trial: Trial, setting: Any, eps: Any, starts: int =
     )
 
 
+def training_risk(trial: Trial) -> str:
+    """The risk level ``trial``'s model is trained for (:meth:`rsbench.methods.base.Method.training_risk`):
+    ``-`` for a risk-aware method trained for none (its risk is chosen at inference), ``?`` for a method this
+    process has not registered. Written into the trial's record, so the report reads it without the methods."""
+    try:
+        cls = get(trial.method_name)
+        risk = cls.training_risk(cls.Config.from_dict(dict(trial.config)))
+    except UserError:
+        return "?"
+    return "-" if risk is None else str(risk)
+
+
 def record(trial: Trial, *, node_id: str | None = None, **fields: Any) -> dict[str, Any]:
-    """A trial's status row: identity, config, risk settings, host and Ray node (None: not run by Ray), plus
-    ``fields``."""
+    """A trial's status row: identity, config, risk settings, training risk, host and Ray node (None: not run
+    by Ray), plus ``fields``."""
     return {
         **trial_row(trial),
         "config": json.dumps(trial.config, sort_keys=True),
         "risk": json.dumps(list(trial.risks)),  # the store's name for the risk settings (see trial_row)
+        "train_risk": training_risk(trial),
         "node": socket.gethostname(),
         "node_id": node_id,
         **fields,

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from rsbench.results.tables import add_costs, infer_packed
+from rsbench.results.tables import add_costs, infer_packed, training_risks
 
 
 def _records() -> pd.DataFrame:
@@ -74,7 +74,26 @@ def test_a_packed_trial_records_its_pack_and_costs_per_seed(pointmass_root, tmp_
     assert isinstance(unit, Pack)
     records = run_pack(unit, report=lambda metrics, checkpoint: None)
     assert [r["packed"] for r in records] == [2, 2]
+    assert [r["train_risk"] for r in records] == ["neutral", "neutral"]  # CQL learns the mean return
     run = load_run(plan.store.root)
     costs = add_costs(per_seed(run.episodes, [0.25]), infer_packed(run.trials, run.suite))
     np.testing.assert_allclose(costs["train_seconds_per_seed"], run.trials["train_seconds"] / 2)
     assert (costs["act_ms_per_env"] > 0).all()
+
+
+def test_training_risk_is_read_from_the_trial_records() -> None:
+    """The report's training-risk column comes from the records (it imports no method): ``?`` for a
+    record from before the field, and for a run with no records at all."""
+    trials = pd.DataFrame(
+        [
+            {"trial": "iqn-s0", "method": "iqn", "train_risk": "cvar:0.1"},
+            {"trial": "rs-s0", "method": "rs", "train_risk": "-"},
+            {"trial": "old-s0", "method": "old", "train_risk": None},
+        ]
+    )
+    table = pd.DataFrame(
+        {"trial": ["iqn-s0", "rs-s0", "rs-s0", "old-s0"], "method": ["iqn", "rs", "rs", "old"]}
+    )
+    assert training_risks(table, trials) == ["cvar:0.1", "-", "-", "?"]
+    assert training_risks(table, trials.drop(columns="train_risk")) == ["?"] * 4
+    assert training_risks(table, pd.DataFrame()) == ["?"] * 4
