@@ -29,6 +29,9 @@ def _build(tmp_path: Path, plant: str | None = None) -> subprocess.CompletedProc
     for plugin in config["plugins"]:
         if isinstance(plugin, dict) and "mkdocstrings" in plugin:
             plugin["mkdocstrings"]["handlers"]["python"]["paths"] = [str(REPO)]
+    for extension in config["markdown_extensions"]:
+        if isinstance(extension, dict) and "pymdownx.snippets" in extension:
+            extension["pymdownx.snippets"]["base_path"] = [str(REPO)]  # the records live outside docs/
     (tmp_path / "mkdocs.yml").write_text(yaml.safe_dump(config))
     return subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(tmp_path / "mkdocs.yml")],
@@ -60,6 +63,13 @@ def test_broken_links_and_orphan_pages_fail_the_build(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "orphan.md" in done.stderr
     assert "no-such-page.md" in done.stderr and "#rsbench.no_such_thing" in done.stderr
+
+
+def test_a_missing_record_fails_the_build(tmp_path: Path) -> None:
+    """docs/published.md embeds records: one that is not committed stops the build, never renders empty."""
+    done = _build(tmp_path, '--8<-- "records/no-such-record/leaderboard.md"')
+    assert done.returncode != 0
+    assert "records/no-such-record/leaderboard.md" in done.stderr
 
 
 def test_docstrings_cite_the_docs_not_the_outside_design() -> None:
