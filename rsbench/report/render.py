@@ -36,7 +36,8 @@ TEMPLATE = Path(__file__).with_name("templates") / "index.html.j2"
 
 RISKS = (
     "Training risk: the risk level a method is trained for (IQN's train_risk; neutral for a method that "
-    "learns the mean; - for one whose risk is chosen at inference only). Inference risk: the risk setting "
+    "learns the mean; - for one whose risk is chosen at inference only; ? where the trial's record does not "
+    "state it, as in runs from before records carried it). Inference risk: the risk setting "
     "passed to act; a method whose act ignores it is listed only under its training risk."
 )
 TIERS = (
