@@ -80,3 +80,14 @@ def test_docstrings_cite_the_docs_not_the_outside_design() -> None:
         if "DESIGN.md" in p.read_text() or "DESIGN §" in p.read_text()
     ]
     assert citing == [], "cite docs/design.md §N instead"
+
+
+@pytest.mark.browser
+def test_the_built_site_opens_in_a_browser(site: Path, browser, tmp_path: Path) -> None:
+    """The index and the page that embeds the records render with no console error (file://, no network)."""
+    home = browser.check_page(site / "index.html", tmp_path / "index.png")
+    assert home.console_errors == []
+    assert home.title.startswith("rsbench")
+    published = browser.check_page(site / "published" / "index.html", tmp_path / "published.png")
+    assert published.console_errors == [] and published.broken_images == []
+    assert "Published results" in published.title
