@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # suites/ablation-rsdiffuser.yaml on protocol 2, 2026-12-06, on the 2-core development machine (host "vm", quiet):
-# the MC-critic chunk (5 trials) at commit 4ae2017, wall time WALL_MC, pinned into baselines/ablation-rsdiffuser
+# the MC-critic chunk (5 trials) at commit 4ae2017, wall time 8 min 33 s, pinned into baselines/ablation-rsdiffuser
 # beside the TD chunk (records/2026-12-06-ablation-td), so the report below holds both critics' models.
 # Its planned family (declared before the chunk ran): the MC critic's parts against its unguided sampler, and the
 # TD critic against the MC critic at CVaR guidance and at ranking.
