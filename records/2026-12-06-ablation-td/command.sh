@@ -3,7 +3,7 @@
 # TD-critic chunk (the paper's critic; 5 trials, one model per seed, each evaluated at 4 inference points x 2 risk
 # settings x 100 episodes) at commit 4ae2017, pinned into baselines/ablation-rsdiffuser. Wall time 21 min 27 s, the
 # first part of it beside the last CODAC trials of the PointMass run (records/2026-12-06-pointmass).
-# The MC-critic chunk ('rs_diffuser-pointmass-*-f282425d') is not run yet; it joins the same pin.
+# The MC-critic chunk ('rs_diffuser-pointmass-*-f282425d') ran next and joined the same pin: records/2026-12-06-ablation-mc.
 set -euo pipefail
 .venv/bin/rsbench data build pointmass-mixed
 .venv/bin/rsbench run suites/ablation-rsdiffuser.yaml --only 'rs_diffuser-pointmass-*-594db971' --name ablation-p2-td
