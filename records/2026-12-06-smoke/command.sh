@@ -13,3 +13,8 @@ set -euo pipefail
   --compare "rs_diffuser@cvar:0.1[guidance_scale=1.0],rs_diffuser@neutral[guidance_scale=1.0]" \
   --compare "rs_diffuser@cvar:0.1[guidance_scale=1.0],rs_diffuser@neutral[guidance_scale=0.0]"
 .venv/bin/rsbench baseline pin results/smoke-20261206-p2 --to baselines/smoke
+# Later the same day the run was repeated (smoke-20261206-p2-rerun, 4 min 49 s before pinning, at 55c212e) and
+# pinned over it, so the pin's trial records carry the training risk the report reads: all 4400 episode returns
+# equal the first run's exactly. This record's leaderboard is the first run's.
+.venv/bin/rsbench run suites/smoke.yaml --name smoke-20261206-p2-rerun
+.venv/bin/rsbench baseline pin results/smoke-20261206-p2-rerun --to baselines/smoke
