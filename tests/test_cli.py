@@ -404,6 +404,28 @@ def test_run_dry_run_json_lists_trials_with_overrides() -> None:
     assert own == list(range(8))
 
 
+def test_locomotion_suites_dry_run_as_their_docs_describe() -> None:
+    """docs/leaderboard.md: the CPU tier is 8 methods x 3 tasks x 3 seeds with the planners packed 3 a trial;
+    the GPU tier packs 5 seeds per (method, task) on a quarter GPU at the papers' 1M steps (RADAC: 2M steps,
+    unpacked)."""
+
+    def trials(name: str) -> list[dict]:
+        result = runner.invoke(cli.app, ["run", str(REPO / "suites" / name), "--dry-run", "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)["trials"]
+
+    cpu = trials("locomotion.yaml")
+    assert len(cpu) == 8 * 3 * 3 and {t["gpu"] for t in cpu} == {0}
+    assert {t["pack"] for t in cpu if t["method_name"].endswith("diffuser")} == {3}
+    assert {t["method_label"]: t["steps"] for t in cpu}["iqn"] == 10_000
+    gpu = trials("locomotion-full.yaml")
+    assert len(gpu) == 8 * 9 * 5 and {t["gpu"] for t in gpu} == {0.25}
+    # RADAC clips each network's gradient norm, which packed stages cannot: one seed a trial (docs/ramac.md)
+    assert {(t["method_name"] == "radac", t["pack"]) for t in gpu} == {(False, 5), (True, 1)}
+    assert {t["steps"] for t in gpu if t["method_name"] != "radac"} == {1_000_000}
+    assert {t["steps"] for t in gpu if t["method_name"] == "radac"} == {2_000_000}
+
+
 def test_run_json_summary_of_an_incomplete_run_exits_3(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
