@@ -35,7 +35,8 @@ class TaskEntry:
     env: str = doc("registered risky task id, e.g. rsbench/RiskyPointMass-v0")
     dataset: str = doc("catalogue name (`rsbench data build NAME`) or a local Minari dataset id")
     risk_spec: RiskSpec | None = doc(
-        "the task's own penalty spec replacing the pinned one (when/penalty/prob); `risk:` is a method's", None
+        "the task's own penalty spec replacing the pinned one (when/penalty/prob); `risk:` is a method's",
+        None,
     )
     horizon: int | None = doc("evaluation horizon; default: the task's pinned horizon", None, ge=1)
 

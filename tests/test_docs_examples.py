@@ -54,7 +54,9 @@ def test_python_examples_run(pointmass_root: Path, monkeypatch):
         for block in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
     ]
     # The session's fixture holds the 200-episode build, whose id carries its size.
-    blocks = [(n, b.replace("rsbench/pointmass-mixed-v1", "rsbench/pointmass-mixed-200ep-v1")) for n, b in blocks]
+    blocks = [
+        (n, b.replace("rsbench/pointmass-mixed-v1", "rsbench/pointmass-mixed-200ep-v1")) for n, b in blocks
+    ]
     assert len(blocks) >= 3
     seen: dict = {}
     for name, block in blocks:

@@ -48,7 +48,9 @@ def test_the_layers_hold() -> None:
     ],
 )
 def test_a_planted_violation_fails(tmp_path: Path, module: str, line: str, contract: str) -> None:
-    shutil.copytree(REPO / "rsbench", tmp_path / "rsbench", ignore=shutil.ignore_patterns("__pycache__", "*.pt"))
+    shutil.copytree(
+        REPO / "rsbench", tmp_path / "rsbench", ignore=shutil.ignore_patterns("__pycache__", "*.pt")
+    )
     shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
     with open(tmp_path / "rsbench" / module, "a") as f:
         f.write(f"\n\ndef _planted() -> None:\n    {line}  # noqa\n")  # a lazy import counts too

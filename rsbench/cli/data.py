@@ -107,9 +107,7 @@ def data_relabel(
     if as_json:
         emit_json({"dataset": made, "written": written, "source": source, "risk_spec": spec.to_dict()})
     else:
-        out.print(
-            f"{'wrote' if written else 'kept existing'} {made} (relabelled {source} with {spec.name})"
-        )
+        out.print(f"{'wrote' if written else 'kept existing'} {made} (relabelled {source} with {spec.name})")
 
 
 def _risk_spec_from_file(path: Path):

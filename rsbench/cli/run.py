@@ -183,11 +183,25 @@ def print_run_summary(plan: Any) -> None:
     cvars = [cvar_column(a) for a in alphas] + [str(d) for d in plan.suite.eval.distortions]
     table(
         f"{run.run_id}: means over seeds",
-        ["method", "task", "risk", "seeds", "mean return", *(c.replace("cvar_", "CVaR_") for c in cvars),
-         "violation rate"],
         [
-            [r["method"], r["task"], r["risk"], r["seeds"], r["mean_return"], *(r[c] for c in cvars),
-             r["violation_rate"]]
+            "method",
+            "task",
+            "risk",
+            "seeds",
+            "mean return",
+            *(c.replace("cvar_", "CVaR_") for c in cvars),
+            "violation rate",
+        ],
+        [
+            [
+                r["method"],
+                r["task"],
+                r["risk"],
+                r["seeds"],
+                r["mean_return"],
+                *(r[c] for c in cvars),
+                r["violation_rate"],
+            ]
             for r in means.to_dict("records")
         ],
     )

@@ -78,7 +78,9 @@ class DecisionDiffuserConfig(StatePlannerConfig):
 
     # Checkpoints written before the field sampled at temperature 1.
     checkpoint_defaults: ClassVar[dict[str, Any]] = {"temperature": 1.0}
-    reference: ClassVar[str] = "anuragajay/decision-diffuser code/config/locomotion_config.py, diffuser/models"
+    reference: ClassVar[str] = (
+        "anuragajay/decision-diffuser code/config/locomotion_config.py, diffuser/models"
+    )
     # horizon, diffusion_steps, dim and dim_mults default to Diffuser's smaller values (docs/methods.md)
     reference_fields: ClassVar[tuple[str, ...]] = (
         "cond_dropout", "guidance_scale", "target_return", "temperature", "predict", "lr", "discount",

@@ -85,7 +85,9 @@ def dry_run(
     from rsbench.train.trials import only_methods, run_trials
 
     files, checked = _open(suite, overrides, method_files)
-    return only_methods(run_trials(checked, "", files), list(only), checked, listing=f"rsbench validate {suite}")
+    return only_methods(
+        run_trials(checked, "", files), list(only), checked, listing=f"rsbench validate {suite}"
+    )
 
 
 def run_suite(

@@ -100,7 +100,9 @@ def _state(m: DiffusionPlanner) -> dict[str, torch.Tensor]:
 def test_the_staged_update_is_the_update_before_packing_bit_for_bit(
     name: str, config: dict[str, Any], pointmass_data
 ) -> None:
-    if name == "rs_diffuser":  # the pre-packing update is the Monte-Carlo critic's (TD: test_rs_diffuser_critic)
+    if (
+        name == "rs_diffuser"
+    ):  # the pre-packing update is the Monte-Carlo critic's (TD: test_rs_diffuser_critic)
         config = {**config, "critic": "mc"}
     built = []
     for _ in range(2):

@@ -39,7 +39,9 @@ def test_reference_scores_give_a_normalised_column_and_iqm(tmp_path: Path, store
     assert board_row.split("|")[7].strip().startswith(f"{(100 * (means + 30) / 25).mean():.2f}")
 
 
-def test_without_references_there_is_no_normalised_column_and_the_reason_is_said(tmp_path: Path, stored_run) -> None:
+def test_without_references_there_is_no_normalised_column_and_the_reason_is_said(
+    tmp_path: Path, stored_run
+) -> None:
     run = stored_run(tmp_path / "r")
     md = render_report([load_run(run)], tmp_path / "out").markdown.read_text()
     assert "normalised score" not in md.split("## Across tasks")[0]

@@ -91,5 +91,7 @@ def test_a_swept_suite_runs_and_reports(tmp_path: Path, pointmass_root: Path, mo
     assert "rs cvar:0.1 [guidance_scale=1.0, n_quantiles=8]" in groups
     report = render_report([run], tmp_path / "report")  # the old figure palette raised KeyError here
     text = report.markdown.read_text()
-    assert "| rs [guidance_scale=1.0, n_quantiles=8] | - | cvar:0.1 | 2 |" in text  # training risk, inference risk
+    assert (
+        "| rs [guidance_scale=1.0, n_quantiles=8] | - | cvar:0.1 | 2 |" in text
+    )  # training risk, inference risk
     assert report.figures and all(f.exists() for f in report.figures)

@@ -112,7 +112,9 @@ def test_a_chunk_of_another_suite_or_protocol_is_refused_in_one_line(tmp_path: P
     assert not list(to.parent.glob(".*"))
 
 
-def test_a_failed_write_leaves_the_pin_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk) -> None:
+def test_a_failed_write_leaves_the_pin_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk
+) -> None:
     to = tmp_path / "b"
     pin(load_run(chunk(tmp_path / "c1", "diffuser")), to)
     before = {p.name: p.read_bytes() for p in to.iterdir()}
