@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# suites/locomotion.yaml (the CPU tier) on protocol 2, 2026-12-06, on the 2-core development machine (host "vm"),
+# at commit 3afb538 from a detached worktree; the chunks pinned so far into baselines/locomotion (each chunk's
+# manifest is in the pin's baseline.json and here as manifest-*.json). Wall times, from the run's start to its
+# last pinned trial's record:
+#   RiskyHopper Q-learners: cql, iqn, iqn_neutral (9 trials, one core each) 95 min 58 s, beside the RS-Diffuser
+#     pack below from its 11th minute; its codac trials (the chunk's last three) were still training when the
+#     session ended, niced to 19 from their start so they took only the CPU the others left: not pinned yet.
+#   RiskyHopper RS-Diffuser: one pack of 3 seeds (8000 steps, then 2 sweep points x 3 risk settings x 100
+#     episodes per seed) 115 min 38 s, beside the Q-learners for its first 85 minutes.
+# The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
+# later at nice 19 beside the runs); their content hashes equal docs/datasets.md's.
+set -euo pipefail
+.venv/bin/rsbench data build hopper-medium
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-hopper-q \
+  --only 'cql-hopper-*,iqn-hopper-*,iqn_neutral-hopper-*,codac-hopper-*'
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-hopper-rsd --only 'rs_diffuser-hopper-*'
+.venv/bin/rsbench baseline pin results/loco-hopper-q --to baselines/locomotion     # its 9 finished trials
+.venv/bin/rsbench baseline pin results/loco-hopper-rsd --to baselines/locomotion
+# Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
+#   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
+#   its unguided sampler (guidance_scale 0, the same models). CODAC against CQL and RS-Diffuser against Diffuser
+#   join when their chunks are pinned.
+.venv/bin/rsbench report baselines/locomotion --out records/2026-12-06-locomotion \
+  --compare "iqn@cvar:0.1,iqn_neutral@neutral" \
+  --compare "rs_diffuser@cvar:0.1[guidance_scale=1.0],rs_diffuser@neutral[guidance_scale=1.0]" \
+  --compare "rs_diffuser@cvar:0.1[guidance_scale=1.0],rs_diffuser@cvar:0.1[guidance_scale=0.0]"
