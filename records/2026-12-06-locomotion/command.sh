@@ -25,3 +25,7 @@ set -euo pipefail
   --compare "iqn@cvar:0.1,iqn_neutral@neutral" \
   --compare "rs_diffuser@cvar:0.1[guidance_scale=1.0],rs_diffuser@neutral[guidance_scale=1.0]" \
   --compare "rs_diffuser@cvar:0.1[guidance_scale=1.0],rs_diffuser@cvar:0.1[guidance_scale=0.0]"
+# Reproduced: cql-hopper-s1 re-run on its own at 3afb538 (run check-cql-hopper-s1, beside the test suite): all 100
+# of its episode returns equal the pinned ones exactly (mean 1113.42 in both); the joined report ranks the two.
+.venv/bin/rsbench run suites/locomotion.yaml --only cql-hopper-s1 --name check-cql-hopper-s1
+.venv/bin/rsbench report results/check-cql-hopper-s1 baselines/locomotion
