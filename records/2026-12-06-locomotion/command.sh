@@ -4,8 +4,10 @@
 # manifest is in the pin's baseline.json and here as manifest-*.json). Wall times, from the run's start to its
 # last pinned trial's record:
 #   RiskyHopper Q-learners: cql, iqn, iqn_neutral (9 trials, one core each) 95 min 58 s, beside the RS-Diffuser
-#     pack below from its 11th minute; its codac trials (the chunk's last three) were still training when the
-#     session ended, niced to 19 from their start so they took only the CPU the others left: not pinned yet.
+#     pack below from its 11th minute; then its codac trials, niced to 19 from their start so they took only
+#     the CPU the others left: codac-hopper-s0 and -s1 finished at 2 h 31 min (about 56 min each, 3300-3450 s of
+#     training) and were pinned by a second pin of the same run; codac-hopper-s2 was still training at the
+#     session's end (not pinned).
 #   RiskyHopper RS-Diffuser: one pack of 3 seeds (8000 steps, then 2 sweep points x 3 risk settings x 100
 #     episodes per seed) 115 min 38 s, beside the Q-learners for its first 85 minutes.
 # The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
@@ -16,13 +18,15 @@ set -euo pipefail
   --only 'cql-hopper-*,iqn-hopper-*,iqn_neutral-hopper-*,codac-hopper-*'
 .venv/bin/rsbench run suites/locomotion.yaml --name loco-hopper-rsd --only 'rs_diffuser-hopper-*'
 .venv/bin/rsbench baseline pin results/loco-hopper-q --to baselines/locomotion     # its 9 finished trials
+# ... and again when codac-hopper-s0 and -s1 had finished (the pin replaces the 9 with the run's 11)
 .venv/bin/rsbench baseline pin results/loco-hopper-rsd --to baselines/locomotion
 # Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
 #   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
-#   its unguided sampler (guidance_scale 0, the same models). CODAC against CQL and RS-Diffuser against Diffuser
-#   join when their chunks are pinned.
+#   its unguided sampler (guidance_scale 0, the same models); CODAC against CQL (2 CODAC seeds so far: Welch, not
+#   paired). RS-Diffuser against Diffuser joins when Diffuser's chunk is pinned.
 .venv/bin/rsbench report baselines/locomotion --out records/2026-12-06-locomotion \
   --compare "iqn@cvar:0.1,iqn_neutral@neutral" \
+  --compare "codac@cvar:0.1,cql@neutral" \
   --compare "rs_diffuser@cvar:0.1[guidance_scale=1.0],rs_diffuser@neutral[guidance_scale=1.0]" \
   --compare "rs_diffuser@cvar:0.1[guidance_scale=1.0],rs_diffuser@cvar:0.1[guidance_scale=0.0]"
 # Reproduced: cql-hopper-s1 re-run on its own at 3afb538 (run check-cql-hopper-s1, beside the test suite): all 100
