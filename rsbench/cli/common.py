@@ -136,9 +136,8 @@ def table(title: str, columns: list[str], rows: list[list[Any]], *, console: Con
 
     whole = build(longest)
     rendered = io.StringIO()
-    Console(width=shown_on.width, file=rendered).print(
-        whole, crop=False
-    )  # whole names may push past the edge
+    # whole names may push past the edge
+    Console(width=shown_on.width, file=rendered).print(whole, crop=False)
     fits = max(map(len, rendered.getvalue().splitlines()), default=0) <= shown_on.width
     shown_on.print(whole if fits else build(None))
 
