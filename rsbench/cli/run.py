@@ -21,14 +21,18 @@ if TYPE_CHECKING:
         "rsbench run suites/smoke.yaml",
         "rsbench run suites/smoke.yaml --set train.steps=200 --tracker tensorboard --json",
         "rsbench run --resume results/smoke-20250101-000000 --retry-failed",
-        "rsbench run suites/pointmass.yaml --only cql,iqn   # the rest later: rsbench run --resume RUN",
+        "rsbench run suites/pointmass.yaml --only cql,iqn   # a chunk; cut off: rsbench run --resume RUN",
+        "rsbench run --resume RUN --only iqn_neutral        # add trials to the run (--only '*': the rest)",
     ),
 )
 def run_cmd(
     suite: Annotated[Path | None, typer.Argument(help="Suite YAML file (omit with --resume).")] = None,
     resume: Annotated[
         str | None,
-        typer.Option(help="Continue the run at this directory/URI: only trials without results run."),
+        typer.Option(
+            help="Continue the run at this directory/URI: its trials without results run (of its --only "
+            "selection, if it was started with one)."
+        ),
     ] = None,
     overrides: SetFlags = None,
     name: Annotated[str | None, typer.Option(help="Run id (default SUITE-<UTC time>).")] = None,
@@ -58,8 +62,8 @@ def run_cmd(
         str | None,
         typer.Option(
             metavar="NAME[,NAME]",
-            help="Run only these method labels or trial ids (`rsbench validate SUITE` lists them) now; the "
-            "others stay pending for --resume.",
+            help="Run only these method labels, trial ids or patterns (`rsbench validate SUITE` lists the "
+            "ids): a chunk of the suite, which a bare --resume continues. With --resume: add these trials.",
         ),
     ] = None,
     method_file: MethodFiles = None,
@@ -166,6 +170,11 @@ def finish(outcome: SuiteOutcome, as_json: bool) -> None:
         say(f"failed: {trial}: {error}")
     if counts["missing"]:
         say(f"{counts['missing']} trials have no result; continue with: rsbench run --resume {where}")
+    if counts.get("unselected"):
+        say(
+            f"{counts['unselected']} trials of the suite are outside this run's --only; add some with: "
+            f"rsbench run --resume {where} --only NAME"
+        )
     if outcome.exit_code != ExitCode.OK:
         raise typer.Exit(outcome.exit_code)
 

@@ -142,8 +142,9 @@ def execute(
 
     names = check_trackers(list(trackers))
     say = log or (lambda _text: None)
+    chunk = f" (the run's selection --only {','.join(plan.selection)})" if plan.selection else ""
     say(
-        f"run {plan.store.run_id}: {len(plan.pending)} of {len(plan.trials)} trials to run, "
+        f"run {plan.store.run_id}: {len(plan.pending)} of {len(plan.selected)} trials to run{chunk}, "
         f"results in {plan.store.root.uri}"
     )
     if plan.pending:

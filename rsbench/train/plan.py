@@ -32,7 +32,8 @@ def new_run(
     only: Sequence[str] = (),
 ) -> RunPlan:
     """A fresh run ``<results>/<name>`` (default ``<suite>-<UTC time>``); refuses to reuse a run's directory.
-    ``only`` keeps the pending trials of those method labels or trial ids (checked before anything is written)."""
+    ``only`` keeps the trials of those method labels or trial ids (checked before anything is written); the
+    manifest records it as the run's selection, which a bare ``--resume`` continues."""
     only_methods([], list(only), suite, listing=f"rsbench validate {suite_path}")  # a wrong name: no run
     run_id = name or f"{suite.name}-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     if "/" in run_id or run_id.startswith("."):
@@ -63,14 +64,16 @@ def new_run(
             storage=store.root.uri,
             method_files=method_files,
             deviations=suite.deviations(),
+            **({"only": list(only)} if only else {}),
         )
     )
     trials = run_trials(suite, store.root.uri, method_files)
-    return RunPlan(store, suite, trials, only_methods(trials, list(only), suite), method_files)
+    return RunPlan(store, suite, trials, only_methods(trials, list(only), suite), method_files, list(only))
 
 
 def open_run(where: str, *, retry_failed: bool = False, key: str = "RUN") -> RunPlan:
-    """The run at ``where``; pending are its trials without a record (and failed ones if ``retry_failed``)."""
+    """The run at ``where``; pending are its trials without a record (and failed ones if ``retry_failed``),
+    in the whole suite: :func:`resume_run` narrows them to the run's selection."""
     store = RunStore(where)
     if not store.exists():
         raise UserError("not an rsbench run (no manifest.json)", source=store.root.uri, key=key)
@@ -88,27 +91,38 @@ def open_run(where: str, *, retry_failed: bool = False, key: str = "RUN") -> Run
     status = store.trial_status()
     trials = run_trials(suite, store.root.uri, method_files)
     pending = [t for t in trials if t.id not in status or (retry_failed and status[t.id] == "failed")]
-    return RunPlan(store, suite, trials, pending, method_files)
+    return RunPlan(store, suite, trials, pending, method_files, list(info.get("only", [])))
 
 
 def resume_run(where: str, *, retry_failed: bool = False, only: Sequence[str] = ()) -> RunPlan:
-    """:func:`open_run` for ``--resume``, stamping the manifest with the time of the resumption; ``only``
-    keeps the pending trials of those method labels or trial ids (checked before anything is written)."""
+    """:func:`open_run` for ``--resume``, stamping the manifest with the time of the resumption.
+
+    Without ``only`` the run continues its own selection (an interrupted chunk finishes that chunk, never
+    the whole suite). ``only`` picks pending trials anywhere in the suite (``'*'``: all of them) and, in a
+    run with a selection, joins it, so the counts and the next bare ``--resume`` include them."""
     plan = open_run(where, retry_failed=retry_failed, key="--resume")
     listing = f"rsbench validate {(plan.store.root / 'suite.yaml').uri}"
-    plan.pending = only_methods(plan.pending, list(only), plan.suite, listing=listing)
+    plan.pending = only_methods(plan.pending, list(only) or plan.selection, plan.suite, listing=listing)
+    if only and plan.selection:
+        plan.selection += [n for n in only if n not in plan.selection]
     info = plan.store.read_manifest()
     info.setdefault("resumed", []).append(now())
+    if plan.selection:
+        info["only"] = plan.selection
     plan.store.write_manifest(info)
     return plan
 
 
 def finish_run(plan: RunPlan) -> dict[str, int]:
-    """Stamp the manifest with the end time and trial counts; returns the counts by status."""
+    """Stamp the manifest with the end time and trial counts; returns the counts by status. A run with a
+    selection counts its selected trials; ``unselected`` is the rest of the suite."""
     status = plan.store.trial_status()
-    counts = {"trials": len(plan.trials), "finished": 0, "failed": 0, "missing": 0}
-    for trial in plan.trials:
+    selected = plan.selected
+    counts = {"trials": len(selected), "finished": 0, "failed": 0, "missing": 0}
+    for trial in selected:
         counts[status.get(trial.id, "missing")] += 1
+    if len(selected) < len(plan.trials):
+        counts["unselected"] = len(plan.trials) - len(selected)
     info = plan.store.read_manifest()
     info.update(finished=now(), counts=counts)
     plan.store.write_manifest(info)

@@ -67,6 +67,14 @@ class RunPlan:
     trials: list[Trial]
     pending: list[Trial]
     method_files: list[str] = field(default_factory=list)
+    # The run's ``--only`` names (empty: the whole suite). A chunk run is its selection: its counts, its exit
+    # code and a bare ``--resume`` cover those trials, not the rest of the suite.
+    selection: list[str] = field(default_factory=list)
+
+    @property
+    def selected(self) -> list[Trial]:
+        """The trials of the run's selection (every trial of the suite when it has none)."""
+        return only_methods(self.trials, self.selection, self.suite)
 
 
 def run_trials(suite: Suite, run_uri: str, method_files: list[str]) -> list[Trial]:
@@ -78,7 +86,7 @@ def only_methods(trials: list[Trial], names: list[str], suite: Suite, *, listing
     """The trials named by ``names`` (all of them when empty): each name is a method label of the suite (all
     its trials), a trial id (``rsbench validate SUITE`` lists them) or a shell-style pattern over both, e.g.
     ``cql-hopper-*`` for one task's CQL seeds. ``rsbench run --only`` trains part of a suite now (a chunk, or
-    one pinned trial to reproduce) and leaves the rest for a later ``--resume``.
+    one pinned trial to reproduce); the run records the names as its selection (``RunPlan.selection``).
     ``listing``: the command that lists the trial ids, named in the error for an unknown name."""
     known = [*suite.methods, *(t.id for t in suite.trials())]
     unknown = [n for n in names if not fnmatch.filter(known, n)]

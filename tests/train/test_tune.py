@@ -311,6 +311,34 @@ def test_only_runs_some_method_labels_now_and_leaves_the_rest_for_resume(tmp_pat
     assert "bc-pm-s2" in shown.output and "b2-pm-s0" not in shown.output
 
 
+def test_a_chunk_run_is_its_selection_and_a_bare_resume_finishes_only_the_chunk(
+    tmp_path: Path, run_cli
+) -> None:
+    """Resuming a chunk once started every pending trial of the 72-trial locomotion suite: a bare --resume
+    must continue the chunk's --only selection, and a finished chunk is a complete run (exit 0)."""
+    from rsbench.train.plan import resume_run
+
+    suite = _suite(tmp_path, {"bc": {"method": "faulty_bc"}, "b2": {"method": "faulty_bc"}}, seeds=(0, 1))
+    where = tmp_path / "results" / "chunk"
+    code, err = run_cli(["run", str(suite), "--only", "b2-pm-s0", "--name", "chunk",
+                         "--results", str(tmp_path / "results"), "--method-file", str(FAULTY)])  # fmt: skip
+    assert code == 0, err
+    assert "run chunk: 1 of 1 trials to run (the run's selection --only b2-pm-s0)" in err
+    assert "1 finished, 0 failed, 0 missing" in err
+    assert "3 trials of the suite are outside this run's --only; add some with: rsbench run --resume" in err
+    info = RunStore(where).read_manifest()
+    assert info["only"] == ["b2-pm-s0"]
+    assert info["counts"] == {"trials": 1, "finished": 1, "failed": 0, "missing": 0, "unselected": 3}
+
+    assert resume_run(str(where)).pending == []  # the chunk is done; the suite's other 3 trials stay out
+    plan = resume_run(str(where), only=["bc-*"])  # adding trials joins them to the selection
+    assert [t.id for t in plan.pending] == ["bc-pm-s0", "bc-pm-s1"]
+    assert RunStore(where).read_manifest()["only"] == ["b2-pm-s0", "bc-*"]
+    assert [t.id for t in resume_run(str(where)).pending] == ["bc-pm-s0", "bc-pm-s1"]
+    whole = _plan(tmp_path, suite, name="whole")  # a run without --only is the whole suite, as before
+    assert whole.selection == [] and len(resume_run(whole.store.root.uri).pending) == 4
+
+
 def test_eval_run_adds_risk_settings_without_retraining(tmp_path: Path) -> None:
     suite = _suite(
         tmp_path, {"bc": {"method": "faulty_risky_bc"}, "plain": {"method": "faulty_bc"}}, seeds=(0,)
