@@ -1,7 +1,8 @@
 """A compact live table of a run's trials (status, step, loss, ETA) in place of Tune's own log.
 
-On a terminal the table redraws in place; elsewhere (CI logs) each trial prints one line when it ends and the
-final table is printed once.
+On a terminal the table redraws in place; elsewhere (CI logs, a ``nohup`` log of a chunk that trains for hours)
+each trial prints one line at every tenth of its training steps, one when it starts evaluating and one when it
+ends, and the final table is printed once.
 """
 
 from __future__ import annotations
@@ -96,7 +97,26 @@ class LiveTable(Callback):
             losses = [v for k, v in result.items() if k.endswith("loss") and isinstance(v, int | float)]
             row["loss"] = sum(losses) if losses else row["loss"]
             row["status"] = "evaluating" if row["step"] >= row["total"] else "training"
+            self._log_progress(trial.config["trial"]["id"], row)
         self._update()
+
+    def _log_progress(self, trial_id: str, row: dict[str, Any]) -> None:
+        """Off a terminal: a line at each tenth of the steps (with the ETA) and when evaluation starts."""
+        if self.console.is_terminal or not row["started"]:
+            return
+        tenth = 10 if row["status"] == "evaluating" else row["step"] * 10 // max(row["total"], 1)
+        if tenth <= row.get("logged", 0):
+            return
+        row["logged"] = tenth
+        elapsed = time.monotonic() - row["started"]
+        if row["status"] == "evaluating":
+            self.console.print(f"evaluating: {trial_id} (trained in {_fmt_seconds(elapsed)})")
+        else:
+            eta = elapsed / row["step"] * (row["total"] - row["step"])
+            self.console.print(
+                f"training: {trial_id} {row['step']}/{row['total']} ({_fmt_seconds(elapsed)}, "
+                f"ETA {_fmt_seconds(eta)})"
+            )
 
     def _ended(self, trial: Any, status: str | None = None) -> None:
         trial_id = trial.config["trial"]["id"]

@@ -1,0 +1,45 @@
+"""The run's progress display off a terminal: what a log of a chunk that trains for hours shows."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+from rich.console import Console
+
+from rsbench.suite import load_suite
+from rsbench.train.progress import LiveTable
+
+SMOKE = Path(__file__).parents[2] / "suites" / "smoke.yaml"
+
+
+def test_a_log_gets_a_line_per_tenth_of_the_steps_then_evaluating_then_finished() -> None:
+    trial = replace(load_suite(SMOKE).trials()[0], pack=1)  # one Tune unit per trial
+    out = io.StringIO()
+    table = LiveTable([trial], console=Console(file=out, force_terminal=False, width=200))
+    unit = SimpleNamespace(config={"trial": {"id": trial.id}})
+    table.on_trial_start(0, [], unit)
+    steps = [trial.steps * k // 40 for k in range(1, 41)]  # a report every 40th of the steps
+    for step in steps:
+        table.on_trial_result(0, [], unit, {"step": step, "loss": 0.5})
+    table.on_trial_result(0, [], unit, {"step": trial.steps, "loss": 0.5})  # evaluation reports again
+    table.on_trial_result(0, [], unit, {"trial_status": "finished"})
+    table.on_trial_complete(0, [], unit)
+    lines = out.getvalue().splitlines()
+    training = [line for line in lines if line.startswith("training: ")]
+    assert [line.split()[2] for line in training] == [
+        f"{trial.steps * k // 10}/{trial.steps}" for k in range(1, 10)
+    ]
+    assert all("ETA " in line for line in training)
+    assert sum(line.startswith(f"evaluating: {trial.id} (trained in ") for line in lines) == 1
+    assert sum(line.startswith(f"finished: {trial.id} (") for line in lines) == 1
+
+
+def test_a_terminal_gets_the_live_table_and_no_progress_lines() -> None:
+    trial = load_suite(SMOKE).trials()[0]
+    out = io.StringIO()
+    table = LiveTable([trial], console=Console(file=out, force_terminal=True, width=200))
+    table._log_progress(trial.id, {"status": "training", "step": 5, "total": 10, "started": 1.0})
+    assert "training: " not in out.getvalue()
