@@ -51,3 +51,10 @@ class UserError(Exception):
         self.detail = message
         parts = [p for p in (self.source, key) if p]
         super().__init__(": ".join([*parts, message]))
+
+
+class RunStopped(UserError):
+    """A run that cannot go on for a reason outside the user's input (its local Ray did not start): the same
+    one line, but exit 3, because the run stays as it was and ``rsbench run --resume`` continues it."""
+
+    exit_code = ExitCode.INCOMPLETE

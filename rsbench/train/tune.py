@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rsbench.errors import RunStopped
 from rsbench.results.store import RunStore
 from rsbench.suite import Trial
 from rsbench.train.trial import find_checkpoint, local_copy, pack_checkpoints, record, run_pack, run_trial
@@ -166,7 +167,15 @@ def run_tune(
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     for name in ("ray.tune", "ray.train"):  # their warnings are about the logs we replaced; errors still show
         logging.getLogger(name).setLevel(logging.ERROR)
-    started = _init_ray(address, cpus)
+    try:
+        started = _init_ray(address, cpus)
+    except Exception as e:  # Ray raises a bare Exception when its node times out at startup (a starved CPU)
+        where = plan.store.root.uri
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise RunStopped(
+            f"Ray did not start ({reason}); no trial ran, continue with `rsbench run --resume {where}`",
+            key="ray",
+        ) from e
     try:
         manifest = plan.store.read_manifest()
         manifest.setdefault("cluster", cluster_resources())

@@ -374,3 +374,32 @@ def test_eval_run_adds_risk_settings_without_retraining(tmp_path: Path) -> None:
         timeout=60,
     )
     assert bad.returncode == 2 and bad.stderr.startswith("rsbench: error: --risk:"), bad.stderr
+
+
+def test_a_ray_that_does_not_start_is_one_line_exit_3_and_the_run_resumes(
+    tmp_path: Path, run_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A chunk started at nice 19 beside two planner packs got a 40-line traceback: Ray's node timed out."""
+    import ray
+
+    from rsbench.train.plan import resume_run
+
+    def starved(*args, **kwargs):
+        raise Exception(
+            "The current node timed out during startup. This could happen because some of the raylet"
+        )
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", starved)
+    suite = _suite(tmp_path, {"bc": {"method": "faulty_bc"}}, seeds=(0,))
+    results = tmp_path / "results"
+    code, err = run_cli(
+        ["run", str(suite), "--name", "r", "--results", str(results), "--method-file", str(FAULTY)]
+    )
+    where = RunStore(results / "r").root.uri
+    assert code == 3
+    assert err.strip().splitlines()[-1] == (
+        "rsbench: error: ray: Ray did not start (The current node timed out during startup. This could happen "
+        f"because some of the raylet); no trial ran, continue with `rsbench run --resume {where}`"
+    )
+    assert [t.id for t in resume_run(where).pending] == ["bc-pm-s0"]
