@@ -7,9 +7,18 @@
 #     pack below from its 11th minute; then its codac trials, niced to 19 from their start so they took only
 #     the CPU the others left: codac-hopper-s0 and -s1 finished at 2 h 31 min (about 56 min each, 3300-3450 s of
 #     training) and were pinned by a second pin of the same run; codac-hopper-s2 was still training at the
-#     session's end (not pinned).
+#     session's end and was run again in the next session, alone with --resume --only (below): 51 min 40 s
+#     (3070 s of training), beside the Diffuser and Decision Diffuser packs. (A bare --resume a minute earlier,
+#     the manifest's first "resumed" stamp, queued the suite's 61 other pending trials and was stopped before any
+#     trained; since then a bare --resume of a chunk run finishes only that chunk.)
 #   RiskyHopper RS-Diffuser: one pack of 3 seeds (8000 steps, then 2 sweep points x 3 risk settings x 100
 #     episodes per seed) 115 min 38 s, beside the Q-learners for its first 85 minutes.
+#   RiskyHopper Decision Diffuser: one pack of 3 seeds (8000 steps, then 100 episodes per seed) 74 min 25 s, beside
+#     codac-hopper-s2 and the Diffuser pack (at 3afb538, like every Hopper chunk).
+#   RiskyHopper Diffuser: one pack of 3 seeds (8000 steps, 8 candidates) trained in 87 min (to 21:54, beside the
+#     two above for its first hour); evaluating it took about 40 min a seed (100 episodes that live up to the
+#     500-step horizon, 8 candidates replanned every 2 steps, one thread), so it was still evaluating at the
+#     session's end and is not pinned.
 # The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
 # later at nice 19 beside the runs); their content hashes equal docs/datasets.md's.
 set -euo pipefail
@@ -20,10 +29,16 @@ set -euo pipefail
 .venv/bin/rsbench baseline pin results/loco-hopper-q --to baselines/locomotion     # its 9 finished trials
 # ... and again when codac-hopper-s0 and -s1 had finished (the pin replaces the 9 with the run's 11)
 .venv/bin/rsbench baseline pin results/loco-hopper-rsd --to baselines/locomotion
+# The next session: CODAC's third seed, then the two other planners, each pinned as it finished.
+.venv/bin/rsbench run --resume results/loco-hopper-q --only codac-hopper-s2
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-hopper-dd --only 'decision_diffuser-hopper-*'
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-hopper-diffuser --only 'diffuser-hopper-*'
+.venv/bin/rsbench baseline pin results/loco-hopper-q --to baselines/locomotion       # now its 12 trials
+.venv/bin/rsbench baseline pin results/loco-hopper-dd --to baselines/locomotion
 # Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
 #   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
-#   its unguided sampler (guidance_scale 0, the same models); CODAC against CQL (2 CODAC seeds so far: Welch, not
-#   paired). RS-Diffuser against Diffuser joins when Diffuser's chunk is pinned.
+#   its unguided sampler (guidance_scale 0, the same models); CODAC against CQL. RS-Diffuser against Diffuser
+#   (--compare "rs_diffuser@cvar:0.1[guidance_scale=1.0],diffuser@neutral") joins when Diffuser is pinned.
 .venv/bin/rsbench report baselines/locomotion --out records/2026-12-06-locomotion \
   --compare "iqn@cvar:0.1,iqn_neutral@neutral" \
   --compare "codac@cvar:0.1,cql@neutral" \
