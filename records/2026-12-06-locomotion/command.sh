@@ -15,10 +15,13 @@
 #     episodes per seed) 115 min 38 s, beside the Q-learners for its first 85 minutes.
 #   RiskyHopper Decision Diffuser: one pack of 3 seeds (8000 steps, then 100 episodes per seed) 74 min 25 s, beside
 #     codac-hopper-s2 and the Diffuser pack (at 3afb538, like every Hopper chunk).
-#   RiskyHopper Diffuser: one pack of 3 seeds (8000 steps, 8 candidates) trained in 87 min (to 21:54, beside the
-#     two above for its first hour); evaluating it took about 40 min a seed (100 episodes that live up to the
-#     500-step horizon, 8 candidates replanned every 2 steps, one thread), so it was still evaluating at the
-#     session's end and is not pinned.
+#   RiskyHopper Diffuser: one pack of 3 seeds (8000 steps, 8 candidates) trained in 87 min (beside the two above
+#     for its first hour); evaluating it takes about 35 min a seed (2117 s for seed 0: 100 episodes that live up
+#     to the 500-step horizon, 8 candidates replanned every 2 steps, one thread). Seed 0 was pinned at 2 h 8 min;
+#     the others were still evaluating at the session's end.
+#   RiskyHalfCheetah Q-learners (at 2059453, the same code but for logging, resumption and error messages):
+#     CQL's 3 seeds finished 63 min after the run's start, beside the Diffuser pack, iqn-halfcheetah-s0 at 78 min;
+#     the rest were still training at the session's end.
 # The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
 # later at nice 19 beside the runs); their content hashes equal docs/datasets.md's.
 set -euo pipefail
@@ -35,6 +38,11 @@ set -euo pipefail
 .venv/bin/rsbench run suites/locomotion.yaml --name loco-hopper-diffuser --only 'diffuser-hopper-*'
 .venv/bin/rsbench baseline pin results/loco-hopper-q --to baselines/locomotion       # now its 12 trials
 .venv/bin/rsbench baseline pin results/loco-hopper-dd --to baselines/locomotion
+.venv/bin/rsbench baseline pin results/loco-hopper-diffuser --to baselines/locomotion  # its finished seeds
+.venv/bin/rsbench data build halfcheetah-medium
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-halfcheetah-q \
+  --only 'cql-halfcheetah-*,iqn-halfcheetah-*,iqn_neutral-halfcheetah-*'
+.venv/bin/rsbench baseline pin results/loco-halfcheetah-q --to baselines/locomotion    # its finished trials
 # Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
 #   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
 #   its unguided sampler (guidance_scale 0, the same models); CODAC against CQL. RS-Diffuser against Diffuser
