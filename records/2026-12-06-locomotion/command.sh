@@ -17,8 +17,8 @@
 #     codac-hopper-s2 and the Diffuser pack (at 3afb538, like every Hopper chunk).
 #   RiskyHopper Diffuser: one pack of 3 seeds (8000 steps, 8 candidates) trained in 87 min (beside the two above
 #     for its first hour); evaluating it takes about 35 min a seed (2117 s for seed 0: 100 episodes that live up
-#     to the 500-step horizon, 8 candidates replanned every 2 steps, one thread). Seed 0 was pinned at 2 h 8 min;
-#     the others were still evaluating at the session's end.
+#     to the 500-step horizon, 8 candidates replanned every 2 steps, one thread; 1791 s for seed 1). Seeds 0 and
+#     1 were pinned at 2 h 8 min and 2 h 35 min; seed 2 was still evaluating at the session's end.
 #   RiskyHalfCheetah Q-learners (at 2059453, the same code but for logging, resumption and error messages):
 #     CQL's 3 seeds finished 63 min after the run's start, beside the Diffuser pack, iqn-halfcheetah-s0 at 78 min;
 #     the rest were still training at the session's end.
@@ -45,13 +45,14 @@ set -euo pipefail
 .venv/bin/rsbench baseline pin results/loco-halfcheetah-q --to baselines/locomotion    # its finished trials
 # Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
 #   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
-#   its unguided sampler (guidance_scale 0, the same models); CODAC against CQL. RS-Diffuser against Diffuser
-#   (--compare "rs_diffuser@cvar:0.1[guidance_scale=1.0],diffuser@neutral") joins when Diffuser is pinned.
+#   its unguided sampler (guidance_scale 0, the same models) and against Diffuser (the reference planner; Welch
+#   while Diffuser has 2 seeds); CODAC against CQL.
 .venv/bin/rsbench report baselines/locomotion --out records/2026-12-06-locomotion \
   --compare "iqn@cvar:0.1,iqn_neutral@neutral" \
   --compare "codac@cvar:0.1,cql@neutral" \
   --compare "rs_diffuser@cvar:0.1[guidance_scale=1.0],rs_diffuser@neutral[guidance_scale=1.0]" \
-  --compare "rs_diffuser@cvar:0.1[guidance_scale=1.0],rs_diffuser@cvar:0.1[guidance_scale=0.0]"
+  --compare "rs_diffuser@cvar:0.1[guidance_scale=1.0],rs_diffuser@cvar:0.1[guidance_scale=0.0]" \
+  --compare "rs_diffuser@cvar:0.1[guidance_scale=1.0],diffuser@neutral"
 # Reproduced: cql-hopper-s1 re-run on its own at 3afb538 (run check-cql-hopper-s1, beside the test suite): all 100
 # of its episode returns equal the pinned ones exactly (mean 1113.42 in both); the joined report ranks the two.
 .venv/bin/rsbench run suites/locomotion.yaml --only cql-hopper-s1 --name check-cql-hopper-s1
