@@ -20,7 +20,7 @@
 #     to the 500-step horizon, 8 candidates replanned every 2 steps, one thread; 1791 s for seed 1). Seeds 0 and
 #     1 were pinned at 2 h 8 min and 2 h 35 min; seed 2 was still evaluating at the session's end.
 #   RiskyHalfCheetah Q-learners (at 2059453, the same code but for logging, resumption and error messages):
-#     CQL's 3 seeds finished 63 min after the run's start, beside the Diffuser pack, iqn-halfcheetah-s0 at 78 min;
+#     CQL's 3 seeds finished 63 min after the run's start, beside the Diffuser pack, iqn-halfcheetah-s0 and -s1 at 78 and 102 min;
 #     the rest were still training at the session's end.
 # The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
 # later at nice 19 beside the runs); their content hashes equal docs/datasets.md's.
