@@ -142,7 +142,7 @@ def _dry_run(
     from rsbench.train.plan import resume_run
 
     if resume is not None:
-        plan = resume_run(resume, retry_failed=retry_failed, only=only)
+        plan = resume_run(resume, retry_failed=retry_failed, only=only, dry_run=True)
         title, trials = f"{plan.store.root.uri}: {len(plan.pending)} trials to run (dry run)", plan.pending
     else:
         assert suite is not None

@@ -94,12 +94,15 @@ def open_run(where: str, *, retry_failed: bool = False, key: str = "RUN") -> Run
     return RunPlan(store, suite, trials, pending, method_files, list(info.get("only", [])))
 
 
-def resume_run(where: str, *, retry_failed: bool = False, only: Sequence[str] = ()) -> RunPlan:
+def resume_run(
+    where: str, *, retry_failed: bool = False, only: Sequence[str] = (), dry_run: bool = False
+) -> RunPlan:
     """:func:`open_run` for ``--resume``, stamping the manifest with the time of the resumption.
 
     Without ``only`` the run continues its own selection (an interrupted chunk finishes that chunk, never
     the whole suite). ``only`` picks pending trials anywhere in the suite (``'*'``: all of them) and, in a
-    run with a selection, joins it, so the counts and the next bare ``--resume`` include them."""
+    run with a selection, joins it, so the counts and the next bare ``--resume`` include them (not on a
+    ``dry_run``, which only lists them)."""
     plan = open_run(where, retry_failed=retry_failed, key="--resume")
     listing = f"rsbench validate {(plan.store.root / 'suite.yaml').uri}"
     plan.pending = only_methods(plan.pending, list(only) or plan.selection, plan.suite, listing=listing)
@@ -107,7 +110,7 @@ def resume_run(where: str, *, retry_failed: bool = False, only: Sequence[str] = 
         plan.selection += [n for n in only if n not in plan.selection]
     info = plan.store.read_manifest()
     info.setdefault("resumed", []).append(now())
-    if plan.selection:
+    if plan.selection and not dry_run:
         info["only"] = plan.selection
     plan.store.write_manifest(info)
     return plan
