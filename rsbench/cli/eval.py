@@ -48,8 +48,6 @@ def eval_cmd(
 
     Give exactly one of: a RUN (its trained trials are evaluated at --risk), --policy or --policy-file.
     """
-    import numpy as np
-
     if run is not None:
         reject_flags(
             ctx,
@@ -67,8 +65,7 @@ def eval_cmd(
     from rsbench.behaviour.committed import task_reference_scores
     from rsbench.behaviour.named import load_policy_file, scripted_policy
     from rsbench.envs import TASKS
-    from rsbench.eval.rollout import evaluate
-    from rsbench.eval.summary import summarize
+    from rsbench.eval.summary import evaluate_policy
     from rsbench.risk import RiskSetting
 
     if task not in TASKS:
@@ -79,13 +76,25 @@ def eval_cmd(
         raise UserError(f"expected levels in (0, 1], got {alphas}", key="--alphas")
     fn = load_policy_file(policy_file) if policy_file else scripted_policy(str(policy), task, seed)
     refs = task_reference_scores(task)
-    results: list[dict[str, Any]] = []
-    for setting in settings:
-        eps = evaluate(fn, task, episodes, seed=seed, risk=setting)
-        rows = summarize(eps, levels, rng=np.random.default_rng(seed))
-        metrics = [r.to_dict() for r in rows] + _normalised_rows(rows, refs)
-        results.append({"risk": str(setting or "none"), "metrics": metrics})
-    name = policy_file or policy
+    evaluated = evaluate_policy(
+        fn,
+        task,
+        episodes,
+        seed=seed,
+        settings=settings,
+        alphas=levels,
+        references=(refs["ref_min_score"], refs["ref_max_score"]) if refs else None,
+    )
+    results = [
+        {"risk": str(setting or "none"), "metrics": [r.to_dict() for r in rows]}
+        for setting, rows in evaluated
+    ]
+    _print_results(str(policy_file or policy), task, episodes, seed, results, as_json)
+
+
+def _print_results(
+    name: str, task: str, episodes: int, seed: int, results: list[dict[str, Any]], as_json: bool
+) -> None:
     if as_json:
         emit_json({"policy": name, "task": task, "episodes": episodes, "seed": seed, "results": results})
         return
@@ -104,31 +113,6 @@ def eval_cmd(
                 for m in res["metrics"]
             ],
         )
-
-
-def _normalised_rows(rows: list[Any], refs: dict[str, float] | None) -> list[dict[str, Any]]:
-    """The mean return and its interval as a normalised score, where the task has reference scores."""
-    import numpy as np
-
-    from rsbench.eval.metrics import NORMALISED_SCORE_REFERENCES, normalised_score
-
-    if refs is None:
-        return []
-    mean = next(r for r in rows if r.metric == "mean_return")
-    estimate, low, high = np.asarray(
-        normalised_score([mean.estimate, mean.low, mean.high], refs["ref_min_score"], refs["ref_max_score"])
-    )
-    return [
-        {
-            "metric": "normalised_score",
-            "estimate": float(estimate),
-            "low": float(low),
-            "high": float(high),
-            "level": mean.level,
-            "method": mean.method,
-            "flags": [NORMALISED_SCORE_REFERENCES],
-        }
-    ]
 
 
 def _reevaluate(run: str, risk: str) -> None:

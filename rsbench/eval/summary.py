@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from rsbench.eval import metrics, stats
-from rsbench.eval.rollout import Episodes
+from rsbench.eval.rollout import Episodes, Policy, evaluate
+from rsbench.risk import RiskSetting
 
 
 @dataclass(frozen=True)
@@ -93,3 +94,34 @@ def _mean_interval(x: np.ndarray, level: float) -> stats.Interval:
     if len(x) > 1:
         return stats.t_interval(x, level)
     return stats.Interval(float(np.mean(x)), float("nan"), float("nan"), 0.0, "single episode")
+
+
+def normalised_row(rows: list[MetricRow], references: tuple[float, float]) -> MetricRow:
+    """The ``mean_return`` row of ``rows`` (estimate and interval) as a normalised score against
+    ``references`` = (random score, expert score) (:func:`rsbench.eval.metrics.normalised_score`)."""
+    mean = next(r for r in rows if r.metric == "mean_return")
+    scores = np.asarray(metrics.normalised_score([mean.estimate, mean.low, mean.high], *references))
+    estimate, low, high = (float(x) for x in scores)
+    flags = (metrics.NORMALISED_SCORE_REFERENCES,)
+    return MetricRow("normalised_score", estimate, low, high, mean.level, mean.method, flags)
+
+
+def evaluate_policy(
+    policy: Policy,
+    task_id: str,
+    episodes: int,
+    *,
+    seed: int = 0,
+    settings: list[RiskSetting | None] | None = None,
+    alphas: tuple[float, ...] = (0.05, 0.1, 0.25),
+    references: tuple[float, float] | None = None,
+) -> list[tuple[RiskSetting | None, list[MetricRow]]]:
+    """Evaluate one policy at each risk setting (``None``: no ``risk=`` passed) on ``episodes`` seeded episodes
+    and summarise each: ``[(setting, rows)]`` in ``settings`` order, with a normalised score row last when the
+    task's ``references`` are given. The bootstrap RNG is seeded by ``seed``, so a call is reproducible."""
+    out: list[tuple[RiskSetting | None, list[MetricRow]]] = []
+    for setting in settings or [None]:
+        eps = evaluate(policy, task_id, episodes, seed=seed, risk=setting)
+        rows = summarize(eps, alphas, rng=np.random.default_rng(seed))
+        out.append((setting, rows + ([normalised_row(rows, references)] if references else [])))
+    return out

@@ -159,7 +159,6 @@ def run_tune(
     Tune callbacks, e.g. the experiment trackers of :mod:`rsbench.train.trackers`.
     """
     import ray
-    from ray import tune
 
     # Our live table replaces Tune's console output; our parquet parts replace its CSV/JSON/TensorBoard logs.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -167,8 +166,28 @@ def run_tune(
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     for name in ("ray.tune", "ray.train"):  # their warnings are about the logs we replaced; errors still show
         logging.getLogger(name).setLevel(logging.ERROR)
+    started = _start_ray(plan, address, cpus)
     try:
-        started = _init_ray(address, cpus)
+        manifest = plan.store.read_manifest()
+        manifest.setdefault("cluster", cluster_resources())
+        plan.store.write_manifest(manifest)
+        units, notes = tune_units(plan.pending)
+        for line in notes:
+            print(f"rsbench: {line}", file=sys.stderr)
+        extra = [*([progress] if progress is not None else []), *callbacks]
+        grid = _tuner(plan, units, max_concurrent, max_failures, extra).fit()
+        _record_errors(plan, grid)
+        statuses = plan.store.trial_status()
+        return {t.id: statuses.get(t.id, "missing") for t in plan.pending}
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _start_ray(plan: RunPlan, address: str | None, cpus: int | None) -> bool:
+    """Start or join Ray (True: we started it); a Ray that does not start is one line, exit 3."""
+    try:
+        return _init_ray(address, cpus)
     except Exception as e:  # Ray raises a bare Exception when its node times out at startup (a starved CPU)
         where = plan.store.root.uri
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
@@ -176,42 +195,46 @@ def run_tune(
             f"Ray did not start ({reason}); no trial ran, continue with `rsbench run --resume {where}`",
             key="ray",
         ) from e
-    try:
-        manifest = plan.store.read_manifest()
-        manifest.setdefault("cluster", cluster_resources())
-        plan.store.write_manifest(manifest)
-        attempt = len(plan.store.tune_dir().children()) + 1
-        units, notes = tune_units(plan.pending)
-        for line in notes:
-            print(f"rsbench: {line}", file=sys.stderr)
-        tuner = tune.Tuner(
-            tune.with_resources(_trainable, _resources),
-            param_space={"trial": tune.grid_search([unit_to_dict(u) for u in units])},
-            tune_config=tune.TuneConfig(
-                max_concurrent_trials=max_concurrent,
-                trial_dirname_creator=lambda trial: trial.config["trial"]["id"],
-                trial_name_creator=lambda trial: trial.config["trial"]["id"],
-            ),
-            run_config=tune.RunConfig(
-                name=f"attempt-{attempt}",
-                storage_path=plan.store.tune_dir().uri,
-                failure_config=tune.FailureConfig(max_failures=max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                callbacks=[*([progress] if progress is not None else []), *callbacks] or None,
-                verbose=0,
-            ),
-        )
-        grid = tuner.fit()
-        statuses = plan.store.trial_status()
-        for result in grid:
-            if not result.config or result.error is None:
-                continue
-            unit = unit_from_dict(result.config["trial"])
-            lines = [line.strip() for line in str(result.error).splitlines() if line.strip()]
-            error = lines[-1] if lines else type(result.error).__name__  # the exception's own line
-            for trial in unit.trials if isinstance(unit, Pack) else (unit,):
-                if trial.id in statuses:
-                    continue
+
+
+def _tuner(
+    plan: RunPlan, units: list[Any], max_concurrent: int | None, max_failures: int, callbacks: list[Any]
+) -> Any:
+    """One Tune grid over the run's units (trials and packs), in a new attempt-N directory of the run."""
+    from ray import tune
+
+    attempt = len(plan.store.tune_dir().children()) + 1
+    return tune.Tuner(
+        tune.with_resources(_trainable, _resources),
+        param_space={"trial": tune.grid_search([unit_to_dict(u) for u in units])},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=max_concurrent,
+            trial_dirname_creator=lambda trial: trial.config["trial"]["id"],
+            trial_name_creator=lambda trial: trial.config["trial"]["id"],
+        ),
+        run_config=tune.RunConfig(
+            name=f"attempt-{attempt}",
+            storage_path=plan.store.tune_dir().uri,
+            failure_config=tune.FailureConfig(max_failures=max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            callbacks=callbacks or None,
+            verbose=0,
+        ),
+    )
+
+
+def _record_errors(plan: RunPlan, grid: Any) -> None:
+    """A failed record, with the exception's own line, for each trial of a unit that errored beyond its
+    retries and has no record yet (a trial stopped without an error gets none, so --resume runs it)."""
+    statuses = plan.store.trial_status()
+    for result in grid:
+        if not result.config or result.error is None:
+            continue
+        unit = unit_from_dict(result.config["trial"])
+        lines = [line.strip() for line in str(result.error).splitlines() if line.strip()]
+        error = lines[-1] if lines else type(result.error).__name__
+        for trial in unit.trials if isinstance(unit, Pack) else (unit,):
+            if trial.id not in statuses:
                 plan.store.write_trial(
                     record(
                         trial,
@@ -223,8 +246,3 @@ def run_tune(
                         device=None,
                     )
                 )
-        statuses = plan.store.trial_status()
-        return {t.id: statuses.get(t.id, "missing") for t in plan.pending}
-    finally:
-        if started:
-            ray.shutdown()

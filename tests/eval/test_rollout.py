@@ -11,8 +11,9 @@ import pytest
 from rsbench.behaviour.named import scripted_policy
 from rsbench.envs import make
 from rsbench.envs.policies import detour, shortcut
+from rsbench.eval.metrics import normalised_score
 from rsbench.eval.rollout import eval_seeds, evaluate
-from rsbench.eval.summary import summarize
+from rsbench.eval.summary import evaluate_policy, summarize
 from rsbench.risk import RiskSetting
 
 RSBENCH = Path(sys.executable).parent / "rsbench"
@@ -139,6 +140,25 @@ def test_small_tails_are_flagged_in_the_output():
     rows = {r.metric: r for r in summarize(eps, (0.05, 0.25), rng=np.random.default_rng(0))}
     assert any("n*alpha = 2.5" in f for f in rows["cvar_0.05"].flags)
     assert rows["cvar_0.25"].flags == ()
+
+
+def test_evaluate_policy_is_evaluate_then_summarize_per_setting_with_the_normalised_score() -> None:
+    task = "rsbench/RiskyPointMass-v0"
+    settings = [RiskSetting.parse("neutral"), RiskSetting.parse("cvar:0.1")]
+    out = evaluate_policy(
+        detour, task, 20, seed=3, settings=settings, alphas=(0.1,), references=(-50.0, 50.0)
+    )
+    assert [s for s, _ in out] == settings
+    expected = summarize(evaluate(detour, task, 20, seed=3), (0.1,), rng=np.random.default_rng(3))
+    rows = out[0][1]
+    assert rows[:-1] == expected
+    mean, score = expected[0], rows[-1]
+    assert score.metric == "normalised_score" and score.method == mean.method
+    assert [score.estimate, score.low, score.high] == pytest.approx(
+        normalised_score([mean.estimate, mean.low, mean.high], -50.0, 50.0)
+    )
+    unscored = evaluate_policy(detour, task, 20, seed=3, alphas=(0.1,))
+    assert [s for s, _ in unscored] == [None] and unscored[0][1] == expected
 
 
 def test_user_policy_file(tmp_path: Path):
