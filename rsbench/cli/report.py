@@ -107,8 +107,7 @@ def regress_cmd(
 ) -> None:
     """Nightly verdicts against a pinned baseline (and, with --history, a rolling one of the last nights that
     passed): exit 1 on any REGRESSION, 0 otherwise."""
-    from rsbench.report.history import NoRollingBaseline, regress_rolling
-    from rsbench.report.regress import exit_code, markdown, regress
+    from rsbench.report.history import nightly_verdicts
     from rsbench.results.fs import locate
     from rsbench.results.store import load_run
 
@@ -116,40 +115,17 @@ def regress_cmd(
         raise UserError("expected --baseline DIR, --history DIR or both", key="--baseline")
     loaded = load_run(run)
     target = locate(out or (loaded.uri if "://" not in loaded.uri else Path.cwd()))
-    tables = []
-    if baseline is not None:
-        tables.append(("regression", regress(loaded, baseline, alpha=alpha), str(baseline)))
-    if history is not None:
-        try:
-            rows, label = regress_rolling(loaded, history, last, pinned=baseline, alpha=alpha)
-            tables.append(("regression-rolling", rows, label))
-        except NoRollingBaseline as exc:
-            if baseline is None:
-                raise
-            say(f"note: no rolling baseline yet ({exc.detail}); the pinned one alone judges this night")
-    judged: list[dict[str, Any]] = []
-    codes: list[int] = []
-    for name, rows, label in tables:
-        text = markdown(rows, loaded, label)
-        verdicts = [r.to_dict() for r in rows]
-        (target / f"{name}.md").write_text(text)
-        (target / f"{name}.json").write_text(json.dumps(verdicts, indent=2, default=str))
+    judged = nightly_verdicts(
+        loaded, target, baseline=baseline, history=history, last=last, alpha=alpha, note=say
+    )
+    for v in judged:
         if not as_json:
-            Console(width=200).print(text, markup=False, highlight=False)  # Markdown rows stay one line each
-        say(f"verdicts written to {(target / f'{name}.md').uri} and {name}.json")
-        judged.append(
-            {
-                "name": name,
-                "baseline": label,
-                "verdicts": verdicts,
-                "markdown": (target / f"{name}.md").uri,
-                "exit_code": int(exit_code(rows)),
-            }
-        )
-        codes.append(int(exit_code(rows)))
-    code = max(codes)
+            Console(width=200).print(v.markdown, markup=False, highlight=False)  # Markdown rows stay one line
+        say(f"verdicts written to {v.written} and {v.name}.json")
+    code = max(v.exit_code for v in judged)
     if as_json:
-        emit_json({"run": loaded.uri, "alpha": alpha, "baselines": judged, "exit_code": code})
+        baselines = [{**v.to_dict(), "exit_code": v.exit_code} for v in judged]
+        emit_json({"run": loaded.uri, "alpha": alpha, "baselines": baselines, "exit_code": code})
     raise typer.Exit(code)
 
 

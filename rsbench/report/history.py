@@ -17,8 +17,9 @@ the others must still show up as a change.
 from __future__ import annotations
 
 import itertools
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,7 +33,14 @@ from rsbench.eval import changepoint as cp
 from rsbench.eval.metrics import metric_info, metric_label
 from rsbench.eval.stats import benjamini_hochberg
 from rsbench.report.leaderboard import Cell, cell
-from rsbench.report.regress import default_metrics, load_baseline, regress_against
+from rsbench.report.regress import (
+    default_metrics,
+    exit_code,
+    load_baseline,
+    markdown,
+    regress,
+    regress_against,
+)
 from rsbench.results.fs import Location, locate
 from rsbench.results.protocol import difference, protocol_of
 from rsbench.results.store import Run, RunStore, load_run
@@ -717,3 +725,57 @@ def regress_rolling(
     table, meta, used = rolling_baseline(run, history, last, pinned)
     label = f"the rolling baseline of {len(used)} night(s) in {history} ({used[0]} to {used[-1]})"
     return regress_against(run, table, meta, Path(history), alpha=alpha), label
+
+
+@dataclass(frozen=True)
+class Verdicts:
+    """One baseline's verdicts on a night, as written: ``NAME.md`` and ``NAME.json`` in the output directory."""
+
+    name: str  # "regression" (the pinned baseline) or "regression-rolling"
+    baseline: str  # the baseline's name in the report
+    rows: list[Any]
+    markdown: str
+    written: str  # where NAME.md was written
+
+    @property
+    def exit_code(self) -> int:
+        return int(exit_code(self.rows))
+
+    def to_dict(self) -> dict[str, Any]:
+        verdicts = [r.to_dict() for r in self.rows]
+        return {"name": self.name, "baseline": self.baseline, "verdicts": verdicts, "markdown": self.written}
+
+
+def nightly_verdicts(
+    run: Run,
+    out: Location,
+    *,
+    baseline: Path | None = None,
+    history: str | None = None,
+    last: int = 7,
+    alpha: float = 0.05,
+    note: Callable[[str], None] = print,
+) -> list[Verdicts]:
+    """``run``'s verdicts against the pinned ``baseline`` and/or the rolling baseline of ``history``, each
+    written to ``out`` (atomically) as NAME.md and NAME.json. With both given and no rolling baseline yet
+    (too few passing nights), ``note`` says so and the pinned one alone judges the night."""
+    if baseline is None and history is None:
+        raise ValueError("nightly_verdicts needs a pinned baseline, a history or both")
+    tables = []
+    if baseline is not None:
+        tables.append(("regression", regress(run, baseline, alpha=alpha), str(baseline)))
+    if history is not None:
+        try:
+            rows, label = regress_rolling(run, history, last, pinned=baseline, alpha=alpha)
+            tables.append(("regression-rolling", rows, label))
+        except NoRollingBaseline as exc:
+            if baseline is None:
+                raise
+            note(f"note: no rolling baseline yet ({exc.detail}); the pinned one alone judges this night")
+    judged = []
+    for name, rows, label in tables:
+        text = markdown(rows, run, label)
+        (out / f"{name}.md").write_text(text)
+        (out / f"{name}.json").write_text(json.dumps([r.to_dict() for r in rows], indent=2, default=str))
+        judged.append(Verdicts(name, label, rows, text, (out / f"{name}.md").uri))
+    return judged

@@ -17,9 +17,17 @@ from typer.testing import CliRunner
 
 from rsbench import cli
 from rsbench.errors import UserError, exit_codes_help
-from rsbench.report.history import History, _passing_nights, build_history, render_history, rolling_baseline
+from rsbench.report.history import (
+    History,
+    _passing_nights,
+    build_history,
+    nightly_verdicts,
+    render_history,
+    rolling_baseline,
+)
 from rsbench.report.regress import pin, regress
 from rsbench.results import load_run
+from rsbench.results.fs import locate
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = Path(sys.executable).parent / "rsbench"
@@ -181,6 +189,23 @@ def test_rolling_baseline_uses_the_last_nights_that_passed(planted: Path, tmp_pa
     assert "rolling baseline of 5 night(s)" in (out / "regression-rolling.md").read_text()
     with pytest.raises(UserError, match="no earlier night of suite 'nightly'"):
         rolling_baseline(load_run(planted / "nightly-20261101-030000"), str(planted), 3)
+
+
+def test_the_first_night_is_judged_by_the_pinned_baseline_alone(planted: Path, tmp_path: Path) -> None:
+    """No night before the first: nightly_verdicts notes that there is no rolling baseline yet and writes
+    the pinned verdicts alone (what `rsbench regress --baseline B --history H` does on a suite's first night)."""
+    first = load_run(planted / "nightly-20261101-030000")
+    pin(first, tmp_path / "pinned")
+    notes: list[str] = []
+    judged = nightly_verdicts(
+        first, locate(tmp_path), baseline=tmp_path / "pinned", history=str(planted), note=notes.append
+    )
+    assert [v.name for v in judged] == ["regression"] and judged[0].exit_code == 0
+    assert len(notes) == 1 and notes[0].startswith("note: no rolling baseline yet")
+    assert json.loads((tmp_path / "regression.json").read_text()) == judged[0].to_dict()["verdicts"]
+    assert not (tmp_path / "regression-rolling.md").exists()
+    with pytest.raises(ValueError, match="a pinned baseline, a history or both"):
+        nightly_verdicts(first, locate(tmp_path))
 
 
 @pytest.mark.browser
