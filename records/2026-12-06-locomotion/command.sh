@@ -18,10 +18,15 @@
 #   RiskyHopper Diffuser: one pack of 3 seeds (8000 steps, 8 candidates) trained in 87 min (beside the two above
 #     for its first hour); evaluating it takes about 35 min a seed (2117 s for seed 0: 100 episodes that live up
 #     to the 500-step horizon, 8 candidates replanned every 2 steps, one thread; 1791 s for seed 1). Seeds 0 and
-#     1 were pinned at 2 h 8 min and 2 h 35 min; seed 2 was still evaluating at the session's end.
+#     1 were pinned at 2 h 8 min and 2 h 35 min; seed 2 was still evaluating at the session's end. The next
+#     session resumed it alone (--resume --only 'diffuser-hopper-*', at 3afb538: that code predates recorded
+#     selections): restored from the pack's checkpoint at 8000 steps, seed 2 was evaluated in 51 min 3 s
+#     (3053 s, beside three trial processes).
 #   RiskyHalfCheetah Q-learners (at 2059453, the same code but for logging, resumption and error messages):
 #     CQL's 3 seeds finished 63 min after the run's start, beside the Diffuser pack, iqn-halfcheetah-s0 and -s1 at 78 and 102 min;
-#     the rest were still training at the session's end.
+#     the rest were still training when the session ended, 1 h 45 min after the start. The next session resumed
+#     the chunk (a bare --resume): iqn-halfcheetah-s2 continued from its checkpoint at 7750 steps, then the 3
+#     iqn_neutral seeds (25 to 27 min each); 50 min 43 s, beside Diffuser's seed 2 and two more chunks.
 # The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
 # later at nice 19 beside the runs); their content hashes equal docs/datasets.md's.
 set -euo pipefail
@@ -43,10 +48,15 @@ set -euo pipefail
 .venv/bin/rsbench run suites/locomotion.yaml --name loco-halfcheetah-q \
   --only 'cql-halfcheetah-*,iqn-halfcheetah-*,iqn_neutral-halfcheetah-*'
 .venv/bin/rsbench baseline pin results/loco-halfcheetah-q --to baselines/locomotion    # its finished trials
+# The third session: Hopper Diffuser's seed 2 and the rest of the HalfCheetah Q-learners, each pinned as it finished.
+.venv/bin/rsbench run --resume results/loco-hopper-diffuser --only 'diffuser-hopper-*'
+.venv/bin/rsbench run --resume results/loco-halfcheetah-q
+.venv/bin/rsbench baseline pin results/loco-hopper-diffuser --to baselines/locomotion   # now its 3 seeds
+.venv/bin/rsbench baseline pin results/loco-halfcheetah-q --to baselines/locomotion     # now its 9 trials
 # Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
 #   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
 #   its unguided sampler (guidance_scale 0, the same models) and against Diffuser (the reference planner; Welch
-#   while Diffuser has 2 seeds); CODAC against CQL.
+#   while Diffuser had 2 seeds, paired since its third); CODAC against CQL.
 .venv/bin/rsbench report baselines/locomotion --out records/2026-12-06-locomotion \
   --compare "iqn@cvar:0.1,iqn_neutral@neutral" \
   --compare "codac@cvar:0.1,cql@neutral" \
