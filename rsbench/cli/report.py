@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from rsbench.cli.common import JsonFlag, app, emit_json, examples, say
+from rsbench.cli.common import JsonFlag, app, emit_json, examples, say, table
 from rsbench.errors import UserError
 
 baseline_app = typer.Typer(
@@ -164,3 +164,38 @@ def baseline_pin(
             }
         )
     say(f"pinned run {loaded.run_id} into {path.parent}: {describe(path.parent)}")
+
+
+@baseline_app.command(
+    "status",
+    epilog=examples(
+        "rsbench baseline status baselines/locomotion",
+        "rsbench baseline status baselines/locomotion --json",
+    ),
+)
+def baseline_status(
+    where: Annotated[Path, typer.Argument(help="Baseline directory, e.g. baselines/locomotion.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """What a pin holds of its suite: seeds pinned per method and task, the chunks it was built from, and the
+    --only names of the trials still to run."""
+    from rsbench.results.pins import status
+
+    st = status(where)
+    left = ",".join(st.only())
+    if as_json:
+        emit_json({"baseline": str(where), "suite": st.suite, "cells": st.cells, "chunks": st.chunks,
+                   "missing": st.missing, "only": st.only()})  # fmt: skip
+        return
+    tasks = list(dict.fromkeys(c["task"] for c in st.cells))
+    methods = list(dict.fromkeys(c["method"] for c in st.cells))
+    cell = {(c["method"], c["task"]): f"{len(c['pinned'])}/{len(c['seeds'])}" for c in st.cells}
+    table(f"{where}: seeds pinned", ["method", *tasks],
+          [[m, *(cell.get((m, t), "") for t in tasks)] for m in methods])  # fmt: skip
+    table("chunks, in pinning order", ["run", "trials", "pinned", "commit"],
+          [[c["run"], c["trials"], c["pinned"], (c["commit"] or "?")[:7]] for c in st.chunks])  # fmt: skip
+    if left:
+        say(f"{len(st.missing)} trials of suite {st.suite} not pinned: --only '{left}'")
+        say(f"run a chunk at a time, e.g.: rsbench run {where / 'suite.yaml'} --only '{st.only()[0]}'")
+    else:
+        say(f"every trial of suite {st.suite} is pinned")

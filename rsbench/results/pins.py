@@ -311,3 +311,57 @@ def describe(where: Path) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class PinStatus:
+    """What a pin holds of its suite: per (task, method label) the trials pinned of the trials the suite runs
+    (one per seed and training sweep point), and the chunks the pin was built from."""
+
+    suite: str
+    cells: list[dict[str, Any]]  # {"task", "method", "pinned": [seeds], "seeds": [seeds], "missing": [ids]}
+    chunks: list[dict[str, Any]]  # {"run", "pinned", "trials", "commit"} in pinning order
+
+    @property
+    def missing(self) -> list[str]:
+        """The suite's trial ids with no pinned record, in the suite's order."""
+        return [t for cell in self.cells for t in cell["missing"]]
+
+    def only(self) -> list[str]:
+        """``rsbench run --only`` names covering :attr:`missing`: ``LABEL-TASK-*`` where nothing of a (label,
+        task) is pinned, else the missing trial ids themselves."""
+        names: list[str] = []
+        for cell in self.cells:
+            whole = cell["missing"] and not cell["pinned"]
+            names += [f"{cell['method']}-{cell['task']}-*"] if whole else cell["missing"]
+        return names
+
+
+def status(where: Path) -> PinStatus:
+    """The pin at ``where`` against its own suite (``suite.yaml``): which trials are pinned, which are not."""
+    from rsbench.suite import load_suite
+
+    pin = read_pin(where)
+    suite = load_suite(where / "suite.yaml")
+    pinned = set(pin.trials["trial"]) if not pin.trials.empty else set()
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for trial in suite.trials():
+        cell = cells.setdefault(
+            (trial.task, trial.method_label),
+            {"task": trial.task, "method": trial.method_label, "pinned": [], "seeds": [], "missing": []},
+        )
+        cell["seeds"].append(trial.seed)
+        if trial.id in pinned:
+            cell["pinned"].append(trial.seed)
+        else:
+            cell["missing"].append(trial.id)
+    chunks = [
+        {
+            "run": c["run_id"],
+            "pinned": c.get("pinned"),
+            "trials": len(c["trials"]),
+            "commit": ((c.get("manifest") or {}).get("git") or {}).get("commit"),
+        }
+        for c in pin.meta.get("chunks") or []
+    ]
+    return PinStatus(suite.name, list(cells.values()), chunks)

@@ -167,3 +167,28 @@ def test_differences_name_the_first_key() -> None:
     assert first_difference({"m": {"x": (1, 2)}}, {"m": {"x": [1, 2]}}) is None  # tuples read back as lists
     assert first_difference({"m": 1}, {"m": 1, "n": 2}) == Difference("n", None, 2)
     assert Difference("eval.seed", 0, 4).describe("a", "b") == "eval.seed is 0 in a and 4 in b"
+
+
+def test_status_says_what_the_pin_holds_and_what_is_left_to_run(tmp_path: Path, chunk, run_cli) -> None:
+    to = tmp_path / "b"
+    pin(load_run(chunk(tmp_path / "c1", "rs_diffuser")), to)
+    pin(load_run(chunk(tmp_path / "c2", "diffuser-pointmass-s1")), to)
+    st = pins.status(to)
+    suite = yaml.safe_load((to / "suite.yaml").read_text())
+    cells = {c["method"]: c for c in st.cells}
+    assert list(cells) == list(suite["methods"]) and {c["task"] for c in st.cells} == {"pointmass"}
+    expected: list[str] = []
+    for (
+        m,
+        cell,
+    ) in cells.items():  # a method's own seeds (its `seeds:`, else the suite's), in the suite's order
+        pinned = {"rs_diffuser": [0, 1, 2], "diffuser": [1]}.get(m, [])
+        missing = [f"{m}-pointmass-s{s}" for s in cell["seeds"] if s not in pinned]
+        assert cell["pinned"] == pinned and cell["missing"] == missing
+        expected += [f"{m}-pointmass-*"] if not pinned else missing  # nothing pinned: a pattern, else its ids
+    assert st.only() == expected and st.missing == [t for c in cells.values() for t in c["missing"]]
+    assert [(c["run"], c["trials"]) for c in st.chunks] == [("c1", 3), ("c2", 1)]
+    code, stderr = run_cli(["baseline", "status", str(to)])
+    assert code == 0 and f"--only '{','.join(st.only())}'" in stderr
+    code, _ = run_cli(["baseline", "status", str(tmp_path / "nowhere")])
+    assert code == 2
