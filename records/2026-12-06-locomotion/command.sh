@@ -27,6 +27,8 @@
 #     the rest were still training when the session ended, 1 h 45 min after the start. The next session resumed
 #     the chunk (a bare --resume): iqn-halfcheetah-s2 continued from its checkpoint at 7750 steps, then the 3
 #     iqn_neutral seeds (25 to 27 min each); 50 min 43 s, beside Diffuser's seed 2 and two more chunks.
+#   RiskyHalfCheetah Decision Diffuser (at 2059453): one pack of 3 seeds, 54 min 52 s (50 min of training, 4 of
+#     evaluation), beside the HalfCheetah CODAC chunk (whose trials ran at nice 15, so the pack had a core).
 # The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
 # later at nice 19 beside the runs); their content hashes equal docs/datasets.md's.
 set -euo pipefail
@@ -53,6 +55,8 @@ set -euo pipefail
 .venv/bin/rsbench run --resume results/loco-halfcheetah-q
 .venv/bin/rsbench baseline pin results/loco-hopper-diffuser --to baselines/locomotion   # now its 3 seeds
 .venv/bin/rsbench baseline pin results/loco-halfcheetah-q --to baselines/locomotion     # now its 9 trials
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-halfcheetah-dd --only 'decision_diffuser-halfcheetah-*'
+.venv/bin/rsbench baseline pin results/loco-halfcheetah-dd --to baselines/locomotion
 # Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
 #   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
 #   its unguided sampler (guidance_scale 0, the same models) and against Diffuser (the reference planner; Welch
