@@ -29,6 +29,8 @@
 #     iqn_neutral seeds (25 to 27 min each); 50 min 43 s, beside Diffuser's seed 2 and two more chunks.
 #   RiskyHalfCheetah Decision Diffuser (at 2059453): one pack of 3 seeds, 54 min 52 s (50 min of training, 4 of
 #     evaluation), beside the HalfCheetah CODAC chunk (whose trials ran at nice 15, so the pack had a core).
+#   RiskyHalfCheetah CODAC (at 2059453): 2 h 17 min 37 s; seeds 0 and 1 at nice 15 beside three chunks, finished
+#     at 1 h 51 min (5470 and 5830 s of training), seed 2 with a core to itself in 30 min 47 s (1825 s).
 # The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
 # later at nice 19 beside the runs); their content hashes equal docs/datasets.md's.
 set -euo pipefail
@@ -57,6 +59,8 @@ set -euo pipefail
 .venv/bin/rsbench baseline pin results/loco-halfcheetah-q --to baselines/locomotion     # now its 9 trials
 .venv/bin/rsbench run suites/locomotion.yaml --name loco-halfcheetah-dd --only 'decision_diffuser-halfcheetah-*'
 .venv/bin/rsbench baseline pin results/loco-halfcheetah-dd --to baselines/locomotion
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-halfcheetah-codac --only 'codac-halfcheetah-*'
+.venv/bin/rsbench baseline pin results/loco-halfcheetah-codac --to baselines/locomotion  # seed by seed
 # Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
 #   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
 #   its unguided sampler (guidance_scale 0, the same models) and against Diffuser (the reference planner; Welch
