@@ -124,7 +124,7 @@ def regress_cmd(
         say(f"verdicts written to {v.written} and {v.name}.json")
     code = max(v.exit_code for v in judged)
     if as_json:
-        baselines = [{**v.to_dict(), "exit_code": v.exit_code} for v in judged]
+        baselines = [v.to_dict() for v in judged]
         emit_json({"run": loaded.uri, "alpha": alpha, "baselines": baselines, "exit_code": code})
     raise typer.Exit(code)
 
@@ -182,10 +182,10 @@ def baseline_status(
     from rsbench.results.pins import status
 
     st = status(where)
-    left = ",".join(st.only())
+    only = st.only()
     if as_json:
         emit_json({"baseline": str(where), "suite": st.suite, "cells": st.cells, "chunks": st.chunks,
-                   "missing": st.missing, "only": st.only()})  # fmt: skip
+                   "missing": st.missing, "only": only})  # fmt: skip
         return
     tasks = list(dict.fromkeys(c["task"] for c in st.cells))
     methods = list(dict.fromkeys(c["method"] for c in st.cells))
@@ -194,8 +194,8 @@ def baseline_status(
           [[m, *(cell.get((m, t), "") for t in tasks)] for m in methods])  # fmt: skip
     table("chunks, in pinning order", ["run", "trials", "pinned", "commit"],
           [[c["run"], c["trials"], c["pinned"], (c["commit"] or "?")[:7]] for c in st.chunks])  # fmt: skip
-    if left:
-        say(f"{len(st.missing)} trials of suite {st.suite} not pinned: --only '{left}'")
-        say(f"run a chunk at a time, e.g.: rsbench run {where / 'suite.yaml'} --only '{st.only()[0]}'")
+    if only:
+        say(f"{len(st.missing)} trials of suite {st.suite} not pinned: --only '{','.join(only)}'")
+        say(f"run a chunk at a time, e.g.: rsbench run {where / 'suite.yaml'} --only '{only[0]}'")
     else:
         say(f"every trial of suite {st.suite} is pinned")

@@ -743,7 +743,13 @@ class Verdicts:
 
     def to_dict(self) -> dict[str, Any]:
         verdicts = [r.to_dict() for r in self.rows]
-        return {"name": self.name, "baseline": self.baseline, "verdicts": verdicts, "markdown": self.written}
+        return {
+            "name": self.name,
+            "baseline": self.baseline,
+            "verdicts": verdicts,
+            "markdown": self.written,
+            "exit_code": self.exit_code,
+        }
 
 
 def nightly_verdicts(

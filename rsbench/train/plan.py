@@ -101,16 +101,18 @@ def resume_run(
 
     Without ``only`` the run continues its own selection (an interrupted chunk finishes that chunk, never
     the whole suite). ``only`` picks pending trials anywhere in the suite (``'*'``: all of them) and, in a
-    run with a selection, joins it, so the counts and the next bare ``--resume`` include them (not on a
-    ``dry_run``, which only lists them)."""
+    run with a selection, joins it, so the counts and the next bare ``--resume`` include them. A ``dry_run``
+    only lists them: the manifest is left as it was (no resumption stamp, the same selection)."""
     plan = open_run(where, retry_failed=retry_failed, key="--resume")
     listing = f"rsbench validate {(plan.store.root / 'suite.yaml').uri}"
     plan.pending = only_methods(plan.pending, list(only) or plan.selection, plan.suite, listing=listing)
     if only and plan.selection:
         plan.selection += [n for n in only if n not in plan.selection]
+    if dry_run:
+        return plan
     info = plan.store.read_manifest()
     info.setdefault("resumed", []).append(now())
-    if plan.selection and not dry_run:
+    if plan.selection:
         info["only"] = plan.selection
     plan.store.write_manifest(info)
     return plan

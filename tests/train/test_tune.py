@@ -331,9 +331,11 @@ def test_a_chunk_run_is_its_selection_and_a_bare_resume_finishes_only_the_chunk(
     assert info["counts"] == {"trials": 1, "finished": 1, "failed": 0, "missing": 0, "unselected": 3}
 
     assert resume_run(str(where)).pending == []  # the chunk is done; the suite's other 3 trials stay out
+    before = RunStore(where).read_manifest()
     listed = [t.id for t in resume_run(str(where), only=["bc-*"], dry_run=True).pending]
-    assert listed == ["bc-pm-s0", "bc-pm-s1"]  # a dry run lists them and leaves the selection as it was
+    assert listed == ["bc-pm-s0", "bc-pm-s1"]  # a dry run lists them and leaves the manifest as it was
     assert RunStore(where).read_manifest()["only"] == ["b2-pm-s0"]
+    assert RunStore(where).read_manifest() == before  # no resumption stamp either
     plan = resume_run(str(where), only=["bc-*"])  # adding trials joins them to the selection
     assert [t.id for t in plan.pending] == ["bc-pm-s0", "bc-pm-s1"]
     assert RunStore(where).read_manifest()["only"] == ["b2-pm-s0", "bc-*"]
