@@ -101,22 +101,32 @@ def relabel(
             description=f"{source_id} relabelled with risk spec {spec.name} (v{spec.version}), seed {seed}",
             data_format="hdf5",
         )
-        block = {
-            "task_id": task_id,
-            "risk_spec": spec.to_dict(),
-            "risk_spec_version": spec.version,
-            "relabelled_from": source_id,
-            "seed": seed,
-            "rsbench_version": rsbench.__version__,
-        }
-        if source_refs:
-            block["source_reference_scores"] = {
-                "from": source_id,
-                "env_id": env_spec.id if env_spec else None,
-                "note": "source_ref_*: the source's reference scores, on its risk-free env, not the risky task's",
-            }
+        block = _provenance(
+            source_id, task_id, spec, seed, env_spec.id if env_spec else None, bool(source_refs)
+        )
         dataset.storage.update_metadata({**refs, **source_refs, store.METADATA_KEY: block})
     return new_id, True
+
+
+def _provenance(
+    source_id: str, task_id: str | None, spec: RiskSpec, seed: int, source_env: str | None, source_refs: bool
+) -> dict[str, Any]:
+    """The rsbench metadata block of a relabelled dataset: what it was relabelled from, with which spec."""
+    block: dict[str, Any] = {
+        "task_id": task_id,
+        "risk_spec": spec.to_dict(),
+        "risk_spec_version": spec.version,
+        "relabelled_from": source_id,
+        "seed": seed,
+        "rsbench_version": rsbench.__version__,
+    }
+    if source_refs:
+        block["source_reference_scores"] = {
+            "from": source_id,
+            "env_id": source_env,
+            "note": "source_ref_*: the source's reference scores, on its risk-free env, not the risky task's",
+        }
+    return block
 
 
 def _relabelled_buffer(ep: dict[str, Any], spec: RiskSpec, seed: int) -> Any:

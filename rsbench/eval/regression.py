@@ -307,17 +307,8 @@ def regression_verdict(
     )  # fmt: skip
     if b.size < 2 or c.size < 2:
         effect = float(sign * (c.mean() - b.mean())) if b.size and c.size else math.nan
-        return RegressionResult(
-            verdict=Verdict.INCONCLUSIVE,
-            effect=effect,
-            ci=Interval(effect, math.nan, math.nan, level, "welch-t"),
-            p_value=math.nan,
-            p_noninferiority=math.nan,
-            mde=math.nan,
-            df=math.nan,
-            reason=f"too few seeds for a test (baseline {b.size}, candidate {c.size}; need >= 2 each)",
-            **common,
-        )
+        reason = f"too few seeds for a test (baseline {b.size}, candidate {c.size}; need >= 2 each)"
+        return _inconclusive(effect, level, reason, common)
     effect, se, df, p_reg, p_ok = (float(v) for v in _welch_core(b, c, margin, higher_is_better, bounds))
     verdict = Verdict(str(_decide(p_reg, p_ok, alpha)))
     sd_b, sd_c = float(b.std(ddof=1)), float(c.std(ddof=1))
@@ -347,6 +338,21 @@ def regression_verdict(
             result, reason=f"zero variance across seeds ({'; '.join(flat)}): was the seed applied?"
         )
     return replace(result, reason=_reason(result))
+
+
+def _inconclusive(effect: float, level: float, reason: str, common: dict[str, Any]) -> RegressionResult:
+    """The untested verdict: INCONCLUSIVE with NaN interval bounds, p-values and MDE."""
+    return RegressionResult(
+        verdict=Verdict.INCONCLUSIVE,
+        effect=effect,
+        ci=Interval(effect, math.nan, math.nan, level, "welch-t"),
+        p_value=math.nan,
+        p_noninferiority=math.nan,
+        mde=math.nan,
+        df=math.nan,
+        reason=reason,
+        **common,
+    )
 
 
 def _mde(sd_b: float, sd_c: float, n_b: int, n_c: int, margin: float, alpha: float, power: float) -> float:

@@ -363,49 +363,13 @@ def _frontier(
     if rows is None:
         return None
     order = _group_order(rows)
-    points: dict[str, tuple[float, float, float, float]] = {}
-    for group in order:
-        sel = rows.loc[rows["group"] == group]
-        x, xh = _mean_half_width(sel["mean_return"].to_numpy(dtype=float))
-        y, yh = _mean_half_width(sel[column].to_numpy(dtype=float))
-        if np.isfinite(x) and np.isfinite(y):
-            points[group] = (x, y, xh, yh)
+    points = _frontier_points(rows, order, column)
     if not points:
         return None
     file = f"{_slug(task)}-frontier.png"
     with cv.figure(file) as (_, axes):
         ax = axes[0, 0]
-        # The line shows how one trained model trades mean for tail as its risk setting changes.
-        pairs = rows[["method", "risk", "group"]].drop_duplicates()
-        for _, sel in pairs.groupby("method", sort=True):
-            path = [g for g in order if g in set(sel["group"]) and g in points]
-            if len(path) >= 2:
-                ax.plot(
-                    [points[g][0] for g in path],
-                    [points[g][1] for g in path],
-                    color="0.55",
-                    linewidth=0.9,
-                    linestyle="--",
-                    zorder=1,
-                )
-        risk_of = dict(zip(pairs["group"], pairs["risk"], strict=True))
-        for group in order:
-            if group not in points:
-                continue
-            x, y, xh, yh = points[group]
-            ax.errorbar(
-                x,
-                y,
-                xerr=None if math.isnan(xh) else xh,
-                yerr=None if math.isnan(yh) else yh,
-                fmt="o",
-                markersize=5,
-                capsize=3,
-                color=palette[group],
-                label=group,
-                zorder=2,
-            )
-            ax.annotate(risk_of[group], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        _draw_frontier(ax, rows, order, points, palette)
         ax.set_xlabel("mean episode return")
         ax.set_ylabel(f"CVaR_{alpha:g} of episode return")
         ax.set_title(f"{task}: risk-return frontier")
@@ -418,6 +382,60 @@ def _frontier(
         "settings (neutral, then CVaR from mild to strict, then risk-seeking), and up-right is better.",
         task,
     )
+
+
+def _frontier_points(
+    rows: pd.DataFrame, order: list[str], column: str
+) -> dict[str, tuple[float, float, float, float]]:
+    """Per group: mean return, mean ``column`` and their 95% t half-widths across seeds (finite means only)."""
+    points = {}
+    for group in order:
+        sel = rows.loc[rows["group"] == group]
+        x, xh = _mean_half_width(sel["mean_return"].to_numpy(dtype=float))
+        y, yh = _mean_half_width(sel[column].to_numpy(dtype=float))
+        if np.isfinite(x) and np.isfinite(y):
+            points[group] = (x, y, xh, yh)
+    return points
+
+
+def _draw_frontier(
+    ax: Any,
+    rows: pd.DataFrame,
+    order: list[str],
+    points: dict[str, tuple[float, float, float, float]],
+    palette: Palette,
+) -> None:
+    # The line shows how one trained model trades mean for tail as its risk setting changes.
+    pairs = rows[["method", "risk", "group"]].drop_duplicates()
+    for _, sel in pairs.groupby("method", sort=True):
+        path = [g for g in order if g in set(sel["group"]) and g in points]
+        if len(path) >= 2:
+            ax.plot(
+                [points[g][0] for g in path],
+                [points[g][1] for g in path],
+                color="0.55",
+                linewidth=0.9,
+                linestyle="--",
+                zorder=1,
+            )
+    risk_of = dict(zip(pairs["group"], pairs["risk"], strict=True))
+    for group in order:
+        if group not in points:
+            continue
+        x, y, xh, yh = points[group]
+        ax.errorbar(
+            x,
+            y,
+            xerr=None if math.isnan(xh) else xh,
+            yerr=None if math.isnan(yh) else yh,
+            fmt="o",
+            markersize=5,
+            capsize=3,
+            color=palette[group],
+            label=group,
+            zorder=2,
+        )
+        ax.annotate(risk_of[group], (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
 
 
 def _violations(cv: _Canvas, task: str, episodes: pd.DataFrame, palette: Palette) -> Figure | None:

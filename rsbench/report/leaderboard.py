@@ -27,6 +27,7 @@ import math
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -286,26 +287,36 @@ def task_board(
         families={m: len(v) for m, v in by_metric.items()},
     )
     for rank, g in enumerate(order, 1):
-        rows = sub[sub["group"] == g]
-        seeds = rows["seed"][np.isfinite(rows[primary].to_numpy(dtype=float))]
-        sets = _episode_sets(episodes, task, g, seeds)
-        boots = {cvar_column(a): cvar_bootstrap(sets, a) for a in alphas}
-        board.rows.append(
-            {
-                "rank": rank,
-                "tier": tiers[g],
-                "group": g,
-                "method": rows["method"].iloc[0],
-                "risk": rows["risk"].iloc[0],
-                "train_risk": rows["train_risk"].iloc[0] if "train_risk" in rows else "?",
-                "sweep": sweep_suffix(rows["sweep"].iloc[0]) if "sweep" in rows else "",
-                "seeds": int(rows["seed"].nunique()),
-                "episodes": int(rows["episodes"].min()),
-                **{m: cell(_values(sub, g, m), metric_info(m).bounds, boots.get(m)) for m in metrics},
-                "cost": {c: _finite_mean(rows[c]) for c in COSTS if c in rows},
-            }
-        )
+        row = _board_row(sub, episodes, g, primary, metrics, alphas)
+        board.rows.append({"rank": rank, "tier": tiers[g], **row})
     return board
+
+
+def _board_row(
+    sub: pd.DataFrame,
+    episodes: pd.DataFrame | None,
+    group: str,
+    primary: str,
+    metrics: list[str],
+    alphas: list[float],
+) -> dict[str, Any]:
+    """One group's row of a task's board ``sub`` (without rank and tier): identity, a cell per metric (CVaR
+    cells with the bootstrap over the seeds whose primary value is finite), mean costs."""
+    rows = sub[sub["group"] == group]
+    seeds = rows["seed"][np.isfinite(rows[primary].to_numpy(dtype=float))]
+    sets = _episode_sets(episodes, str(rows["task"].iloc[0]), group, seeds)
+    boots = {cvar_column(a): cvar_bootstrap(sets, a) for a in alphas}
+    return {
+        "group": group,
+        "method": rows["method"].iloc[0],
+        "risk": rows["risk"].iloc[0],
+        "train_risk": rows["train_risk"].iloc[0] if "train_risk" in rows else "?",
+        "sweep": sweep_suffix(rows["sweep"].iloc[0]) if "sweep" in rows else "",
+        "seeds": int(rows["seed"].nunique()),
+        "episodes": int(rows["episodes"].min()),
+        **{m: cell(_values(sub, group, m), metric_info(m).bounds, boots.get(m)) for m in metrics},
+        "cost": {c: _finite_mean(rows[c]) for c in COSTS if c in rows},
+    }
 
 
 def _finite_mean(values: pd.Series) -> float:

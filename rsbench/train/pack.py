@@ -109,6 +109,21 @@ def fit_pack(
 
     _catch_up(members, after_step)
     live = [s for s in members if s.diverged is None and s.method.steps < steps]
+    _train_packed(live, steps, after_step, checkpoint_every, checkpoint)
+    for s in members:
+        s.result.steps, s.result.wall_time = s.method.steps, wall(s)
+    return [s.diverged or s.result for s in members]
+
+
+def _train_packed(
+    live: list[_Seed],
+    steps: int,
+    after_step: Callable[[_Seed, dict[str, float]], None],
+    checkpoint_every: int,
+    checkpoint: Callable[[int, list[_Seed]], None],
+) -> None:
+    """Train the ``live`` seeds (all at one step) as one stacked model until ``steps``, masking out a seed
+    whose loss diverges and unstacking the pack for every checkpoint and at the end."""
     pack = Pack([s.method for s in live]) if live else None
     while pack is not None and pack.steps < steps:
         batch = _stack_batches([s.sampler.sample() for s in live], pack.template.device)
@@ -122,14 +137,11 @@ def fit_pack(
             live = [s for s in live if s.diverged is None]
             pack = Pack([s.method for s in live]) if live else None
         step = live[0].method.steps if live else steps
-        if live and checkpoint_every and (step % checkpoint_every == 0 or step == steps):
-            pack.unstack()  # type: ignore[union-attr]
+        if pack is not None and checkpoint_every and (step % checkpoint_every == 0 or step == steps):
+            pack.unstack()
             checkpoint(step, live)
     if pack is not None:
         pack.unstack()
-    for s in members:
-        s.result.steps, s.result.wall_time = s.method.steps, wall(s)
-    return [s.diverged or s.result for s in members]
 
 
 def _start(

@@ -11,13 +11,14 @@ goes on and the failure is not retried (it would diverge again).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rsbench.errors import UserError
 from rsbench.methods import Space, create, get, load_method_file
@@ -28,6 +29,9 @@ from rsbench.train.checkpoint import write_checkpoint_files
 from rsbench.train.fit import TrainingDiverged, fit
 from rsbench.train.pack import fit_pack
 from rsbench.train.trials import Pack
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Report = Callable[[dict[str, Any], "Path | None"], None]
 
@@ -101,10 +105,6 @@ def evaluate_risks(
     run's ``eval_protocol`` (:func:`episode_set_seed`), so re-evaluating or resuming a protocol-1 run stays
     on protocol 1.
     """
-    import hashlib
-
-    import pandas as pd
-
     from rsbench.envs.spec import RiskSpec
     from rsbench.eval.rollout import ActTimer, evaluate
     from rsbench.risk import RiskSetting
@@ -115,9 +115,7 @@ def evaluate_risks(
     for point, risk in ((p, r) for p in trial.evals or ({},) for r in risks):
         setting = RiskSetting.parse(risk)
         identity = {**trial_row(trial), "sweep": json.dumps({**trial.sweep, **point}, sort_keys=True)}
-        part = str(setting)
-        if point:
-            part += "@" + hashlib.sha256(json.dumps(point, sort_keys=True).encode()).hexdigest()[:8]
+        part = _part_name(str(setting), point)
         timer = ActTimer()
         eps = evaluate(
             timer.wrap(method.policy(risk=setting, seed=trial.eval_seed, **inference_overrides(point))),
@@ -129,28 +127,41 @@ def evaluate_risks(
             risk=setting,
             train_seed=train_seed,
         )
-        cols = eps.columns()
-        frame = pd.DataFrame(
-            {
-                **{k: [v] * len(eps.returns) for k, v in identity.items()},
-                "risk": str(setting),
-                "episode": range(len(eps.returns)),
-                "episode_seed": cols["seeds"],
-                "return": cols["returns"],
-                "length": cols["lengths"],
-                "violation_steps": cols["violation_steps"],
-                "penalty_events": cols["penalty_events"],
-                "terminated": cols["terminated"],
-                "truncated": cols["truncated"],
-            }
-        )
-        store.write_episodes(trial.id, part, frame)
+        store.write_episodes(trial.id, part, _episode_frame(identity, str(setting), eps.columns()))
         if latency is not None:
             latency.append({"risk": str(setting), "sweep": identity["sweep"], **timer.to_dict()})
         if hasattr(method, "return_quantiles"):
             quantiles = calibration(method, trial, setting, eps).assign(sweep=identity["sweep"])
             store.write_calibration(trial.id, part, quantiles)
     return time.perf_counter() - start
+
+
+def _part_name(risk: str, point: dict[str, Any]) -> str:
+    """The episodes part of one (inference sweep point, risk setting): ``RISK`` or ``RISK@<hash of point>``."""
+    if not point:
+        return risk
+    return risk + "@" + hashlib.sha256(json.dumps(point, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def _episode_frame(identity: dict[str, Any], risk: str, cols: dict[str, Any]) -> pd.DataFrame:
+    """One row per episode: the trial's identity columns, the risk setting and the episode's outcome."""
+    import pandas as pd
+
+    n = len(cols["returns"])
+    return pd.DataFrame(
+        {
+            **{k: [v] * n for k, v in identity.items()},
+            "risk": risk,
+            "episode": range(n),
+            "episode_seed": cols["seeds"],
+            "return": cols["returns"],
+            "length": cols["lengths"],
+            "violation_steps": cols["violation_steps"],
+            "penalty_events": cols["penalty_events"],
+            "terminated": cols["terminated"],
+            "truncated": cols["truncated"],
+        }
+    )
 
 
 def episode_set_seed(trial: Trial, store: RunStore) -> int | None:
