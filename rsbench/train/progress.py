@@ -26,6 +26,15 @@ def _fmt_seconds(s: float | None) -> str:
     return f"{s // 60}:{s % 60:02d}"
 
 
+def _eta(row: dict[str, Any], now: float) -> float | None:
+    """Seconds left at the rate since the trial's first result in this run: a trial resumed from a checkpoint
+    starts its clock at the restored step, so the restored steps do not count as trained in this run."""
+    mark = row.get("mark")
+    if mark is None or row["step"] <= mark[1]:
+        return None
+    return (now - mark[0]) / (row["step"] - mark[1]) * (row["total"] - row["step"])
+
+
 class LiveTable(Callback):
     """Tune callback: one row per Tune trial (a trial, or a pack of seeds), redrawn on every result."""
 
@@ -60,9 +69,7 @@ class LiveTable(Callback):
         table.title = f"{done}/{len(self.rows)} trials done"
         for trial, r in self.rows.items():
             elapsed = (r["ended"] or time.monotonic()) - r["started"] if r["started"] else None
-            eta = None
-            if elapsed and r["step"] and r["status"] == "training":
-                eta = elapsed / r["step"] * (r["total"] - r["step"])
+            eta = _eta(r, time.monotonic()) if r["status"] == "training" else None
             style = {"finished": "green", "failed": "red", "training": "cyan", "evaluating": "yellow"}.get(
                 r["status"], "dim"
             )
@@ -94,6 +101,7 @@ class LiveTable(Callback):
             row["status"] = result["trial_status"]
         else:
             row["step"] = int(result.get("step", row["step"]))
+            row["mark"] = row.get("mark") or (time.monotonic(), row["step"])
             losses = [v for k, v in result.items() if k.endswith("loss") and isinstance(v, int | float)]
             row["loss"] = sum(losses) if losses else row["loss"]
             row["status"] = "evaluating" if row["step"] >= row["total"] else "training"
@@ -112,10 +120,10 @@ class LiveTable(Callback):
         if row["status"] == "evaluating":
             self.console.print(f"evaluating: {trial_id} (trained in {_fmt_seconds(elapsed)})")
         else:
-            eta = elapsed / row["step"] * (row["total"] - row["step"])
+            eta = _eta(row, time.monotonic())
             self.console.print(
                 f"training: {trial_id} {row['step']}/{row['total']} ({_fmt_seconds(elapsed)}, "
-                f"ETA {_fmt_seconds(eta)})"
+                f"ETA {_fmt_seconds(eta) or '?'})"
             )
 
     def _ended(self, trial: Any, status: str | None = None) -> None:

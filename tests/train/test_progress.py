@@ -43,3 +43,23 @@ def test_a_terminal_gets_the_live_table_and_no_progress_lines() -> None:
     table = LiveTable([trial], console=Console(file=out, force_terminal=True, width=200))
     table._log_progress(trial.id, {"status": "training", "step": 5, "total": 10, "started": 1.0})
     assert "training: " not in out.getvalue()
+
+
+def test_a_resumed_trials_eta_counts_only_the_steps_trained_in_this_run(monkeypatch) -> None:
+    """Resumed at 2500 of 8000 steps, 750 steps in 7 minutes: 4750 steps left take about 44 minutes, not the
+    10 that dividing the elapsed time by all 3250 steps gave."""
+    import rsbench.train.progress as progress
+
+    trial = replace(load_suite(SMOKE).trials()[0], pack=1, steps=8000)
+    out = io.StringIO()
+    table = LiveTable([trial], console=Console(file=out, force_terminal=False, width=200))
+    unit = SimpleNamespace(config={"trial": {"id": trial.id}})
+    now = [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
+    table.on_trial_start(0, [], unit)
+    now[0] = 110.0
+    table.on_trial_result(0, [], unit, {"step": 2500, "loss": 0.5})  # the first report after restoring
+    now[0] = 530.0
+    table.on_trial_result(0, [], unit, {"step": 3250, "loss": 0.5})
+    (line,) = [x for x in out.getvalue().splitlines() if x.startswith("training: ") and "3250/8000" in x]
+    assert line.endswith("(7:10, ETA 44:20)")  # 420 s for 750 steps: 4750 steps in 2660 s
