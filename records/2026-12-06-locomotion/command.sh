@@ -31,6 +31,15 @@
 #     evaluation), beside the HalfCheetah CODAC chunk (whose trials ran at nice 15, so the pack had a core).
 #   RiskyHalfCheetah CODAC (at 2059453): 2 h 17 min 37 s; seeds 0 and 1 at nice 15 beside three chunks, finished
 #     at 1 h 51 min (5470 and 5830 s of training), seed 2 with a core to itself in 30 min 47 s (1825 s).
+#   RiskyHalfCheetah Diffuser (at 2059453): one pack of 3 seeds, started at the end of the third session beside the
+#     RS-Diffuser pack; cut off there after its checkpoint at 2500 steps (19 min of training). The fourth session
+#     resumed it (a bare --resume): 48 min 28 s to 8000 steps (4047 s of training in all), then 951, 970 and 1221 s
+#     of evaluation a seed (8 candidates, 200-step episodes); 1 h 41 min 23 s from the resumption to its last
+#     record, beside the RS-Diffuser pack and then the first Walker2d chunk.
+#   RiskyHalfCheetah RS-Diffuser (at 2059453): one pack of 3 seeds, cut off in the third session before its first
+#     checkpoint and trained again from step 0 in the fourth (a bare --resume): 66 min 48 s of training (3991 s),
+#     407 to 473 s of evaluation a seed (2 sweep points x 3 risk settings x 100 episodes); 1 h 29 min 31 s, beside
+#     the Diffuser pack.
 # The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
 # later at nice 19 beside the runs); their content hashes equal docs/datasets.md's.
 set -euo pipefail
@@ -61,6 +70,13 @@ set -euo pipefail
 .venv/bin/rsbench baseline pin results/loco-halfcheetah-dd --to baselines/locomotion
 .venv/bin/rsbench run suites/locomotion.yaml --name loco-halfcheetah-codac --only 'codac-halfcheetah-*'
 .venv/bin/rsbench baseline pin results/loco-halfcheetah-codac --to baselines/locomotion  # seed by seed
+# The fourth session: the HalfCheetah planner packs started at the end of the third, resumed; pinned seed by seed.
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-halfcheetah-diffuser --only 'diffuser-halfcheetah-*'
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-halfcheetah-rsd --only 'rs_diffuser-halfcheetah-*'
+.venv/bin/rsbench run --resume results/loco-halfcheetah-diffuser
+.venv/bin/rsbench run --resume results/loco-halfcheetah-rsd
+.venv/bin/rsbench baseline pin results/loco-halfcheetah-diffuser --to baselines/locomotion
+.venv/bin/rsbench baseline pin results/loco-halfcheetah-rsd --to baselines/locomotion
 # Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
 #   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
 #   its unguided sampler (guidance_scale 0, the same models) and against Diffuser (the reference planner; Welch
