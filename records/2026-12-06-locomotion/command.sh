@@ -40,6 +40,9 @@
 #     checkpoint and trained again from step 0 in the fourth (a bare --resume): 66 min 48 s of training (3991 s),
 #     407 to 473 s of evaluation a seed (2 sweep points x 3 risk settings x 100 episodes); 1 h 29 min 31 s, beside
 #     the Diffuser pack.
+#   RiskyWalker2d CQL (at c188e59, a third detached worktree, the same code as 2059453 for every trial but for
+#     the progress log and the CLI): 3 seeds, 30 min (seeds 0 and 1 side by side, 15 min each, then seed 2 in
+#     14 min beside the Walker2d Decision Diffuser pack), 823 to 870 s of training a seed.
 # The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
 # later at nice 19 beside the runs); their content hashes equal docs/datasets.md's.
 set -euo pipefail
@@ -77,6 +80,10 @@ set -euo pipefail
 .venv/bin/rsbench run --resume results/loco-halfcheetah-rsd
 .venv/bin/rsbench baseline pin results/loco-halfcheetah-diffuser --to baselines/locomotion
 .venv/bin/rsbench baseline pin results/loco-halfcheetah-rsd --to baselines/locomotion
+# Then Walker2d, chunk by chunk (the dataset was built in the first session).
+.venv/bin/rsbench data build walker2d-medium
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-walker2d-cql --only 'cql-walker2d-*'
+.venv/bin/rsbench baseline pin results/loco-walker2d-cql --to baselines/locomotion
 # Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
 #   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
 #   its unguided sampler (guidance_scale 0, the same models) and against Diffuser (the reference planner; Welch
