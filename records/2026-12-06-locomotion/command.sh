@@ -43,6 +43,9 @@
 #   RiskyWalker2d CQL (at c188e59, a third detached worktree, the same code as 2059453 for every trial but for
 #     the progress log and the CLI): 3 seeds, 30 min (seeds 0 and 1 side by side, 15 min each, then seed 2 in
 #     14 min beside the Walker2d Decision Diffuser pack), 823 to 870 s of training a seed.
+#   RiskyWalker2d IQN (at c188e59): one trial at a time (--max-concurrent 1) so that the Decision Diffuser pack
+#     kept a core; 17 to 18 min a seed (about 1010 s of training); pinned seed by seed.
+#   RiskyWalker2d Decision Diffuser (at c188e59): one pack of 3 seeds, beside the CQL, IQN and test-suite runs.
 # The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
 # later at nice 19 beside the runs); their content hashes equal docs/datasets.md's.
 set -euo pipefail
@@ -84,6 +87,11 @@ set -euo pipefail
 .venv/bin/rsbench data build walker2d-medium
 .venv/bin/rsbench run suites/locomotion.yaml --name loco-walker2d-cql --only 'cql-walker2d-*'
 .venv/bin/rsbench baseline pin results/loco-walker2d-cql --to baselines/locomotion
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-walker2d-dd --only 'decision_diffuser-walker2d-*'
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-walker2d-iqn \
+  --only 'iqn-walker2d-*,iqn_neutral-walker2d-*' --max-concurrent 1
+.venv/bin/rsbench baseline pin results/loco-walker2d-iqn --to baselines/locomotion   # seed by seed
+.venv/bin/rsbench baseline pin results/loco-walker2d-dd --to baselines/locomotion
 # Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
 #   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
 #   its unguided sampler (guidance_scale 0, the same models) and against Diffuser (the reference planner; Welch
