@@ -45,7 +45,8 @@
 #     14 min beside the Walker2d Decision Diffuser pack), 823 to 870 s of training a seed.
 #   RiskyWalker2d IQN (at c188e59): one trial at a time (--max-concurrent 1) so that the Decision Diffuser pack
 #     kept a core; 17 to 18 min a seed (about 1010 s of training); pinned seed by seed.
-#   RiskyWalker2d Decision Diffuser (at c188e59): one pack of 3 seeds, beside the CQL, IQN and test-suite runs.
+#   RiskyWalker2d Decision Diffuser (at c188e59): one pack of 3 seeds, 64 min (57 min of training, 73 to 119 s of
+#     evaluation a seed), beside the CQL, IQN and test-suite runs.
 # The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
 # later at nice 19 beside the runs); their content hashes equal docs/datasets.md's.
 set -euo pipefail
