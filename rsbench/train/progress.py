@@ -144,7 +144,8 @@ class LiveTable(Callback):
         self._ended(trial, "failed")
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self.rows[trial.config["trial"]["id"]]["status"] = "retrying"
+        row = self.rows[trial.config["trial"]["id"]]
+        row["status"], row["mark"] = "retrying", None  # the retry restores a checkpoint: its rate starts anew
         self._update()
 
     def stop(self) -> None:

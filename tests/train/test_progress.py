@@ -63,3 +63,9 @@ def test_a_resumed_trials_eta_counts_only_the_steps_trained_in_this_run(monkeypa
     table.on_trial_result(0, [], unit, {"step": 3250, "loss": 0.5})
     (line,) = [x for x in out.getvalue().splitlines() if x.startswith("training: ") and "3250/8000" in x]
     assert line.endswith("(7:10, ETA 44:20)")  # 420 s for 750 steps: 4750 steps in 2660 s
+    table.on_trial_recover(0, [], unit)  # a retry restores the 2500-step checkpoint 100 s later
+    now[0] = 630.0
+    table.on_trial_result(0, [], unit, {"step": 2500, "loss": 0.5})
+    now[0] = 1050.0
+    table.on_trial_result(0, [], unit, {"step": 4000, "loss": 0.5})
+    assert out.getvalue().splitlines()[-1].endswith("ETA 18:40)")  # 1500 steps in 420 s: 4000 left in 1120 s
