@@ -5,7 +5,8 @@ The leaderboard tests every pair of groups (its Holm family grows with the squar
 hypothesis names its few comparisons in advance, which keeps their power. A group is named
 ``METHOD[@RISK][[KEY=VALUE,...]]``, e.g. ``rs_diffuser@cvar:0.1[candidates=1,guidance_scale=1.0]``: the method
 label, optionally its risk setting and sweep values (short field names, as in the group labels); the name must
-match exactly one group of the report.
+match exactly one group of the report. A group listed under the risk ``any`` (identical episodes under every
+risk it was evaluated at, e.g. an unguided sampler) answers to each of those risks.
 
 Pairing: where the two groups share every seed's evaluation episodes (protocol 2: the same training seed of
 two methods, or two risk settings of one model; the per-seed table's ``episode_set``), the test is a paired
@@ -27,7 +28,7 @@ import pandas as pd
 from rsbench.errors import UserError
 from rsbench.eval import stats
 from rsbench.eval.metrics import metric_label
-from rsbench.results.tables import cvar_column
+from rsbench.results.tables import ANY_RISK, cvar_column
 
 _NAME = re.compile(r"^(?P<method>[^@\[\]]+?)(?:@(?P<risk>[^\[\]]+))?(?:\[(?P<sweep>[^\]]*)\])?$")
 
@@ -101,7 +102,7 @@ def resolve(name: str, table: pd.DataFrame) -> str:
         "records"
     ):
         method, risk, point = _describe(row)
-        same_risk = not m["risk"] or risk == m["risk"].strip()
+        same_risk = not m["risk"] or risk in (m["risk"].strip(), ANY_RISK)
         if method == m["method"].strip() and same_risk and all(point.get(k) == v for k, v in wanted.items()):
             hits.add(row["group"])
     if len(hits) != 1:

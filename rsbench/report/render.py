@@ -23,10 +23,12 @@ from rsbench.results.fs import locate
 from rsbench.results.protocol import difference
 from rsbench.results.store import Run
 from rsbench.results.tables import (
+    ANY_RISK,
     COST_NOTE,
     COSTS,
     add_costs,
     add_normalised_score,
+    collapse_identical_risks,
     infer_packed,
     per_seed,
     training_risks,
@@ -38,7 +40,8 @@ RISKS = (
     "Training risk: the risk level a method is trained for (IQN's train_risk; neutral for a method that "
     "learns the mean; - for one whose risk is chosen at inference only; ? where the trial's record does not "
     "state it, as in runs from before records carried it). Inference risk: the risk setting "
-    "passed to act; a method whose act ignores it is listed only under its training risk."
+    "passed to act; a method whose act ignores it is listed only under its training risk, and a group whose "
+    f"episodes were identical under every risk it was evaluated at (an unguided sampler) once, as {ANY_RISK}."
 )
 TIERS = (
     "Tiers are monotone in rank: walking down the ranking, a new tier starts at the first group that a "
@@ -101,6 +104,7 @@ def merge(runs: list[Run]) -> Merged:
     frames = {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
     if frames["episodes"].empty:
         raise UserError("no evaluated episodes in these runs (did every trial fail?)", key="RUN")
+    frames["episodes"] = collapse_identical_risks(frames["episodes"])
     distortions = runs[0].suite["eval"].get("distortions", [])
     table = add_costs(lb.with_groups(per_seed(frames["episodes"], alphas, distortions)), frames["trials"])
     table["train_risk"] = training_risks(table, frames["trials"])

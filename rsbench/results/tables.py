@@ -14,6 +14,8 @@ from rsbench.risk import DISTORTIONS, RiskSetting
 
 GROUP = ["method", "algo", "task", "sweep", "risk"]
 NORMALISED = "normalised_score"
+# The inference risk of a group whose episodes were identical under every risk it was evaluated at.
+ANY_RISK = "any"
 
 
 def cvar_column(alpha: float) -> str:
@@ -49,6 +51,38 @@ def with_groups(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
     out["group"] = group_labels(out) if len(out) else []
     return out
+
+
+def collapse_identical_risks(episodes: pd.DataFrame) -> pd.DataFrame:
+    """``episodes`` with each group that met identical episodes under every inference risk it was evaluated
+    at listed once, under the risk :data:`ANY_RISK`.
+
+    RS-Diffuser's unguided sampler (guidance scale 0) ignores the risk but is evaluated at each of the suite's
+    settings; as separate groups its copies would stand as identical leaderboard rows and enlarge the
+    all-pairs Holm family with pairs of zero difference. Identical means the same return, length and
+    violation steps, episode by episode, for every trial of the group (method, algo, task, sweep point);
+    a group evaluated at one risk, or whose episodes differ anywhere, is left as it is.
+    """
+    if episodes.empty or "risk" not in episodes:
+        return episodes
+    keys = [k for k in GROUP if k != "risk" and k in episodes]
+    parts = []
+    for _, group in episodes.groupby(keys, sort=False, dropna=False):
+        risks = list(group["risk"].unique())
+        if len(risks) > 1 and _same_under_every_risk(group):
+            group = group.loc[group["risk"] == risks[0]].assign(risk=ANY_RISK)
+        parts.append(group)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _same_under_every_risk(group: pd.DataFrame) -> bool:
+    order = [c for c in ("trial", "seed", "episode") if c in group]
+    columns = [*order, *(c for c in ("return", "length", "violation_steps") if c in group)]
+    frames = [
+        part.sort_values(order)[columns].reset_index(drop=True)
+        for _, part in group.groupby("risk", sort=True)
+    ]
+    return all(f.equals(frames[0]) for f in frames[1:])
 
 
 def distortion_columns(table: pd.DataFrame) -> list[str]:
@@ -195,10 +229,12 @@ def training_risks(table: pd.DataFrame, trials: pd.DataFrame) -> list[str]:
 
 
 def _latency(trials: pd.DataFrame) -> dict[tuple[str, str, str, str], float]:
-    """``(trial, method, risk, sweep) -> ms per act call per environment`` from the records' JSON lists."""
+    """``(trial, method, risk, sweep) -> ms per act call per environment`` from the records' JSON lists; under
+    :data:`ANY_RISK` the mean over the risks a (trial, method, sweep) was timed at."""
     if "decision_latency" not in trials:
         return {}
     out = {}
+    pooled: dict[tuple[str, str, str, str], list[float]] = {}
     for trial, method, text in zip(
         trials["trial"], trials["method"], trials["decision_latency"], strict=True
     ):
@@ -206,4 +242,7 @@ def _latency(trials: pd.DataFrame) -> dict[tuple[str, str, str, str], float]:
             continue
         for entry in json.loads(text):
             out[(trial, method, entry["risk"], entry["sweep"])] = float(entry["ms_per_env"])
-    return out
+            pooled.setdefault((trial, method, ANY_RISK, entry["sweep"]), []).append(
+                float(entry["ms_per_env"])
+            )
+    return out | {key: float(np.mean(values)) for key, values in pooled.items()}
