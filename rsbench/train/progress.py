@@ -1,8 +1,9 @@
 """A compact live table of a run's trials (status, step, loss, ETA) in place of Tune's own log.
 
 On a terminal the table redraws in place; elsewhere (CI logs, a ``nohup`` log of a chunk that trains for hours)
-each trial prints one line at every tenth of its training steps, one when it starts evaluating and one when it
-ends, and the final table is printed once.
+each trial prints one line at every tenth of its training steps, one when it starts evaluating, one per evaluated
+part (a risk setting at a sweep point, of each seed of a pack) and one when it ends, and the final table is
+printed once.
 """
 
 from __future__ import annotations
@@ -24,6 +25,14 @@ def _fmt_seconds(s: float | None) -> str:
         return ""
     s = int(s)
     return f"{s // 60}:{s % 60:02d}"
+
+
+def _eval_eta(row: dict[str, Any], now: float) -> float | None:
+    """Seconds left of the evaluation at the rate of the parts evaluated in this run (as :func:`_eta`)."""
+    mark, done = row.get("eval_mark"), row.get("evaluated", 0)
+    if mark is None or done <= mark[1]:
+        return None
+    return (now - mark[0]) / (done - mark[1]) * (row["to_evaluate"] - done)
 
 
 def _eta(row: dict[str, Any], now: float) -> float | None:
@@ -69,14 +78,19 @@ class LiveTable(Callback):
         table.title = f"{done}/{len(self.rows)} trials done"
         for trial, r in self.rows.items():
             elapsed = (r["ended"] or time.monotonic()) - r["started"] if r["started"] else None
-            eta = _eta(r, time.monotonic()) if r["status"] == "training" else None
+            eta = {"training": _eta, "evaluating": _eval_eta}.get(r["status"], lambda *_: None)(
+                r, time.monotonic()
+            )
+            step = f"{r['step']}/{r['total']}"
+            if r["status"] == "evaluating" and r.get("to_evaluate"):
+                step = f"eval {r['evaluated']}/{r['to_evaluate']}"
             style = {"finished": "green", "failed": "red", "training": "cyan", "evaluating": "yellow"}.get(
                 r["status"], "dim"
             )
             table.add_row(
                 trial,
                 f"[{style}]{r['status']}[/]",
-                f"{r['step']}/{r['total']}",
+                step,
                 f"{r['loss']:.4g}" if r["loss"] is not None else "",
                 _fmt_seconds(elapsed),
                 _fmt_seconds(eta),
@@ -105,12 +119,24 @@ class LiveTable(Callback):
             losses = [v for k, v in result.items() if k.endswith("loss") and isinstance(v, int | float)]
             row["loss"] = sum(losses) if losses else row["loss"]
             row["status"] = "evaluating" if row["step"] >= row["total"] else "training"
+            if row["status"] == "evaluating":
+                row["evaluated"] = int(result.get("evaluated", 0))
+                row["to_evaluate"] = int(result.get("to_evaluate", 0))
+                row["eval_mark"] = row.get("eval_mark") or (time.monotonic(), row["evaluated"])
             self._log_progress(trial.config["trial"]["id"], row)
         self._update()
 
     def _log_progress(self, trial_id: str, row: dict[str, Any]) -> None:
-        """Off a terminal: a line at each tenth of the steps (with the ETA) and when evaluation starts."""
+        """Off a terminal: a line at each tenth of the steps (with the ETA), when evaluation starts and at each
+        evaluated part."""
         if self.console.is_terminal or not row["started"]:
+            return
+        if row["status"] == "evaluating" and row.get("evaluated"):
+            elapsed = time.monotonic() - row["eval_mark"][0]
+            self.console.print(
+                f"evaluated: {trial_id} {row['evaluated']}/{row['to_evaluate']} parts ({_fmt_seconds(elapsed)}, "
+                f"ETA {_fmt_seconds(_eval_eta(row, time.monotonic())) or '?'})"
+            )
             return
         tenth = 10 if row["status"] == "evaluating" else row["step"] * 10 // max(row["total"], 1)
         if tenth <= row.get("logged", 0):
@@ -145,7 +171,8 @@ class LiveTable(Callback):
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         row = self.rows[trial.config["trial"]["id"]]
-        row["status"], row["mark"] = "retrying", None  # the retry restores a checkpoint: its rate starts anew
+        # The retry restores a checkpoint: its training and evaluation rates start anew.
+        row["status"], row["mark"], row["eval_mark"] = "retrying", None, None
         self._update()
 
     def stop(self) -> None:

@@ -94,11 +94,13 @@ def evaluate_risks(
     risks: Sequence[str],
     store: RunStore,
     latency: list[dict[str, Any]] | None = None,
+    on_part: Callable[[], None] | None = None,
 ) -> float:
     """Evaluate ``method`` at each risk setting and each inference-time sweep point of the trial (``evals``,
     no retraining), writing one episodes part per (point, setting); returns seconds. ``latency`` receives
     one entry per (point, setting): its ``risk``, ``sweep`` (as in the episodes) and the policy's decision
-    time (:class:`~rsbench.eval.rollout.ActTimer`), for the trial's record.
+    time (:class:`~rsbench.eval.rollout.ActTimer`), for the trial's record. ``on_part`` is called after each
+    part is stored (the run's progress log counts them: a planner's evaluation can take hours).
 
     Episodes carry the full sweep point (training and inference parts), so each point is its own group in
     the tables; a point's parts are stored under ``RISK@<hash of the point>``. The episode set follows the
@@ -133,7 +135,26 @@ def evaluate_risks(
         if hasattr(method, "return_quantiles"):
             quantiles = calibration(method, trial, setting, eps).assign(sweep=identity["sweep"])
             store.write_calibration(trial.id, part, quantiles)
+        if on_part is not None:
+            on_part()
     return time.perf_counter() - start
+
+
+def eval_parts(trial: Trial) -> int:
+    """The episodes parts :func:`evaluate_risks` writes for ``trial``: one per (sweep point, risk setting)."""
+    return len(trial.evals or ({},)) * len(trial.risks)
+
+
+def _eval_reporter(report: Report, steps: int, parts: int) -> Callable[[], None]:
+    """An ``on_part`` that reports ``evaluated`` of ``to_evaluate`` parts (for the progress log)."""
+    done = 0
+
+    def on_part() -> None:
+        nonlocal done
+        done += 1
+        report({"step": float(steps), "total_steps": steps, "evaluated": done, "to_evaluate": parts}, None)
+
+    return on_part
 
 
 def _part_name(risk: str, point: dict[str, Any]) -> str:
@@ -267,7 +288,8 @@ def run_trial(
         )
     except TrainingDiverged as e:
         return _store_outcome(trial, store, method, e, device, node_id)
-    return _store_outcome(trial, store, method, result, device, node_id)
+    on_part = _eval_reporter(report, trial.steps, eval_parts(trial))
+    return _store_outcome(trial, store, method, result, device, node_id, on_part=on_part)
 
 
 def run_pack(
@@ -314,8 +336,9 @@ def run_pack(
         on_log=on_log,
         on_checkpoint=on_checkpoint,
     )
+    on_part = _eval_reporter(report, pack.steps, sum(eval_parts(t) for t in trials))
     return [
-        _store_outcome(t, store, m, outcome, device, node_id, packed=len(trials))
+        _store_outcome(t, store, m, outcome, device, node_id, packed=len(trials), on_part=on_part)
         for t, m, outcome in zip(trials, methods, outcomes, strict=True)
     ]
 
@@ -349,11 +372,13 @@ def _store_outcome(
     node_id: str | None,
     *,
     packed: int = 1,
+    on_part: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Write a trained trial's curves, evaluation and record (``outcome`` a ``FitResult``), or the failed
     record of a diverged one (``outcome`` the ``TrainingDiverged``); returns the record. ``packed``: the
     seeds trained together with this one (its ``train_seconds`` is the whole pack's), for the cost columns;
-    the record's ``decision_latency`` lists the policy's decision time per evaluated (risk, sweep point)."""
+    the record's ``decision_latency`` lists the policy's decision time per evaluated (risk, sweep point);
+    ``on_part``: see :func:`evaluate_risks`."""
     import pandas as pd
 
     if isinstance(outcome, TrainingDiverged):
@@ -380,7 +405,7 @@ def _store_outcome(
     )
     store.write_curves(trial.id, curves)
     latency: list[dict[str, Any]] = []
-    eval_seconds = evaluate_risks(method, trial, trial.risks, store, latency)
+    eval_seconds = evaluate_risks(method, trial, trial.risks, store, latency, on_part)
     row = record(
         trial,
         node_id=node_id,

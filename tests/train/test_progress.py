@@ -69,3 +69,48 @@ def test_a_resumed_trials_eta_counts_only_the_steps_trained_in_this_run(monkeypa
     now[0] = 1050.0
     table.on_trial_result(0, [], unit, {"step": 4000, "loss": 0.5})
     assert out.getvalue().splitlines()[-1].endswith("ETA 18:40)")  # 1500 steps in 420 s: 4000 left in 1120 s
+
+
+def test_a_packs_evaluation_logs_each_part_with_an_eta(monkeypatch) -> None:
+    """A planner pack evaluates for hours after its last training line: each stored part (a risk setting at a
+    sweep point, of each seed) gets a line, with the ETA at the rate of the parts so far."""
+    import rsbench.train.progress as progress
+
+    trial = replace(load_suite(SMOKE).trials()[0], pack=1, steps=8000)
+    out = io.StringIO()
+    table = LiveTable([trial], console=Console(file=out, force_terminal=False, width=200))
+    unit = SimpleNamespace(config={"trial": {"id": trial.id}})
+    now = [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
+    table.on_trial_start(0, [], unit)
+    table.on_trial_result(0, [], unit, {"step": 8000, "loss": 0.5})  # the last checkpoint: evaluation begins
+    for done in (1, 2):
+        now[0] += 600.0
+        table.on_trial_result(0, [], unit, {"step": 8000, "evaluated": done, "to_evaluate": 6})
+    lines = [x for x in out.getvalue().splitlines() if x.startswith("evaluated: ")]
+    assert lines == [
+        f"evaluated: {trial.id} 1/6 parts (10:00, ETA 50:00)",
+        f"evaluated: {trial.id} 2/6 parts (20:00, ETA 40:00)",
+    ]
+    assert "eval 2/6" in _rendered(table)
+
+
+def _rendered(table: LiveTable) -> str:
+    out = io.StringIO()
+    Console(file=out, width=200).print(table._table())
+    return out.getvalue()
+
+
+def test_trials_and_packs_report_each_evaluated_part(tmp_path: Path) -> None:
+    from rsbench.train.trial import _eval_reporter, eval_parts
+
+    trial = load_suite(SMOKE).trials()[0]
+    reports: list[dict] = []
+    on_part = _eval_reporter(lambda metrics, checkpoint: reports.append(metrics), trial.steps, 4)
+    on_part()
+    on_part()
+    assert [(r["evaluated"], r["to_evaluate"], r["step"]) for r in reports] == [
+        (1, 4, trial.steps),
+        (2, 4, trial.steps),
+    ]
+    assert eval_parts(trial) == len(trial.evals or ({},)) * len(trial.risks)

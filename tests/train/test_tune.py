@@ -132,6 +132,7 @@ def test_b_interrupted_driver_resume_runs_only_missing_trials(tmp_path: Path) ->
     )
     assert resumed.returncode == 0, resumed.stderr
     assert f"{3 - len(done_before)} of 3 trials to run" in resumed.stderr
+    assert "1/1 parts (" in resumed.stderr  # the log's line per evaluated part, reported through Tune
     after = {p.name: p.stat().st_mtime_ns for p in trials.glob("*.parquet")}
     assert len(after) == 3 and all(after[n] == t for n, t in done_before.items())
     _one_result_per_trial(tmp_path / "results" / "r", 4)
