@@ -53,6 +53,8 @@
 #   RiskyWalker2d Diffuser (at c188e59, the fifth session): one pack of 3 seeds, 2 h 24 min 57 s (69 min 58 s of
 #     training, 4182 s; then 1424, 1378 and 1674 s of evaluation a seed), beside CODAC, then the RS-Diffuser
 #     pack, and two test-suite runs; pinned seed by seed.
+#   RiskyWalker2d IQN neutral (at c188e59, the fifth session, the IQN run resumed bare with --max-concurrent 1
+#     beside the RS-Diffuser pack): seed 0 trained again from step 0 in 13 min 19 s (787 s of training).
 # The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
 # later at nice 19 beside the runs); their content hashes equal docs/datasets.md's.
 set -euo pipefail
@@ -104,6 +106,9 @@ set -euo pipefail
 .venv/bin/rsbench run suites/locomotion.yaml --name loco-walker2d-codac --only 'codac-walker2d-*' --max-concurrent 1
 .venv/bin/rsbench baseline pin results/loco-walker2d-codac --to baselines/locomotion   # seed by seed
 .venv/bin/rsbench baseline pin results/loco-walker2d-diffuser --to baselines/locomotion  # seeds 0-1, then 2
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-walker2d-rsd --only 'rs_diffuser-walker2d-*'
+.venv/bin/rsbench run --resume results/loco-walker2d-iqn --max-concurrent 1
+.venv/bin/rsbench baseline pin results/loco-walker2d-iqn --to baselines/locomotion   # iqn_neutral seed 0
 # Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
 #   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
 #   its unguided sampler (guidance_scale 0, the same models) and against Diffuser (the reference planner; Welch
