@@ -78,9 +78,8 @@ class LiveTable(Callback):
         table.title = f"{done}/{len(self.rows)} trials done"
         for trial, r in self.rows.items():
             elapsed = (r["ended"] or time.monotonic()) - r["started"] if r["started"] else None
-            eta = {"training": _eta, "evaluating": _eval_eta}.get(r["status"], lambda *_: None)(
-                r, time.monotonic()
-            )
+            now = time.monotonic()
+            eta = {"training": _eta(r, now), "evaluating": _eval_eta(r, now)}.get(r["status"])
             step = f"{r['step']}/{r['total']}"
             if r["status"] == "evaluating" and r.get("to_evaluate"):
                 step = f"eval {r['evaluated']}/{r['to_evaluate']}"

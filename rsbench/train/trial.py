@@ -336,7 +336,9 @@ def run_pack(
         on_log=on_log,
         on_checkpoint=on_checkpoint,
     )
-    on_part = _eval_reporter(report, pack.steps, sum(eval_parts(t) for t in trials))
+    # A diverged seed is not evaluated: its parts are not counted.
+    evaluated = [t for t, o in zip(trials, outcomes, strict=True) if not isinstance(o, TrainingDiverged)]
+    on_part = _eval_reporter(report, pack.steps, sum(eval_parts(t) for t in evaluated))
     return [
         _store_outcome(t, store, m, outcome, device, node_id, packed=len(trials), on_part=on_part)
         for t, m, outcome in zip(trials, methods, outcomes, strict=True)
