@@ -265,6 +265,12 @@ class Method(abc.ABC):
         """A policy for the evaluator: this method at one risk setting with seeded sampling."""
         return MethodPolicy(self, risk=risk, seed=seed, inference=inference)
 
+    def ignores_risk(self, **inference: Any) -> bool:
+        """Whether :meth:`act` with these inference-time overrides does the same at every risk setting, so
+        the evaluator rolls out once and stores that evaluation under each setting (RS-Diffuser's unguided
+        sampler: no guidance, one candidate). Default: a method that is not ``risk_aware``."""
+        return not self.risk_aware
+
     # -- state ----------------------------------------------------------------------------------------
     @abc.abstractmethod
     def components(self) -> dict[str, Any]:

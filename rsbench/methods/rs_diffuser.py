@@ -292,6 +292,11 @@ class RSDiffuser(StatePlanner):
     def components(self) -> dict[str, Any]:
         return {**super().components(), "targets": self.targets}
 
+    def ignores_risk(self, **inference: Any) -> bool:
+        # the risk reaches a plan only through the critic's gradient and the ranking of several candidates
+        settings = self.settings(inference)
+        return settings.guidance_scale == 0 and settings.candidates == 1
+
     def guidance(self, settings: RSDiffuserConfig, risk: RiskSetting) -> Guidance | None:
         if settings.guidance_scale == 0:
             return None

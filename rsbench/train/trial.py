@@ -102,6 +102,10 @@ def evaluate_risks(
     time (:class:`~rsbench.eval.rollout.ActTimer`), for the trial's record. ``on_part`` is called after each
     part is stored (the run's progress log counts them: a planner's evaluation can take hours).
 
+    A point at which the method ignores the risk setting (``method.ignores_risk``, e.g. RS-Diffuser's unguided
+    sampler) is rolled out once and stored under each setting, its latency entry repeated: rolling it out
+    again replays the same episodes (tested), at a planner's cost of minutes to hours a seed.
+
     Episodes carry the full sweep point (training and inference parts), so each point is its own group in
     the tables; a point's parts are stored under ``RISK@<hash of the point>``. The episode set follows the
     run's ``eval_protocol`` (:func:`episode_set_seed`), so re-evaluating or resuming a protocol-1 run stays
@@ -114,24 +118,31 @@ def evaluate_risks(
     start = time.perf_counter()
     user_spec = RiskSpec.from_dict(trial.risk_spec) if trial.risk_spec else None
     train_seed = episode_set_seed(trial, store)
+    once: dict[str, tuple[Any, dict[str, Any]]] = {}
     for point, risk in ((p, r) for p in trial.evals or ({},) for r in risks):
         setting = RiskSetting.parse(risk)
         identity = {**trial_row(trial), "sweep": json.dumps({**trial.sweep, **point}, sort_keys=True)}
-        part = _part_name(str(setting), point)
-        timer = ActTimer()
-        eps = evaluate(
-            timer.wrap(method.policy(risk=setting, seed=trial.eval_seed, **inference_overrides(point))),
-            trial.env,
-            trial.episodes,
-            seed=trial.eval_seed,
-            horizon=trial.horizon,
-            spec=user_spec,
-            risk=setting,
-            train_seed=train_seed,
-        )
+        part, key = _part_name(str(setting), point), json.dumps(point, sort_keys=True)
+        if key in once:
+            eps, timing = once[key]
+        else:
+            timer = ActTimer()
+            eps = evaluate(
+                timer.wrap(method.policy(risk=setting, seed=trial.eval_seed, **inference_overrides(point))),
+                trial.env,
+                trial.episodes,
+                seed=trial.eval_seed,
+                horizon=trial.horizon,
+                spec=user_spec,
+                risk=setting,
+                train_seed=train_seed,
+            )
+            timing = timer.to_dict()
+            if method.ignores_risk(**inference_overrides(point)):
+                once[key] = (eps, timing)
         store.write_episodes(trial.id, part, _episode_frame(identity, str(setting), eps.columns()))
         if latency is not None:
-            latency.append({"risk": str(setting), "sweep": identity["sweep"], **timer.to_dict()})
+            latency.append({"risk": str(setting), "sweep": identity["sweep"], **timing})
         if hasattr(method, "return_quantiles"):
             quantiles = calibration(method, trial, setting, eps).assign(sweep=identity["sweep"])
             store.write_calibration(trial.id, part, quantiles)

@@ -86,6 +86,24 @@ def test_a_method_that_is_not_risk_aware_ignores_the_inference_risk(name: str, p
     assert all(np.array_equal(a, actions[0]) for a in actions[1:])
 
 
+# Inference overrides at which a risk-aware method declares that it ignores the risk (``Method.ignores_risk``).
+RISK_FREE_POINTS = {"rs_diffuser": {"guidance_scale": 0.0, "candidates": 1}}
+
+
+@pytest.mark.parametrize("name", METHODS)
+def test_a_declared_risk_free_point_acts_the_same_at_every_risk(name: str, pointmass_data) -> None:
+    """What the evaluation relies on to roll such a point out once and store it under every risk setting."""
+    method = _trained(name, pointmass_data)
+    point = RISK_FREE_POINTS.get(name, {})
+    assert method.ignores_risk(**point), f"{name} at {point} should declare that it ignores the risk"
+    obs = _obs(pointmass_data, 4)
+    actions = [
+        method.act(obs, risk=risk, generator=torch.Generator().manual_seed(1), **point)
+        for risk in ("neutral", "cvar:0.1", "seeking:0.9")
+    ]
+    assert all(np.array_equal(a, actions[0]) for a in actions[1:])
+
+
 @pytest.mark.parametrize("name", METHODS)
 def test_save_load_round_trip_gives_identical_actions(name: str, pointmass_data, tmp_path: Path) -> None:
     method = _trained(name, pointmass_data)
