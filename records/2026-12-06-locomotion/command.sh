@@ -55,6 +55,12 @@
 #     pack, and two test-suite runs; pinned seed by seed.
 #   RiskyWalker2d IQN neutral (at c188e59, the fifth session, the IQN run resumed bare with --max-concurrent 1
 #     beside the RS-Diffuser pack): seed 0 trained again from step 0 in 13 min 19 s (787 s of training).
+#   The sixth session ran on a fresh machine of the same kind (the fifth's results/, with the RS-Diffuser pack's
+#     checkpoint and IQN neutral's seed 1, were gone), at aac29e2 from a detached worktree (the code of c188e59
+#     for every trial, plus the evaluation progress log): walker2d-medium was rebuilt by the first run (222 s,
+#     content hash e7f819a3df0c62d9, as before), then
+#   RiskyWalker2d IQN neutral seeds 1 and 2 (run loco-walker2d-iqn-neutral, --max-concurrent 1, beside the
+#     RS-Diffuser pack and a test-suite run): 18 min 49 s and 17 min 34 s (1109 and 1026 s of training).
 # The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
 # later at nice 19 beside the runs); their content hashes equal docs/datasets.md's.
 set -euo pipefail
@@ -106,9 +112,15 @@ set -euo pipefail
 .venv/bin/rsbench run suites/locomotion.yaml --name loco-walker2d-codac --only 'codac-walker2d-*' --max-concurrent 1
 .venv/bin/rsbench baseline pin results/loco-walker2d-codac --to baselines/locomotion   # seed by seed
 .venv/bin/rsbench baseline pin results/loco-walker2d-diffuser --to baselines/locomotion  # seeds 0-1, then 2
+# (trained in 61 min 18 s beside the others, lost with the machine while it evaluated; run again below)
 .venv/bin/rsbench run suites/locomotion.yaml --name loco-walker2d-rsd --only 'rs_diffuser-walker2d-*'
 .venv/bin/rsbench run --resume results/loco-walker2d-iqn --max-concurrent 1
 .venv/bin/rsbench baseline pin results/loco-walker2d-iqn --to baselines/locomotion   # iqn_neutral seed 0
+# The sixth session, on a fresh machine (the run builds the missing dataset under a file lock):
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-walker2d-rsd --only 'rs_diffuser-walker2d-*'
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-walker2d-iqn-neutral \
+  --only 'iqn_neutral-walker2d-s1,iqn_neutral-walker2d-s2' --max-concurrent 1
+.venv/bin/rsbench baseline pin results/loco-walker2d-iqn-neutral --to baselines/locomotion   # seed by seed
 # Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
 #   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
 #   its unguided sampler (guidance_scale 0, the same models) and against Diffuser (the reference planner; Welch
@@ -123,3 +135,7 @@ set -euo pipefail
 # of its episode returns equal the pinned ones exactly (mean 1113.42 in both); the joined report ranks the two.
 .venv/bin/rsbench run suites/locomotion.yaml --only cql-hopper-s1 --name check-cql-hopper-s1
 .venv/bin/rsbench report results/check-cql-hopper-s1 baselines/locomotion
+# Reproduced across machines: cql-walker2d-s1 (pinned in the fifth session, at c188e59) re-run in the sixth on a
+# fresh machine at aac29e2 (8 min 3 s, beside the RS-Diffuser pack): its 100 episodes equal the pinned ones
+# exactly (episode seeds, returns, lengths, violation steps; mean return 598.13 in both).
+.venv/bin/rsbench run suites/locomotion.yaml --only cql-walker2d-s1 --name check-cql-walker2d-s1
