@@ -61,6 +61,10 @@
 #     content hash e7f819a3df0c62d9, as before), then
 #   RiskyWalker2d IQN neutral seeds 1 and 2 (run loco-walker2d-iqn-neutral, --max-concurrent 1, beside the
 #     RS-Diffuser pack and a test-suite run): 18 min 49 s and 17 min 34 s (1109 and 1026 s of training).
+#   RiskyWalker2d RS-Diffuser (run loco-walker2d-rsd, trained again from step 0): one pack of 3 seeds, 1 h 29 min
+#     55 s from the run's start (the dataset rebuild first, about 4 min), 66 min 9 s of training (3957 s), then
+#     414, 373 and 388 s of evaluation a seed (2 sweep points x 3 risk settings x 100 episodes), beside the IQN
+#     neutral chunk, the CQL re-run below and a test-suite run. With it every label has 3 seeds on every task.
 # The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
 # later at nice 19 beside the runs); their content hashes equal docs/datasets.md's.
 set -euo pipefail
@@ -121,6 +125,7 @@ set -euo pipefail
 .venv/bin/rsbench run suites/locomotion.yaml --name loco-walker2d-iqn-neutral \
   --only 'iqn_neutral-walker2d-s1,iqn_neutral-walker2d-s2' --max-concurrent 1
 .venv/bin/rsbench baseline pin results/loco-walker2d-iqn-neutral --to baselines/locomotion   # seed by seed
+.venv/bin/rsbench baseline pin results/loco-walker2d-rsd --to baselines/locomotion
 # Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
 #   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
 #   its unguided sampler (guidance_scale 0, the same models) and against Diffuser (the reference planner; Welch
