@@ -65,6 +65,10 @@
 #     55 s from the run's start (the dataset rebuild first, about 4 min), 66 min 9 s of training (3957 s), then
 #     414, 373 and 388 s of evaluation a seed (2 sweep points x 3 risk settings x 100 episodes), beside the IQN
 #     neutral chunk, the CQL re-run below and a test-suite run. With it every label has 3 seeds on every task.
+#   RiskyWalker2d RADAC (run loco-walker2d-radac, at 9345e15: the same RADAC code): seeds 0 and 1 side by side
+#     (23 min 50 s and 23 min 3 s), then seed 2 beside the Hopper RADAC chunk (32 min 10 s); 55 min 35 s.
+#   RiskyHopper RADAC (run loco-hopper-radac, hopper-medium rebuilt first: 209 s, content hash 2603f7a979c1312d
+#     as before): started beside Walker2d's RADAC seed 2, two trials at once; the pin lines below say what landed.
 # The datasets were built at the start (halfcheetah-medium 133 s and hopper-medium 210 s side by side; walker2d-medium
 # later at nice 19 beside the runs); their content hashes equal docs/datasets.md's.
 set -euo pipefail
@@ -126,6 +130,9 @@ set -euo pipefail
   --only 'iqn_neutral-walker2d-s1,iqn_neutral-walker2d-s2' --max-concurrent 1
 .venv/bin/rsbench baseline pin results/loco-walker2d-iqn-neutral --to baselines/locomotion   # seed by seed
 .venv/bin/rsbench baseline pin results/loco-walker2d-rsd --to baselines/locomotion
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-walker2d-radac --only 'radac-walker2d-*'
+.venv/bin/rsbench baseline pin results/loco-walker2d-radac --to baselines/locomotion   # seeds 0-1, then 2
+.venv/bin/rsbench run suites/locomotion.yaml --name loco-hopper-radac --only 'radac-hopper-*' --max-concurrent 2
 # Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
 #   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
 #   its unguided sampler (guidance_scale 0, the same models) and against Diffuser (the reference planner; Welch
