@@ -133,6 +133,7 @@ set -euo pipefail
 .venv/bin/rsbench run suites/locomotion.yaml --name loco-walker2d-radac --only 'radac-walker2d-*'
 .venv/bin/rsbench baseline pin results/loco-walker2d-radac --to baselines/locomotion   # seeds 0-1, then 2
 .venv/bin/rsbench run suites/locomotion.yaml --name loco-hopper-radac --only 'radac-hopper-*' --max-concurrent 2
+.venv/bin/rsbench baseline pin results/loco-hopper-radac --to baselines/locomotion   # seeds 0-1 (32 min 50 s)
 # Planned comparisons on each task (Holm over the family; paired t over seeds: each seed's groups share episodes):
 #   IQN trained for cvar:0.1 against neutral; RS-Diffuser at cvar:0.1 against neutral (both guided) and against
 #   its unguided sampler (guidance_scale 0, the same models) and against Diffuser (the reference planner; Welch
