@@ -123,12 +123,13 @@ def evaluate_risks(
         setting = RiskSetting.parse(risk)
         identity = {**trial_row(trial), "sweep": json.dumps({**trial.sweep, **point}, sort_keys=True)}
         part, key = _part_name(str(setting), point), json.dumps(point, sort_keys=True)
+        overrides = inference_overrides(point)
         if key in once:
             eps, timing = once[key]
         else:
             timer = ActTimer()
             eps = evaluate(
-                timer.wrap(method.policy(risk=setting, seed=trial.eval_seed, **inference_overrides(point))),
+                timer.wrap(method.policy(risk=setting, seed=trial.eval_seed, **overrides)),
                 trial.env,
                 trial.episodes,
                 seed=trial.eval_seed,
@@ -138,7 +139,7 @@ def evaluate_risks(
                 train_seed=train_seed,
             )
             timing = timer.to_dict()
-            if method.ignores_risk(**inference_overrides(point)):
+            if method.ignores_risk(**overrides):
                 once[key] = (eps, timing)
         store.write_episodes(trial.id, part, _episode_frame(identity, str(setting), eps.columns()))
         if latency is not None:
